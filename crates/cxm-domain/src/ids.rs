@@ -1,0 +1,95 @@
+//! External identifiers of records (contacts, customers, agents, topics, units).
+
+use std::fmt;
+
+use crate::FieldError;
+
+/// Longest identifier accepted, in bytes.
+pub const MAX_ID_LEN: usize = 128;
+
+/// An identifier from an outside system: non-empty after trimming, at most
+/// [`MAX_ID_LEN`] bytes, no control characters and no `;` (the list separator).
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct RecordId(String);
+
+impl RecordId {
+    pub fn parse(field: &str, raw: &str) -> Result<Self, FieldError> {
+        let id = raw.trim();
+        if id.is_empty() {
+            return Err(FieldError::missing(field));
+        }
+        if id.len() > MAX_ID_LEN {
+            return Err(FieldError::new(
+                field,
+                raw,
+                format!(
+                    "{field} is {} bytes long; at most {MAX_ID_LEN} allowed",
+                    id.len()
+                ),
+            ));
+        }
+        if let Some(bad) = id.chars().find(|c| c.is_control() || *c == ';') {
+            return Err(FieldError::new(
+                field,
+                raw,
+                format!("{field} {id:?} contains the character {bad:?}, not allowed in an id"),
+            ));
+        }
+        Ok(Self(id.to_owned()))
+    }
+
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+
+    pub fn into_string(self) -> String {
+        self.0
+    }
+}
+
+impl fmt::Display for RecordId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+impl AsRef<str> for RecordId {
+    fn as_ref(&self) -> &str {
+        &self.0
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+
+    #[test]
+    fn trims_and_rejects_empty_and_controls() {
+        assert_eq!(
+            RecordId::parse("agent_id", "  A-1 ").unwrap().as_str(),
+            "A-1"
+        );
+        assert_eq!(
+            RecordId::parse("agent_id", "  ").unwrap_err().reason,
+            "agent_id is required but missing"
+        );
+        assert!(RecordId::parse("agent_id", "A\u{0}1").is_err());
+        assert!(RecordId::parse("topics", "a;b").is_err());
+        assert!(RecordId::parse("x", &"a".repeat(129)).is_err());
+        assert!(RecordId::parse("x", &"a".repeat(128)).is_ok());
+    }
+
+    proptest! {
+        #[test]
+        fn parse_never_panics_and_accepts_clean_ids(s in "\\PC*") {
+            let _ = RecordId::parse("id", &s);
+        }
+
+        #[test]
+        fn clean_ids_round_trip(s in "[A-Za-z0-9_.:-]{1,128}") {
+            let id = RecordId::parse("id", &s).unwrap();
+            prop_assert_eq!(id.as_str(), s.as_str());
+        }
+    }
+}

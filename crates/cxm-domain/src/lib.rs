@@ -1,0 +1,27 @@
+//! The cxm domain: the records an organisation's systems export (contacts, survey answers,
+//! purchases, customer events, customers, org structure, people, memberships, topics),
+//! validated newtypes for their values, and parsing of canonical field values into them.
+//!
+//! Pure Rust: no I/O, no async, no storage. Everything that reads outside input parses it
+//! into these types at the boundary and trusts them afterwards.
+
+pub mod error;
+pub mod fields;
+pub mod ids;
+pub mod kinds;
+pub mod parse;
+pub mod records;
+pub mod values;
+
+pub use error::FieldError;
+pub use fields::{FieldSource, RecordKind};
+pub use ids::RecordId;
+pub use kinds::{
+    Channel, CustomerEventKind, PersonRole, SurveyKind, TopicKind, TransactionKind, UnitLevel,
+};
+pub use parse::{DurationUnit, ParseContext, TimestampParser};
+pub use records::{
+    Customer, CustomerEvent, Interaction, Membership, OrgUnit, Person, Record, SurveyResponse,
+    Topic, Transaction,
+};
+pub use values::{Amount, CesScore, CsatScore, NpsScore, Rating, RatingScale, Seconds, Transfers};

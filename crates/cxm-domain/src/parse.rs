@@ -1,0 +1,399 @@
+//! How raw field text becomes typed values: timestamps (with a format and default zone),
+//! durations (with a unit), lists (with a separator), booleans, and rating scales.
+
+use chrono::{DateTime, NaiveDate, NaiveDateTime, TimeZone, Utc};
+use chrono_tz::Tz;
+
+use crate::values::{RatingScale, Seconds};
+use crate::{FieldError, SurveyKind};
+
+/// Unit durations arrive in; stored durations are always whole seconds.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum DurationUnit {
+    Milliseconds,
+    #[default]
+    Seconds,
+    Minutes,
+}
+
+impl DurationUnit {
+    pub fn parse_name(name: &str) -> Option<Self> {
+        match name.trim().to_ascii_lowercase().as_str() {
+            "ms" | "millis" | "milliseconds" => Some(Self::Milliseconds),
+            "s" | "sec" | "secs" | "seconds" => Some(Self::Seconds),
+            "min" | "mins" | "minutes" => Some(Self::Minutes),
+            _ => None,
+        }
+    }
+
+    /// Parses a duration in this unit into whole seconds (rounded to the nearest second).
+    /// Also accepts `HH:MM:SS` and `MM:SS`, which many telephony exports use.
+    pub fn parse(self, field: &str, raw: &str) -> Result<Seconds, FieldError> {
+        let text = raw.trim();
+        if text.contains(':') {
+            return parse_clock_duration(field, raw, text);
+        }
+        let value: f64 = match text.parse::<u64>() {
+            Ok(whole) => whole as f64,
+            Err(_) => text.parse::<f64>().map_err(|_| {
+                FieldError::new(field, raw, format!("{field} {text:?} is not a duration"))
+            })?,
+        };
+        let seconds = match self {
+            Self::Milliseconds => value / 1000.0,
+            Self::Seconds => value,
+            Self::Minutes => value * 60.0,
+        };
+        Seconds::new(field, seconds, text)
+    }
+}
+
+fn parse_clock_duration(field: &str, raw: &str, text: &str) -> Result<Seconds, FieldError> {
+    let invalid = || FieldError::new(field, raw, format!("{field} {text:?} is not a duration"));
+    let parts: Vec<&str> = text.split(':').collect();
+    if parts.len() > 3
+        || parts
+            .iter()
+            .any(|p| p.is_empty() || !p.bytes().all(|b| b.is_ascii_digit()))
+    {
+        return Err(invalid());
+    }
+    let mut seconds: f64 = 0.0;
+    for part in &parts {
+        let value: u32 = part.parse().map_err(|_| invalid())?;
+        seconds = seconds * 60.0 + f64::from(value);
+    }
+    Seconds::new(field, seconds, text)
+}
+
+/// Parses timestamps: RFC 3339 by default (a zone or offset is required unless a default
+/// zone is given), or a chrono `strftime` format from a mapping.
+#[derive(Debug, Clone, Default)]
+pub struct TimestampParser {
+    format: Option<String>,
+    default_zone: Option<Tz>,
+}
+
+impl TimestampParser {
+    pub fn new(format: Option<String>, default_zone: Option<Tz>) -> Self {
+        Self {
+            format,
+            default_zone,
+        }
+    }
+
+    /// Parses a zone name like `Europe/Berlin` or `UTC`.
+    pub fn parse_zone(name: &str) -> Option<Tz> {
+        name.trim().parse().ok()
+    }
+
+    pub fn parse(&self, field: &str, raw: &str) -> Result<DateTime<Utc>, FieldError> {
+        let text = raw.trim();
+        if text.is_empty() {
+            return Err(FieldError::missing(field));
+        }
+        let not_a_timestamp = |hint: &str| {
+            FieldError::new(
+                field,
+                raw,
+                format!("{field} {text:?} is not a timestamp{hint}"),
+            )
+        };
+        if let Some(format) = &self.format {
+            if let Ok(zoned) = DateTime::parse_from_str(text, format) {
+                return Ok(zoned.with_timezone(&Utc));
+            }
+            let local = NaiveDateTime::parse_from_str(text, format)
+                .or_else(|_| {
+                    NaiveDate::parse_from_str(text, format)
+                        .map(|d| d.and_hms_opt(0, 0, 0).unwrap_or_default())
+                })
+                .map_err(|_| not_a_timestamp(&format!(" in the format {format:?}")))?;
+            return self.localise(field, raw, local);
+        }
+        if let Ok(zoned) = DateTime::parse_from_rfc3339(text) {
+            return Ok(zoned.with_timezone(&Utc));
+        }
+        // Without an offset: a local time or a date, valid only with a default zone.
+        let local = NaiveDateTime::parse_from_str(text, "%Y-%m-%dT%H:%M:%S%.f")
+            .or_else(|_| NaiveDateTime::parse_from_str(text, "%Y-%m-%d %H:%M:%S%.f"))
+            .or_else(|_| {
+                NaiveDate::parse_from_str(text, "%Y-%m-%d")
+                    .map(|d| d.and_hms_opt(0, 0, 0).unwrap_or_default())
+            });
+        match local {
+            Ok(local) if self.default_zone.is_some() => self.localise(field, raw, local),
+            Ok(_) => Err(FieldError::new(
+                field,
+                raw,
+                format!(
+                    "{field} {text:?} has no time zone; add an offset (e.g. Z) or set default_zone in a mapping"
+                ),
+            )),
+            Err(_) => Err(not_a_timestamp(
+                " (expected RFC 3339, e.g. 2024-03-01T09:30:00Z)",
+            )),
+        }
+    }
+
+    /// Parses a date or a timestamp; a plain date means midnight in the default zone (UTC
+    /// when none is set). For effective dates and join dates.
+    pub fn parse_date_or_timestamp(
+        &self,
+        field: &str,
+        raw: &str,
+    ) -> Result<DateTime<Utc>, FieldError> {
+        let text = raw.trim();
+        if self.format.is_none()
+            && let Ok(date) = NaiveDate::parse_from_str(text, "%Y-%m-%d")
+        {
+            let midnight = date.and_hms_opt(0, 0, 0).unwrap_or_default();
+            return match self.default_zone {
+                Some(_) => self.localise(field, raw, midnight),
+                None => Ok(Utc.from_utc_datetime(&midnight)),
+            };
+        }
+        self.parse(field, raw)
+    }
+
+    fn localise(
+        &self,
+        field: &str,
+        raw: &str,
+        local: NaiveDateTime,
+    ) -> Result<DateTime<Utc>, FieldError> {
+        let zone = self.default_zone.unwrap_or(Tz::UTC);
+        // In a DST fold take the earlier instant; in a gap the local time does not exist.
+        zone.from_local_datetime(&local)
+            .earliest()
+            .map(|t| t.with_timezone(&Utc))
+            .ok_or_else(|| {
+                FieldError::new(
+                    field,
+                    raw,
+                    format!(
+                        "{field} {:?} does not exist in {zone} (daylight-saving gap)",
+                        raw.trim()
+                    ),
+                )
+            })
+    }
+}
+
+/// Everything a record parser needs besides the field values: how timestamps, durations,
+/// lists and rating scales are written in this source.
+#[derive(Debug, Clone)]
+pub struct ParseContext {
+    pub timestamps: TimestampParser,
+    pub duration_unit: DurationUnit,
+    pub list_separator: char,
+    rating_scales: [RatingScale; 4],
+}
+
+impl Default for ParseContext {
+    fn default() -> Self {
+        Self {
+            timestamps: TimestampParser::default(),
+            duration_unit: DurationUnit::Seconds,
+            list_separator: ';',
+            rating_scales: [
+                RatingScale::ONE_TO_FIVE,  // csat
+                RatingScale::ZERO_TO_TEN,  // nps
+                RatingScale::ONE_TO_SEVEN, // ces
+                RatingScale::ONE_TO_FIVE,  // relationship
+            ],
+        }
+    }
+}
+
+impl ParseContext {
+    /// The scale attribute ratings of `survey` are declared on.
+    pub fn rating_scale(&self, survey: SurveyKind) -> RatingScale {
+        self.rating_scales[survey as usize]
+    }
+
+    pub fn set_rating_scale(&mut self, survey: SurveyKind, scale: RatingScale) {
+        self.rating_scales[survey as usize] = scale;
+    }
+
+    /// Splits a list field into its trimmed, non-empty items.
+    pub fn split_list<'a>(&self, raw: &'a str) -> impl Iterator<Item = &'a str> + use<'a> {
+        let separator = self.list_separator;
+        raw.split(separator)
+            .map(str::trim)
+            .filter(|item| !item.is_empty())
+    }
+
+    pub fn parse_bool(field: &str, raw: &str) -> Result<bool, FieldError> {
+        let text = raw.trim();
+        for (truthy, value) in [
+            ("true", true),
+            ("false", false),
+            ("1", true),
+            ("0", false),
+            ("yes", true),
+            ("no", false),
+        ] {
+            if text.eq_ignore_ascii_case(truthy) {
+                return Ok(value);
+            }
+        }
+        Err(FieldError::new(
+            field,
+            raw,
+            format!("{field} {text:?} is not a boolean (true or false)"),
+        ))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+
+    #[test]
+    fn rfc3339_with_offset_is_converted_to_utc() {
+        let parser = TimestampParser::default();
+        let t = parser
+            .parse("started_at", "2024-03-01T09:30:00+02:00")
+            .unwrap();
+        assert_eq!(t.to_rfc3339(), "2024-03-01T07:30:00+00:00");
+        assert_eq!(
+            parser
+                .parse("started_at", "2024-03-01T09:30:00.250Z")
+                .unwrap()
+                .timestamp_subsec_millis(),
+            250
+        );
+    }
+
+    #[test]
+    fn bad_and_zoneless_timestamps_are_explained() {
+        let parser = TimestampParser::default();
+        let error = parser.parse("started_at", "2024-13-01").unwrap_err();
+        assert!(
+            error
+                .reason
+                .starts_with("started_at \"2024-13-01\" is not a timestamp"),
+            "{}",
+            error.reason
+        );
+        let error = parser
+            .parse("started_at", "2024-03-01 09:30:00")
+            .unwrap_err();
+        assert!(
+            error.reason.contains("has no time zone"),
+            "{}",
+            error.reason
+        );
+    }
+
+    #[test]
+    fn default_zone_and_custom_format() {
+        let berlin = TimestampParser::parse_zone("Europe/Berlin").unwrap();
+        let parser = TimestampParser::new(Some("%d/%m/%Y %H:%M".into()), Some(berlin));
+        let t = parser.parse("started_at", "01/07/2024 09:30").unwrap();
+        assert_eq!(t.to_rfc3339(), "2024-07-01T07:30:00+00:00");
+        // a gap in spring: 02:30 does not exist in Berlin on 2024-03-31
+        assert!(
+            parser
+                .parse("started_at", "31/03/2024 02:30")
+                .unwrap_err()
+                .reason
+                .contains("daylight-saving gap")
+        );
+        let zoneless = TimestampParser::new(None, Some(berlin));
+        assert_eq!(
+            zoneless
+                .parse("t", "2024-01-15 23:30:00")
+                .unwrap()
+                .to_rfc3339(),
+            "2024-01-15T22:30:00+00:00"
+        );
+    }
+
+    #[test]
+    fn dates_are_midnight() {
+        let parser = TimestampParser::default();
+        assert_eq!(
+            parser
+                .parse_date_or_timestamp("valid_from", "2024-02-29")
+                .unwrap()
+                .to_rfc3339(),
+            "2024-02-29T00:00:00+00:00"
+        );
+        assert!(
+            parser
+                .parse_date_or_timestamp("valid_from", "2023-02-29")
+                .is_err()
+        );
+    }
+
+    #[test]
+    fn durations_in_units_and_clock_format() {
+        assert_eq!(
+            DurationUnit::Milliseconds
+                .parse("hold_seconds", "1499")
+                .unwrap()
+                .get(),
+            1
+        );
+        assert_eq!(
+            DurationUnit::Minutes
+                .parse("hold_seconds", "1.5")
+                .unwrap()
+                .get(),
+            90
+        );
+        assert_eq!(
+            DurationUnit::Seconds
+                .parse("talk_seconds", "01:02:03")
+                .unwrap()
+                .get(),
+            3723
+        );
+        assert_eq!(
+            DurationUnit::Seconds
+                .parse("talk_seconds", "02:03")
+                .unwrap()
+                .get(),
+            123
+        );
+        assert!(DurationUnit::Seconds.parse("talk_seconds", "1:-2").is_err());
+        assert!(
+            DurationUnit::Seconds
+                .parse("talk_seconds", "abc")
+                .unwrap_err()
+                .reason
+                .contains("is not a duration")
+        );
+    }
+
+    #[test]
+    fn lists_and_booleans() {
+        let ctx = ParseContext::default();
+        assert_eq!(
+            ctx.split_list(" a; b ;;c ").collect::<Vec<_>>(),
+            ["a", "b", "c"]
+        );
+        assert!(ParseContext::parse_bool("resolved", "TRUE").unwrap());
+        assert!(!ParseContext::parse_bool("resolved", "0").unwrap());
+        assert!(ParseContext::parse_bool("resolved", "maybe").is_err());
+    }
+
+    proptest! {
+        #[test]
+        fn timestamp_parsing_never_panics(s in "\\PC*") {
+            let _ = TimestampParser::default().parse("t", &s);
+            let _ = TimestampParser::default().parse_date_or_timestamp("t", &s);
+            let _ = DurationUnit::Minutes.parse("d", &s);
+        }
+
+        #[test]
+        fn utc_timestamps_round_trip(secs in 0i64..4_102_444_800) {
+            let t = Utc.timestamp_opt(secs, 0).unwrap();
+            let parsed = TimestampParser::default().parse("t", &t.to_rfc3339()).unwrap();
+            prop_assert_eq!(parsed, t);
+        }
+    }
+}

@@ -1,0 +1,554 @@
+//! Fact records: contacts, survey answers, transactions and customer events.
+
+use chrono::{DateTime, Utc};
+
+use super::{ContentHasher, FieldReader, Record, parse_text};
+use crate::fields::{FieldSource, RecordKind};
+use crate::values::{Amount, CesScore, CsatScore, NpsScore, Rating, Seconds, Transfers};
+use crate::{
+    Channel, CustomerEventKind, FieldError, ParseContext, RecordId, SurveyKind, TransactionKind,
+};
+
+/// Longest comment kept, in bytes.
+pub const MAX_COMMENT_LEN: usize = 20_000;
+
+/// One customer contact (call, chat, email, …) handled by an agent.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Interaction {
+    pub interaction_id: RecordId,
+    pub customer_id: RecordId,
+    pub agent_id: RecordId,
+    pub channel: Channel,
+    /// When the contact started (UTC).
+    pub started_at: DateTime<Utc>,
+    /// Seconds waiting in the queue before an agent answered.
+    pub queue_seconds: Option<Seconds>,
+    /// Seconds talking with the agent.
+    pub talk_seconds: Option<Seconds>,
+    /// Seconds the customer spent on hold during the contact, excluding queue wait.
+    pub hold_seconds: Option<Seconds>,
+    /// Seconds of after-contact work by the agent.
+    pub after_work_seconds: Option<Seconds>,
+    /// Talk + hold + after-contact work, as exported or derived when absent.
+    pub handle_seconds: Option<Seconds>,
+    /// Distinct topic codes discussed, in the order given.
+    pub topics: Vec<RecordId>,
+    /// Whether the agent marked the issue resolved.
+    pub resolved: Option<bool>,
+    pub transfers: Option<Transfers>,
+}
+
+impl Record for Interaction {
+    const KIND: RecordKind = RecordKind::Interactions;
+
+    fn parse(source: &impl FieldSource, ctx: &ParseContext) -> Result<Self, Vec<FieldError>> {
+        let mut f = FieldReader::new(source, Self::KIND);
+        let interaction_id = f.required(0, RecordId::parse);
+        let customer_id = f.required(1, RecordId::parse);
+        let agent_id = f.required(2, RecordId::parse);
+        let channel = f.required(3, Channel::parse);
+        let started_at = f.required(4, |n, r| ctx.timestamps.parse(n, r));
+        let duration = |n: &str, r: &str| ctx.duration_unit.parse(n, r);
+        let queue_seconds = f.optional(5, duration);
+        let talk_seconds = f.optional(6, duration);
+        let hold_seconds = f.optional(7, duration);
+        let after_work_seconds = f.optional(8, duration);
+        let handle_seconds = f.optional(9, duration).or_else(|| {
+            let parts = [talk_seconds, hold_seconds, after_work_seconds];
+            // Derive only when at least talk time is known; missing hold or wrap-up count as 0.
+            talk_seconds.map(|_| {
+                parts
+                    .into_iter()
+                    .flatten()
+                    .fold(Seconds::default(), Seconds::saturating_add)
+            })
+        });
+        let topics = f
+            .optional(10, |n, r| parse_topic_list(n, r, ctx))
+            .unwrap_or_default();
+        let resolved = f.optional(11, ParseContext::parse_bool);
+        let transfers = f.optional(12, Transfers::parse);
+        f.finish(|| {
+            Some(Interaction {
+                interaction_id: interaction_id?,
+                customer_id: customer_id?,
+                agent_id: agent_id?,
+                channel: channel?,
+                started_at: started_at?,
+                queue_seconds,
+                talk_seconds,
+                hold_seconds,
+                after_work_seconds,
+                handle_seconds,
+                topics,
+                resolved,
+                transfers,
+            })
+        })
+    }
+
+    fn key(&self) -> String {
+        self.interaction_id.as_str().to_owned()
+    }
+
+    fn content_hash(&self) -> u64 {
+        let mut h = ContentHasher::default();
+        h.str(self.interaction_id.as_str())
+            .str(self.customer_id.as_str())
+            .str(self.agent_id.as_str())
+            .str(self.channel.as_str())
+            .i64(self.started_at.timestamp_micros());
+        for duration in [
+            self.queue_seconds,
+            self.talk_seconds,
+            self.hold_seconds,
+            self.after_work_seconds,
+            self.handle_seconds,
+        ] {
+            h.opt_u64(duration.map(|s| u64::from(s.get())));
+        }
+        h.u64(self.topics.len() as u64);
+        for topic in &self.topics {
+            h.str(topic.as_str());
+        }
+        h.opt_u64(self.resolved.map(u64::from))
+            .opt_u64(self.transfers.map(|t| u64::from(t.get())));
+        h.finish()
+    }
+}
+
+fn parse_topic_list(
+    field: &str,
+    raw: &str,
+    ctx: &ParseContext,
+) -> Result<Vec<RecordId>, FieldError> {
+    let mut topics: Vec<RecordId> = Vec::new();
+    for item in ctx.split_list(raw) {
+        let topic = RecordId::parse(field, item)?;
+        if !topics.contains(&topic) {
+            topics.push(topic);
+        }
+    }
+    if topics.len() > 50 {
+        return Err(FieldError::new(
+            field,
+            raw,
+            format!("{field} lists {} topics; at most 50 allowed", topics.len()),
+        ));
+    }
+    Ok(topics)
+}
+
+/// One answer to a survey: post-contact csat, nps, ces or a relationship survey.
+#[derive(Debug, Clone, PartialEq)]
+pub struct SurveyResponse {
+    pub response_id: RecordId,
+    pub survey: SurveyKind,
+    pub answered_at: DateTime<Utc>,
+    pub customer_id: RecordId,
+    /// The contact a post-contact survey is about.
+    pub interaction_id: Option<RecordId>,
+    pub csat: Option<CsatScore>,
+    pub nps: Option<NpsScore>,
+    pub ces: Option<CesScore>,
+    /// Attribute ratings on the survey's declared scale, sorted by attribute.
+    pub ratings: Vec<Rating>,
+    /// The customer's own words.
+    pub comment: Option<String>,
+}
+
+impl Record for SurveyResponse {
+    const KIND: RecordKind = RecordKind::Surveys;
+
+    fn parse(source: &impl FieldSource, ctx: &ParseContext) -> Result<Self, Vec<FieldError>> {
+        let mut f = FieldReader::new(source, Self::KIND);
+        let response_id = f.required(0, RecordId::parse);
+        let survey = f.required(1, SurveyKind::parse);
+        let answered_at = f.required(2, |n, r| ctx.timestamps.parse(n, r));
+        let customer_id = f.required(3, RecordId::parse);
+        let interaction_id = f.optional(4, RecordId::parse);
+        let csat = f.optional(5, CsatScore::parse);
+        let nps = f.optional(6, NpsScore::parse);
+        let ces = f.optional(7, CesScore::parse);
+        let comment = f.optional(8, |n, r| parse_text(n, r, MAX_COMMENT_LEN));
+        let mut ratings = Vec::new();
+        if let Some(survey) = survey {
+            let scale = ctx.rating_scale(survey);
+            let mut rating_errors = Vec::new();
+            source.for_each_extra(&mut |column, raw| {
+                let Some(attribute) = column.strip_prefix("rating_") else {
+                    return;
+                };
+                if raw.trim().is_empty() {
+                    return;
+                }
+                match Rating::parse(attribute, raw, scale) {
+                    Ok(rating) => ratings.push(rating),
+                    Err(error) => rating_errors.push(error),
+                }
+            });
+            rating_errors.into_iter().for_each(|error| f.fail(error));
+            ratings.sort_by(|a, b| a.attribute.cmp(&b.attribute));
+            let score_present = match survey {
+                SurveyKind::Csat => csat.is_some() || f.raw(5).is_some(),
+                SurveyKind::Nps => nps.is_some() || f.raw(6).is_some(),
+                SurveyKind::Ces => ces.is_some() || f.raw(7).is_some(),
+                SurveyKind::Relationship => {
+                    [5, 6, 7].iter().any(|&i| f.raw(i).is_some()) || !ratings.is_empty()
+                }
+            };
+            if !score_present {
+                let needed = match survey {
+                    SurveyKind::Csat => "csat",
+                    SurveyKind::Nps => "nps",
+                    SurveyKind::Ces => "ces",
+                    SurveyKind::Relationship => "nps, csat, ces or a rating",
+                };
+                f.fail(FieldError::new(
+                    needed.split(',').next().unwrap_or(needed),
+                    "",
+                    format!("a {survey} survey answer needs {needed}"),
+                ));
+            }
+        }
+        f.finish(|| {
+            Some(SurveyResponse {
+                response_id: response_id?,
+                survey: survey?,
+                answered_at: answered_at?,
+                customer_id: customer_id?,
+                interaction_id,
+                csat,
+                nps,
+                ces,
+                ratings,
+                comment,
+            })
+        })
+    }
+
+    fn key(&self) -> String {
+        self.response_id.as_str().to_owned()
+    }
+
+    fn content_hash(&self) -> u64 {
+        let mut h = ContentHasher::default();
+        h.str(self.response_id.as_str())
+            .str(self.survey.as_str())
+            .i64(self.answered_at.timestamp_micros())
+            .str(self.customer_id.as_str())
+            .opt_str(self.interaction_id.as_ref().map(RecordId::as_str))
+            .opt_u64(self.csat.map(|s| u64::from(s.get())))
+            .opt_u64(self.nps.map(|s| u64::from(s.get())))
+            .opt_u64(self.ces.map(|s| u64::from(s.get())))
+            .u64(self.ratings.len() as u64);
+        for rating in &self.ratings {
+            h.str(&rating.attribute).u64(u64::from(rating.score));
+        }
+        h.opt_str(self.comment.as_deref());
+        h.finish()
+    }
+}
+
+/// A purchase or a refund.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Transaction {
+    pub transaction_id: RecordId,
+    pub customer_id: RecordId,
+    pub occurred_at: DateTime<Utc>,
+    /// Magnitude of the money moved (never negative); `kind` gives the direction.
+    pub amount: Amount,
+    pub kind: TransactionKind,
+}
+
+impl Record for Transaction {
+    const KIND: RecordKind = RecordKind::Transactions;
+
+    fn parse(source: &impl FieldSource, ctx: &ParseContext) -> Result<Self, Vec<FieldError>> {
+        let mut f = FieldReader::new(source, Self::KIND);
+        let transaction_id = f.required(0, RecordId::parse);
+        let customer_id = f.required(1, RecordId::parse);
+        let occurred_at = f.required(2, |n, r| ctx.timestamps.parse(n, r));
+        let amount = f.required(3, Amount::parse);
+        let kind = f.required(4, TransactionKind::parse);
+        let mut amount = amount.unwrap_or_default();
+        if amount.is_negative() {
+            match kind {
+                // Many exports write refunds as negative amounts: keep the magnitude.
+                Some(TransactionKind::Refund) => amount = amount.abs(),
+                _ => f.fail(FieldError::new(
+                    "amount",
+                    &amount.to_string(),
+                    format!("amount {amount} is negative for a purchase; use kind refund"),
+                )),
+            }
+        }
+        f.finish(|| {
+            Some(Transaction {
+                transaction_id: transaction_id?,
+                customer_id: customer_id?,
+                occurred_at: occurred_at?,
+                amount,
+                kind: kind?,
+            })
+        })
+    }
+
+    fn key(&self) -> String {
+        self.transaction_id.as_str().to_owned()
+    }
+
+    fn content_hash(&self) -> u64 {
+        let mut h = ContentHasher::default();
+        h.str(self.transaction_id.as_str())
+            .str(self.customer_id.as_str())
+            .i64(self.occurred_at.timestamp_micros())
+            .i64(self.amount.scaled())
+            .str(self.kind.as_str());
+        h.finish()
+    }
+}
+
+/// A customer joined, churned or came back.
+#[derive(Debug, Clone, PartialEq)]
+pub struct CustomerEvent {
+    pub customer_id: RecordId,
+    pub occurred_at: DateTime<Utc>,
+    pub kind: CustomerEventKind,
+    pub reason: Option<String>,
+}
+
+impl CustomerEvent {
+    /// Events carry no id of their own: one customer has at most one event of a kind at
+    /// one instant, so that triple is the identity.
+    pub fn event_id(&self) -> String {
+        format!(
+            "{}|{}|{}",
+            self.customer_id,
+            self.occurred_at.format("%Y-%m-%dT%H:%M:%S%.6fZ"),
+            self.kind
+        )
+    }
+}
+
+impl Record for CustomerEvent {
+    const KIND: RecordKind = RecordKind::CustomerEvents;
+
+    fn parse(source: &impl FieldSource, ctx: &ParseContext) -> Result<Self, Vec<FieldError>> {
+        let mut f = FieldReader::new(source, Self::KIND);
+        let customer_id = f.required(0, RecordId::parse);
+        let occurred_at = f.required(1, |n, r| ctx.timestamps.parse_date_or_timestamp(n, r));
+        let kind = f.required(2, CustomerEventKind::parse);
+        let reason = f.optional(3, |n, r| parse_text(n, r, 1_000));
+        f.finish(|| {
+            Some(CustomerEvent {
+                customer_id: customer_id?,
+                occurred_at: occurred_at?,
+                kind: kind?,
+                reason,
+            })
+        })
+    }
+
+    fn key(&self) -> String {
+        self.event_id()
+    }
+
+    fn content_hash(&self) -> u64 {
+        let mut h = ContentHasher::default();
+        h.str(&self.event_id()).opt_str(self.reason.as_deref());
+        h.finish()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::records::test_support::Row;
+
+    fn interaction(pairs: &[(&str, &str)]) -> Result<Interaction, Vec<FieldError>> {
+        Interaction::parse(
+            &Row::new(RecordKind::Interactions, pairs),
+            &ParseContext::default(),
+        )
+    }
+
+    const BASE: [(&str, &str); 5] = [
+        ("interaction_id", "I-1"),
+        ("customer_id", "C-1"),
+        ("agent_id", "A-1"),
+        ("channel", "phone"),
+        ("started_at", "2024-03-01T09:30:00Z"),
+    ];
+
+    #[test]
+    fn interaction_derives_handle_time_and_dedupes_topics() {
+        let mut pairs = BASE.to_vec();
+        pairs.extend([
+            ("talk_seconds", "300"),
+            ("hold_seconds", "45"),
+            ("after_work_seconds", "30"),
+            ("topics", "billing;refund;billing"),
+        ]);
+        let i = interaction(&pairs).unwrap();
+        assert_eq!(i.handle_seconds.unwrap().get(), 375);
+        assert_eq!(
+            i.topics.iter().map(RecordId::as_str).collect::<Vec<_>>(),
+            ["billing", "refund"]
+        );
+        assert_eq!(i.resolved, None);
+    }
+
+    #[test]
+    fn explicit_handle_time_wins() {
+        let mut pairs = BASE.to_vec();
+        pairs.extend([("talk_seconds", "300"), ("handle_seconds", "400")]);
+        assert_eq!(
+            interaction(&pairs).unwrap().handle_seconds.unwrap().get(),
+            400
+        );
+    }
+
+    #[test]
+    fn every_bad_field_is_reported() {
+        let errors = interaction(&[
+            ("interaction_id", "I-1"),
+            ("channel", "pigeon"),
+            ("started_at", "2024-13-01"),
+            ("hold_seconds", "-5"),
+        ])
+        .unwrap_err();
+        let fields: Vec<&str> = errors.iter().map(|e| e.field.as_str()).collect();
+        assert_eq!(
+            fields,
+            [
+                "customer_id",
+                "agent_id",
+                "channel",
+                "started_at",
+                "hold_seconds"
+            ]
+        );
+    }
+
+    #[test]
+    fn content_hash_tells_changes() {
+        let a = interaction(&BASE).unwrap();
+        let mut pairs = BASE.to_vec();
+        pairs.push(("hold_seconds", "1"));
+        let b = interaction(&pairs).unwrap();
+        assert_eq!(a.content_hash(), interaction(&BASE).unwrap().content_hash());
+        assert_ne!(a.content_hash(), b.content_hash());
+        assert_eq!(a.key(), "I-1");
+    }
+
+    fn survey(pairs: &[(&str, &str)]) -> Result<SurveyResponse, Vec<FieldError>> {
+        SurveyResponse::parse(
+            &Row::new(RecordKind::Surveys, pairs),
+            &ParseContext::default(),
+        )
+    }
+
+    #[test]
+    fn survey_scores_and_ratings_are_checked_against_their_scales() {
+        let base = [
+            ("response_id", "R-1"),
+            ("answered_at", "2024-03-01T10:00:00Z"),
+            ("customer_id", "C-1"),
+        ];
+        let mut ok = base.to_vec();
+        ok.extend([
+            ("survey", "csat"),
+            ("csat", "4"),
+            ("rating_ease", "5"),
+            ("rating_courtesy", "3"),
+            ("comment", " quick and kind "),
+        ]);
+        let response = survey(&ok).unwrap();
+        assert_eq!(response.csat.unwrap().get(), 4);
+        assert_eq!(
+            response
+                .ratings
+                .iter()
+                .map(|r| r.attribute.as_str())
+                .collect::<Vec<_>>(),
+            ["courtesy", "ease"]
+        );
+        assert_eq!(response.comment.as_deref(), Some("quick and kind"));
+
+        let mut bad = base.to_vec();
+        bad.extend([("survey", "csat"), ("csat", "7"), ("rating_ease", "6")]);
+        let reasons: Vec<String> = survey(&bad)
+            .unwrap_err()
+            .into_iter()
+            .map(|e| e.reason)
+            .collect();
+        assert_eq!(
+            reasons,
+            ["csat 7 is outside 1..=5", "rating_ease 6 is outside 1..=5"]
+        );
+
+        let mut missing = base.to_vec();
+        missing.push(("survey", "nps"));
+        assert_eq!(
+            survey(&missing).unwrap_err()[0].reason,
+            "a nps survey answer needs nps"
+        );
+
+        let mut relationship = base.to_vec();
+        relationship.extend([("survey", "relationship"), ("rating_value", "9")]);
+        let mut ctx = ParseContext::default();
+        ctx.set_rating_scale(SurveyKind::Relationship, crate::RatingScale::ZERO_TO_TEN);
+        assert!(SurveyResponse::parse(&Row::new(RecordKind::Surveys, &relationship), &ctx).is_ok());
+        assert!(
+            survey(&relationship).is_err(),
+            "9 is outside the default 1..=5 relationship scale"
+        );
+    }
+
+    #[test]
+    fn refunds_keep_their_magnitude_and_negative_purchases_are_rejected() {
+        let row = |amount: &str, kind: &str| {
+            Transaction::parse(
+                &Row::new(
+                    RecordKind::Transactions,
+                    &[
+                        ("transaction_id", "T-1"),
+                        ("customer_id", "C-1"),
+                        ("occurred_at", "2024-01-01T00:00:00Z"),
+                        ("amount", amount),
+                        ("kind", kind),
+                    ],
+                ),
+                &ParseContext::default(),
+            )
+        };
+        assert_eq!(row("-12.50", "refund").unwrap().amount.scaled(), 125_000);
+        assert!(
+            row("-12.50", "purchase").unwrap_err()[0]
+                .reason
+                .contains("negative for a purchase")
+        );
+        assert_eq!(
+            row("12.50", "purchase").unwrap().amount.to_string(),
+            "12.5000"
+        );
+    }
+
+    #[test]
+    fn customer_events_are_keyed_by_customer_instant_and_kind() {
+        let event = CustomerEvent::parse(
+            &Row::new(
+                RecordKind::CustomerEvents,
+                &[
+                    ("customer_id", "C-1"),
+                    ("occurred_at", "2024-05-01"),
+                    ("kind", "churned"),
+                ],
+            ),
+            &ParseContext::default(),
+        )
+        .unwrap();
+        assert_eq!(event.key(), "C-1|2024-05-01T00:00:00.000000Z|churned");
+    }
+}

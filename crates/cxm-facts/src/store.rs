@@ -1,0 +1,479 @@
+//! The fact store: opening and creating the Delta tables, staging and committing batches,
+//! compaction, and registration in a DataFusion session.
+
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use deltalake::arrow::array::{Array, AsArray, RecordBatch};
+use deltalake::arrow::datatypes::Int64Type;
+use deltalake::datafusion::datasource::MemTable;
+use deltalake::datafusion::prelude::{DataFrame, ParquetReadOptions, SessionContext, col, lit};
+use deltalake::kernel::engine::arrow_conversion::TryIntoKernel;
+use deltalake::kernel::transaction::CommitBuilder;
+use deltalake::kernel::{Action, Add, StructType};
+use deltalake::parquet::basic::{Compression, ZstdLevel};
+use deltalake::parquet::file::properties::WriterProperties;
+use deltalake::protocol::{DeltaOperation, SaveMode};
+use deltalake::writer::{DeltaWriter, RecordBatchWriter};
+use deltalake::{DeltaTable, DeltaTableBuilder};
+use url::Url;
+
+use crate::schema::ROW_HASH;
+use crate::{FactError, FactTable};
+
+/// Target size of one Parquet data file.
+const TARGET_FILE_BYTES: u64 = 256 * 1024 * 1024;
+
+/// The fact tables of one data directory.
+#[derive(Debug, Clone)]
+pub struct FactStore {
+    root: PathBuf,
+}
+
+/// How a committed batch changed its table.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, serde::Serialize)]
+pub struct BatchOutcome {
+    /// records whose id was new
+    pub inserted: u64,
+    /// records whose id existed with different content
+    pub replaced: u64,
+    /// records whose id existed with the same content
+    pub unchanged: u64,
+    /// the table version the batch created; `None` when nothing had to change
+    pub version: Option<u64>,
+}
+
+/// What `compact` did to one table.
+#[derive(Debug, Clone, Default, serde::Serialize)]
+pub struct CompactReport {
+    pub table: String,
+    pub files_removed: u64,
+    pub files_added: u64,
+    pub files_vacuumed: usize,
+}
+
+fn writer_properties() -> WriterProperties {
+    WriterProperties::builder()
+        .set_compression(Compression::ZSTD(ZstdLevel::try_new(1).unwrap_or_default()))
+        .set_max_row_group_row_count(Some(1 << 20))
+        .build()
+}
+
+impl FactStore {
+    /// The fact tables under `tables_dir` (`DIR/tables`), creating missing ones.
+    pub async fn open(tables_dir: &Path) -> Result<Self, FactError> {
+        std::fs::create_dir_all(tables_dir).map_err(|source| FactError::Io {
+            path: tables_dir.display().to_string(),
+            source,
+        })?;
+        let root = tables_dir.canonicalize().map_err(|source| FactError::Io {
+            path: tables_dir.display().to_string(),
+            source,
+        })?;
+        let store = Self { root };
+        for table in FactTable::ALL {
+            store.create_if_missing(table).await?;
+        }
+        Ok(store)
+    }
+
+    fn table_dir(&self, table: FactTable) -> PathBuf {
+        self.root.join(table.name())
+    }
+
+    fn table_url(&self, table: FactTable) -> Result<Url, FactError> {
+        let dir = self.table_dir(table);
+        Url::from_directory_path(&dir)
+            .map_err(|()| FactError::Invalid(format!("{} is not an absolute path", dir.display())))
+    }
+
+    async fn create_if_missing(&self, table: FactTable) -> Result<(), FactError> {
+        let dir = self.table_dir(table);
+        if dir.join("_delta_log").is_dir() {
+            return Ok(());
+        }
+        std::fs::create_dir_all(&dir).map_err(|source| FactError::Io {
+            path: dir.display().to_string(),
+            source,
+        })?;
+        let schema: StructType = table
+            .schema()
+            .as_ref()
+            .try_into_kernel()
+            .map_err(|e| FactError::Invalid(e.to_string()))?;
+        let url = self.table_url(table)?;
+        let delta = DeltaTableBuilder::from_url(url)
+            .map_err(FactError::delta(table.name()))?
+            .build()
+            .map_err(FactError::delta(table.name()))?;
+        delta
+            .create()
+            .with_table_name(table.name())
+            .with_columns(schema.fields().cloned())
+            .with_save_mode(SaveMode::Ignore)
+            .await
+            .map_err(FactError::delta(table.name()))?;
+        Ok(())
+    }
+
+    /// The current version of a table.
+    pub async fn table(&self, table: FactTable) -> Result<DeltaTable, FactError> {
+        deltalake::open_table(self.table_url(table)?)
+            .await
+            .map_err(FactError::delta(table.name()))
+    }
+
+    /// Registers every fact table in `ctx` under its name.
+    pub async fn register(&self, ctx: &SessionContext) -> Result<(), FactError> {
+        for table in FactTable::ALL {
+            let delta = self.table(table).await?;
+            delta
+                .update_datafusion_session(&ctx.state())
+                .map_err(FactError::delta(table.name()))?;
+            let provider = delta.table_provider().await.map_err(FactError::from)?;
+            ctx.register_table(table.name(), provider)?;
+        }
+        Ok(())
+    }
+
+    /// Starts a batch for `table`: its rows are staged as files nobody reads until commit.
+    pub async fn stage(&self, table: FactTable) -> Result<StagedBatch, FactError> {
+        let delta = self.table(table).await?;
+        let writer = RecordBatchWriter::for_table(&delta)
+            .map_err(FactError::delta(table.name()))?
+            .with_target_file_size(TARGET_FILE_BYTES)
+            .with_writer_properties(writer_properties());
+        Ok(StagedBatch {
+            store: self.clone(),
+            table,
+            delta,
+            writer,
+            rows: 0,
+            late: Vec::new(),
+        })
+    }
+
+    /// Rewrites small files into large ones and deletes files no version references any
+    /// more (including files staged by interrupted ingests), keeping `retention_hours` of
+    /// history for readers of older versions.
+    pub async fn compact(&self, retention_hours: u64) -> Result<Vec<CompactReport>, FactError> {
+        let mut reports = Vec::new();
+        for table in FactTable::ALL {
+            let delta = self.table(table).await?;
+            let (delta, metrics) = delta
+                .optimize()
+                .with_target_size(
+                    std::num::NonZeroU64::new(TARGET_FILE_BYTES)
+                        .unwrap_or(std::num::NonZeroU64::MIN),
+                )
+                .with_writer_properties(writer_properties())
+                .await
+                .map_err(FactError::delta(table.name()))?;
+            let (_, vacuum) = delta
+                .vacuum()
+                .with_retention_period(chrono::Duration::hours(retention_hours as i64))
+                .with_enforce_retention_duration(false)
+                .await
+                .map_err(FactError::delta(table.name()))?;
+            reports.push(CompactReport {
+                table: table.name().to_owned(),
+                files_removed: metrics.num_files_removed,
+                files_added: metrics.num_files_added,
+                files_vacuumed: vacuum.files_deleted.len(),
+            });
+        }
+        Ok(reports)
+    }
+}
+
+/// A batch being written: rows stream into staged Parquet files; nothing is visible until
+/// [`StagedBatch::commit`], and dropping the batch leaves only unreferenced files.
+pub struct StagedBatch {
+    store: FactStore,
+    table: FactTable,
+    delta: DeltaTable,
+    writer: RecordBatchWriter,
+    rows: u64,
+    /// Rows that supersede an earlier row of this batch with the same id (last wins).
+    late: Vec<RecordBatch>,
+}
+
+impl StagedBatch {
+    /// Streams rows whose ids have not occurred earlier in the batch.
+    pub async fn write(&mut self, batch: RecordBatch) -> Result<(), FactError> {
+        self.rows += batch.num_rows() as u64;
+        self.writer
+            .write(batch)
+            .await
+            .map_err(FactError::delta(self.table.name()))
+    }
+
+    /// Rows whose ids occurred earlier in this batch; they replace those earlier rows.
+    /// Must themselves have distinct ids.
+    pub fn supersede(&mut self, batch: RecordBatch) {
+        if batch.num_rows() > 0 {
+            self.late.push(batch);
+        }
+    }
+
+    /// Makes the batch visible in one atomic commit and reports how it changed the table.
+    pub async fn commit(mut self) -> Result<BatchOutcome, FactError> {
+        let name = self.table.name();
+        let adds = self.writer.flush().await.map_err(FactError::delta(name))?;
+        let staged_paths = adds
+            .iter()
+            .map(|add| self.staged_path(add))
+            .collect::<Result<Vec<_>, _>>()?;
+        sync_files(&staged_paths)?;
+        let target_files = self
+            .delta
+            .snapshot()
+            .map_err(FactError::delta(name))?
+            .log_data()
+            .num_files();
+        if self.late.is_empty() && target_files == 0 {
+            let inserted = self.rows;
+            let version = self.append(adds).await?;
+            return Ok(BatchOutcome {
+                inserted,
+                version,
+                ..Default::default()
+            });
+        }
+        let ctx = SessionContext::new();
+        let source = self.source_frame(&ctx, &staged_paths).await?;
+        let mut outcome = if target_files == 0 {
+            BatchOutcome {
+                inserted: source.clone().count().await? as u64,
+                ..Default::default()
+            }
+        } else {
+            self.classify(&ctx, source.clone()).await?
+        };
+        if self.late.is_empty() && outcome.replaced == 0 && outcome.unchanged == 0 {
+            outcome.version = self.append(adds).await?;
+            return Ok(outcome);
+        }
+        // Staged rows dropped because a later row of the batch has their id were replaced.
+        let late_rows: u64 = self.late.iter().map(|b| b.num_rows() as u64).sum();
+        let source_rows = outcome.inserted + outcome.replaced + outcome.unchanged;
+        let superseded = (self.rows + late_rows).saturating_sub(source_rows);
+        if outcome.inserted + outcome.replaced > 0 {
+            outcome.version = Some(self.merge(source).await?);
+        }
+        outcome.replaced += superseded;
+        remove_files(&staged_paths);
+        Ok(outcome)
+    }
+
+    fn staged_path(&self, add: &Add) -> Result<String, FactError> {
+        let url = self.store.table_url(self.table)?;
+        url.join(&add.path)
+            .ok()
+            .and_then(|file| file.to_file_path().ok())
+            .map(|file| file.display().to_string())
+            .ok_or_else(|| {
+                FactError::Invalid(format!("staged file {} is not under {url}", add.path))
+            })
+    }
+
+    /// The deduplicated source rows: staged rows not superseded, plus the superseding ones.
+    async fn source_frame(
+        &self,
+        ctx: &SessionContext,
+        staged_paths: &[String],
+    ) -> Result<DataFrame, FactError> {
+        let schema = self.table.schema();
+        let key = self.table.key_column();
+        let mut source = if staged_paths.is_empty() {
+            ctx.read_table(Arc::new(MemTable::try_new(schema.clone(), vec![vec![]])?))?
+        } else {
+            ctx.read_parquet(
+                staged_paths.to_vec(),
+                ParquetReadOptions::default().schema(&schema),
+            )
+            .await?
+        };
+        if !self.late.is_empty() {
+            let late = ctx.read_table(Arc::new(MemTable::try_new(
+                schema.clone(),
+                vec![self.late.clone()],
+            )?))?;
+            let late_ids = late.clone().select(vec![col(key).alias("late_id")])?;
+            source = source
+                .join(
+                    late_ids,
+                    deltalake::datafusion::common::JoinType::LeftAnti,
+                    &[key],
+                    &["late_id"],
+                    None,
+                )?
+                .union(late)?;
+        }
+        Ok(source)
+    }
+
+    /// Counts source rows that are new, changed or identical against the current table.
+    async fn classify(
+        &self,
+        ctx: &SessionContext,
+        source: DataFrame,
+    ) -> Result<BatchOutcome, FactError> {
+        let key = self.table.key_column();
+        let provider = self.delta.table_provider().await.map_err(FactError::from)?;
+        self.delta
+            .update_datafusion_session(&ctx.state())
+            .map_err(FactError::delta(self.table.name()))?;
+        let target = ctx.read_table(provider)?.select(vec![
+            col(key).alias("target_id"),
+            col(ROW_HASH).alias("target_hash"),
+        ])?;
+        let joined = source.select(vec![col(key), col(ROW_HASH)])?.join(
+            target,
+            deltalake::datafusion::common::JoinType::Left,
+            &[key],
+            &["target_id"],
+            None,
+        )?;
+        use deltalake::arrow::datatypes::DataType;
+        use deltalake::datafusion::functions_aggregate::expr_fn::sum;
+        use deltalake::datafusion::prelude::{case, cast};
+        let flag = |condition| {
+            cast(
+                case(condition)
+                    .when(lit(true), lit(1i64))
+                    .otherwise(lit(0i64))
+                    .unwrap_or_else(|_| lit(0i64)),
+                DataType::Int64,
+            )
+        };
+        let counts = joined
+            .aggregate(
+                vec![],
+                vec![
+                    sum(flag(col("target_id").is_null())).alias("inserted"),
+                    sum(flag(
+                        col("target_id")
+                            .is_not_null()
+                            .and(col("target_hash").not_eq(col(ROW_HASH))),
+                    ))
+                    .alias("replaced"),
+                    sum(flag(col("target_hash").eq(col(ROW_HASH)))).alias("unchanged"),
+                ],
+            )?
+            .collect()
+            .await?;
+        let value = |name: &str| -> u64 {
+            counts
+                .first()
+                .and_then(|batch| batch.column_by_name(name))
+                .filter(|column| column.len() == 1 && !column.is_null(0))
+                .map(|column| column.as_primitive::<Int64Type>().value(0) as u64)
+                .unwrap_or(0)
+        };
+        Ok(BatchOutcome {
+            inserted: value("inserted"),
+            replaced: value("replaced"),
+            unchanged: value("unchanged"),
+            version: None,
+        })
+    }
+
+    async fn append(&mut self, adds: Vec<Add>) -> Result<Option<u64>, FactError> {
+        if adds.is_empty() {
+            return Ok(None);
+        }
+        let name = self.table.name();
+        let snapshot = self.delta.snapshot().map_err(FactError::delta(name))?;
+        let operation = DeltaOperation::Write {
+            mode: SaveMode::Append,
+            partition_by: None,
+            predicate: None,
+        };
+        let finalized = CommitBuilder::default()
+            .with_actions(adds.into_iter().map(Action::Add).collect())
+            .build(Some(snapshot), self.delta.log_store(), operation)
+            .await
+            .map_err(FactError::delta(name))?;
+        let version = finalized.version();
+        self.store.sync_log(self.table, version);
+        Ok(Some(version))
+    }
+
+    async fn merge(&self, source: DataFrame) -> Result<u64, FactError> {
+        let name = self.table.name();
+        let key = self.table.key_column();
+        let columns: Vec<String> = self
+            .table
+            .schema()
+            .fields()
+            .iter()
+            .map(|f| f.name().clone())
+            .collect();
+        let set_all = |builder_columns: &[String]| -> HashMap<String, String> {
+            builder_columns
+                .iter()
+                .map(|c| (c.clone(), format!("source.{c}")))
+                .collect()
+        };
+        let assignments = set_all(&columns);
+        let (table, _metrics) = self
+            .delta
+            .clone()
+            .merge(source, format!("target.{key} = source.{key}"))
+            .with_source_alias("source")
+            .with_target_alias("target")
+            .with_writer_properties(writer_properties())
+            .when_matched_update(|update| {
+                assignments.iter().fold(
+                    update.predicate(format!("target.{ROW_HASH} <> source.{ROW_HASH}")),
+                    |u, (c, e)| u.update(c.as_str(), e.as_str()),
+                )
+            })
+            .map_err(FactError::delta(name))?
+            .when_not_matched_insert(|insert| {
+                assignments
+                    .iter()
+                    .fold(insert, |i, (c, e)| i.set(c.as_str(), e.as_str()))
+            })
+            .map_err(FactError::delta(name))?
+            .await
+            .map_err(FactError::delta(name))?;
+        let version = table.version().unwrap_or_default();
+        self.store.sync_log(self.table, version);
+        Ok(version)
+    }
+}
+
+impl FactStore {
+    /// Flushes a commit file and the log directory so an acknowledged batch survives a
+    /// power loss (the local object store writes without fsync).
+    fn sync_log(&self, table: FactTable, version: u64) {
+        let log = self.table_dir(table).join("_delta_log");
+        for path in [log.join(format!("{version:020}.json")), log] {
+            if let Ok(file) = std::fs::File::open(&path) {
+                let _ = file.sync_all();
+            }
+        }
+    }
+}
+
+/// Data files must be on disk before a commit references them.
+fn sync_files(paths: &[String]) -> Result<(), FactError> {
+    for path in paths {
+        std::fs::File::open(path)
+            .and_then(|file| file.sync_all())
+            .map_err(|source| FactError::Io {
+                path: path.clone(),
+                source,
+            })?;
+    }
+    Ok(())
+}
+
+fn remove_files(paths: &[String]) {
+    for path in paths {
+        let _ = std::fs::remove_file(path);
+    }
+}

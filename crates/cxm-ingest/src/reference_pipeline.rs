@@ -1,0 +1,219 @@
+//! Ingesting reference data (customers, org units, people, memberships, topics) into the
+//! SQL store: one transaction per ingest, upserted by key.
+
+use std::collections::HashMap;
+
+use cxm_catalog::DataDir;
+use cxm_domain::{FieldError, OrgUnit, Record, RecordKind, UnitLevel};
+use cxm_readers::Rejection;
+use cxm_sql::reference::ToReferenceRow;
+use cxm_sql::{ReferenceRow, ReferenceStore, ReferenceTable, UpsertCounts};
+
+use crate::fact_pipeline::progress_bar;
+use crate::quarantine::Quarantine;
+use crate::references::Refers;
+use crate::request::Prepared;
+use crate::{IngestError, IngestRequest, IngestSummary};
+
+struct Accepted<R> {
+    source: usize,
+    line: u64,
+    record: R,
+    raw: serde_json::Value,
+}
+
+struct Parsed<R> {
+    accepted: Vec<Accepted<R>>,
+    quarantine: Quarantine,
+    read: u64,
+    prepared: Prepared,
+}
+
+pub(crate) async fn run<R>(
+    dir: &DataDir,
+    request: &IngestRequest,
+    prepared: Prepared,
+) -> Result<IngestSummary, IngestError>
+where
+    R: ToReferenceRow + Refers + Send + 'static,
+{
+    let quarantine = Quarantine::new(
+        &dir.quarantine_dir(),
+        request.kind.cli_name(),
+        !request.dry_run,
+    );
+    let progress = progress_bar(request.progress, prepared.total_bytes);
+    let parsed =
+        tokio::task::spawn_blocking(move || parse_all::<R>(prepared, quarantine, progress))
+            .await
+            .map_err(|e| IngestError::Worker(e.to_string()))??;
+    let Parsed {
+        mut accepted,
+        mut quarantine,
+        read,
+        prepared,
+    } = parsed;
+    let store = dir.reference().await?;
+    if R::KIND == RecordKind::OrgUnits {
+        let existing = store.rows(ReferenceTable::OrgUnits).await?;
+        let rejected = check_tree(&existing, &accepted);
+        for (index, errors) in &rejected {
+            let row = &accepted[*index];
+            quarantine.reject(
+                prepared.sources[row.source].path(),
+                &Rejection::new(row.line, errors.clone(), row.raw.clone()),
+            )?;
+        }
+        let rejected: std::collections::HashSet<usize> =
+            rejected.into_iter().map(|(index, _)| index).collect();
+        let mut index = 0;
+        accepted.retain(|_| {
+            index += 1;
+            !rejected.contains(&(index - 1))
+        });
+    }
+    let rows: Vec<ReferenceRow> = accepted
+        .iter()
+        .map(|row| ReferenceRow::from_record(&row.record))
+        .collect();
+    let table = R::TABLE;
+    let counts: UpsertCounts = store.upsert(table, &rows, request.dry_run).await?;
+    store.close().await;
+    let (counts, accepted_count) = if request.dry_run {
+        (UpsertCounts::default(), rows.len() as u64)
+    } else {
+        (counts, rows.len() as u64)
+    };
+    Ok(IngestSummary {
+        kind: request.kind.cli_name().to_owned(),
+        files: request
+            .files
+            .iter()
+            .map(|f| f.display().to_string())
+            .collect(),
+        read,
+        accepted: accepted_count,
+        inserted: counts.inserted,
+        replaced: counts.replaced,
+        unchanged: counts.unchanged,
+        rejected: quarantine.rejected,
+        quarantine: quarantine.finish()?,
+    })
+}
+
+fn parse_all<R: Record + Refers>(
+    mut prepared: Prepared,
+    mut quarantine: Quarantine,
+    progress: indicatif::ProgressBar,
+) -> Result<Parsed<R>, IngestError> {
+    let mut accepted = Vec::new();
+    let mut read = 0;
+    let mut bytes_done = 0;
+    for (index, source) in prepared.sources.iter_mut().enumerate() {
+        while let Some(row) = source.next_record::<R>()? {
+            read += 1;
+            match row {
+                Err(rejection) => quarantine.reject(source.path(), &rejection)?,
+                Ok((line, record)) => {
+                    let errors = prepared
+                        .references
+                        .as_ref()
+                        .map(|r| r.check(&record))
+                        .unwrap_or_default();
+                    if errors.is_empty() {
+                        // Org units keep their raw row in case the tree check rejects them.
+                        let raw = if R::KIND == RecordKind::OrgUnits {
+                            source.last_row()
+                        } else {
+                            serde_json::Value::Bool(true)
+                        };
+                        accepted.push(Accepted {
+                            source: index,
+                            line,
+                            record,
+                            raw,
+                        });
+                    } else {
+                        quarantine.reject(
+                            source.path(),
+                            &Rejection::new(line, errors, source.last_row()),
+                        )?;
+                    }
+                }
+            }
+            if read % 4096 == 0 {
+                progress.set_position(bytes_done + source.bytes_read());
+            }
+        }
+        bytes_done += source.size();
+    }
+    progress.finish_and_clear();
+    Ok(Parsed {
+        accepted,
+        quarantine,
+        read,
+        prepared,
+    })
+}
+
+/// Checks that every unit's parent exists (in the store or the batch) and sits at a higher
+/// level (so the tree has no cycles). Returns the rejected rows' indexes with their
+/// errors; children of rejected units are rejected in turn.
+fn check_tree<R: Refers>(
+    existing: &[ReferenceRow],
+    accepted: &[Accepted<R>],
+) -> Vec<(usize, Vec<FieldError>)> {
+    // unit id → level, for stored units then batch units (the batch wins)
+    let mut levels: HashMap<String, UnitLevel> = HashMap::new();
+    for row in existing {
+        if let Some(level) = row
+            .values
+            .get(3)
+            .cloned()
+            .flatten()
+            .and_then(|l| UnitLevel::parse("level", &l).ok())
+        {
+            levels.insert(row.key().to_owned(), level);
+        }
+    }
+    let units: Vec<Option<&OrgUnit>> = accepted
+        .iter()
+        .map(|row| row.record.as_org_unit())
+        .collect();
+    for unit in units.iter().flatten() {
+        levels.insert(unit.unit_id.to_string(), unit.level);
+    }
+    let mut rejected: Vec<(usize, Vec<FieldError>)> = Vec::new();
+    loop {
+        let mut changed = false;
+        for (index, unit) in units.iter().enumerate() {
+            let Some(unit) = unit else { continue };
+            if rejected.iter().any(|(i, _)| *i == index) {
+                continue;
+            }
+            let Some(parent) = &unit.parent_id else {
+                continue;
+            };
+            let error = match levels.get(parent.as_str()) {
+                None => Some(format!("unknown parent unit {parent}")),
+                Some(parent_level) if parent_level.depth() >= unit.level.depth() => Some(format!(
+                    "a {} cannot be under the {} {parent}",
+                    unit.level, parent_level
+                )),
+                Some(_) => None,
+            };
+            if let Some(reason) = error {
+                rejected.push((
+                    index,
+                    vec![FieldError::new("parent_id", parent.as_str(), reason)],
+                ));
+                levels.remove(unit.unit_id.as_str());
+                changed = true;
+            }
+        }
+        if !changed {
+            break;
+        }
+    }
+    rejected
+}

@@ -1,0 +1,11 @@
+//! Errors of the workflow store.
+
+#[derive(Debug, thiserror::Error)]
+pub enum SqlError {
+    #[error("database: {0}")]
+    Database(#[from] sqlx::Error),
+    #[error("database migration: {0}")]
+    Migrate(#[from] sqlx::migrate::MigrateError),
+    #[error("{0}")]
+    Url(String),
+}

@@ -1,0 +1,13 @@
+//! The workflow store: reference data (customers, org units, people, memberships, topics)
+//! and, later, workflow state, in SQL. SQLite is the embedded default (a file in the data
+//! directory); PostgreSQL is chosen by a `postgres://` URL. Both run the same statements
+//! (written with `$N` placeholders, which both understand) through sqlx; each has its own
+//! migrations.
+
+pub mod error;
+pub mod reference;
+pub mod store;
+
+pub use error::SqlError;
+pub use reference::{ReferenceRow, ReferenceTable};
+pub use store::{Backend, ReferenceStore, SqlStore, UpsertCounts};

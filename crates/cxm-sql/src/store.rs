@@ -1,0 +1,251 @@
+//! The store: connecting (SQLite file or PostgreSQL URL), migrating, and reading and
+//! upserting reference rows.
+
+use std::collections::HashMap;
+use std::path::Path;
+
+use async_trait::async_trait;
+use sqlx::any::{AnyPoolOptions, install_default_drivers};
+use sqlx::migrate::{MigrateDatabase, Migrator};
+use sqlx::{Any, AnyPool, Executor, Row};
+
+use crate::{ReferenceRow, ReferenceTable, SqlError};
+
+static SQLITE_MIGRATIONS: Migrator = sqlx::migrate!("./migrations/sqlite");
+static POSTGRES_MIGRATIONS: Migrator = sqlx::migrate!("./migrations/postgres");
+
+/// Which SQL database holds the workflow store.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+pub enum Backend {
+    Sqlite,
+    Postgres,
+}
+
+/// How an upsert changed a table.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, serde::Serialize)]
+pub struct UpsertCounts {
+    pub inserted: u64,
+    pub replaced: u64,
+    pub unchanged: u64,
+}
+
+/// Reference data storage, implemented by each SQL backend.
+#[async_trait]
+pub trait ReferenceStore: Send + Sync {
+    fn backend(&self) -> Backend;
+
+    /// Inserts new rows and replaces changed ones (by key) in one transaction; with
+    /// `dry_run` only counts what would change.
+    async fn upsert(
+        &self,
+        table: ReferenceTable,
+        rows: &[ReferenceRow],
+        dry_run: bool,
+    ) -> Result<UpsertCounts, SqlError>;
+
+    /// Every row of a table, ordered by key.
+    async fn rows(&self, table: ReferenceTable) -> Result<Vec<ReferenceRow>, SqlError>;
+
+    /// Every key of a table.
+    async fn keys(&self, table: ReferenceTable) -> Result<Vec<String>, SqlError>;
+}
+
+/// The SQL store over SQLite or PostgreSQL.
+#[derive(Debug, Clone)]
+pub struct SqlStore {
+    pool: AnyPool,
+    backend: Backend,
+}
+
+/// Rows per `IN (…)` lookup.
+const LOOKUP_CHUNK: usize = 500;
+
+impl SqlStore {
+    /// Opens (creating and migrating when needed) the store at `url`: `sqlite://PATH` or
+    /// `postgres://…`.
+    pub async fn connect(url: &str) -> Result<Self, SqlError> {
+        install_default_drivers();
+        let backend = if url.starts_with("sqlite:") {
+            Backend::Sqlite
+        } else if url.starts_with("postgres://") || url.starts_with("postgresql://") {
+            Backend::Postgres
+        } else {
+            return Err(SqlError::Url(format!(
+                "database URL {url:?} is neither sqlite:// nor postgres://"
+            )));
+        };
+        if !Any::database_exists(url).await? {
+            Any::create_database(url).await?;
+        }
+        let mut options =
+            AnyPoolOptions::new().max_connections(if backend == Backend::Sqlite { 4 } else { 8 });
+        if backend == Backend::Sqlite {
+            options = options.after_connect(|connection, _| {
+                Box::pin(async move {
+                    // WAL for concurrent readers; FULL so a committed batch survives power loss.
+                    connection
+                        .execute("PRAGMA journal_mode = WAL; PRAGMA synchronous = FULL; PRAGMA busy_timeout = 10000; PRAGMA foreign_keys = ON;")
+                        .await?;
+                    Ok(())
+                })
+            });
+        }
+        let pool = options.connect(url).await?;
+        match backend {
+            Backend::Sqlite => SQLITE_MIGRATIONS.run(&pool).await?,
+            Backend::Postgres => POSTGRES_MIGRATIONS.run(&pool).await?,
+        }
+        Ok(Self { pool, backend })
+    }
+
+    /// The embedded default: a SQLite file.
+    pub async fn open_sqlite(path: &Path) -> Result<Self, SqlError> {
+        Self::connect(&sqlite_url(path)).await
+    }
+
+    pub async fn close(&self) {
+        self.pool.close().await;
+    }
+
+    async fn existing_hashes(
+        &self,
+        executor: &mut sqlx::AnyConnection,
+        table: ReferenceTable,
+        rows: &[ReferenceRow],
+    ) -> Result<HashMap<String, i64>, SqlError> {
+        let mut existing = HashMap::with_capacity(rows.len());
+        for chunk in rows.chunks(LOOKUP_CHUNK) {
+            let placeholders = (1..=chunk.len())
+                .map(|i| format!("${i}"))
+                .collect::<Vec<_>>()
+                .join(", ");
+            let sql = format!(
+                "SELECT {key}, row_hash FROM {name} WHERE {key} IN ({placeholders})",
+                key = table.key_column(),
+                name = table.name()
+            );
+            let mut query = sqlx::query(&sql);
+            for row in chunk {
+                query = query.bind(row.key().to_owned());
+            }
+            for found in query.fetch_all(&mut *executor).await? {
+                existing.insert(found.try_get::<String, _>(0)?, found.try_get::<i64, _>(1)?);
+            }
+        }
+        Ok(existing)
+    }
+}
+
+/// `sqlite://` URL of a database file, created when missing.
+pub fn sqlite_url(path: &Path) -> String {
+    format!("sqlite://{}?mode=rwc", path.display())
+}
+
+#[async_trait]
+impl ReferenceStore for SqlStore {
+    fn backend(&self) -> Backend {
+        self.backend
+    }
+
+    async fn upsert(
+        &self,
+        table: ReferenceTable,
+        rows: &[ReferenceRow],
+        dry_run: bool,
+    ) -> Result<UpsertCounts, SqlError> {
+        // Within one batch the last row of a key wins.
+        let mut last_of_key: HashMap<&str, usize> = HashMap::with_capacity(rows.len());
+        for (index, row) in rows.iter().enumerate() {
+            last_of_key.insert(row.key(), index);
+        }
+        let mut transaction = self.pool.begin().await?;
+        let existing = self.existing_hashes(&mut transaction, table, rows).await?;
+        let columns = table.columns();
+        let names: Vec<&str> = columns
+            .iter()
+            .map(|(name, _)| *name)
+            .chain(["row_hash"])
+            .collect();
+        let placeholders = (1..=names.len())
+            .map(|i| format!("${i}"))
+            .collect::<Vec<_>>()
+            .join(", ");
+        let updates = names[1..]
+            .iter()
+            .map(|name| format!("{name} = excluded.{name}"))
+            .collect::<Vec<_>>()
+            .join(", ");
+        let sql = format!(
+            "INSERT INTO {table} ({columns}) VALUES ({placeholders}) ON CONFLICT ({key}) DO UPDATE SET {updates}",
+            table = table.name(),
+            columns = names.join(", "),
+            key = table.key_column(),
+        );
+        let mut counts = UpsertCounts::default();
+        let mut previous_in_batch: HashMap<&str, i64> = HashMap::new();
+        for (index, row) in rows.iter().enumerate() {
+            let key = row.key();
+            let before = previous_in_batch
+                .get(key)
+                .copied()
+                .or_else(|| existing.get(key).copied());
+            match before {
+                None => counts.inserted += 1,
+                Some(hash) if hash == row.row_hash => counts.unchanged += 1,
+                Some(_) => counts.replaced += 1,
+            }
+            previous_in_batch.insert(key, row.row_hash);
+            let is_last = last_of_key.get(key) == Some(&index);
+            if dry_run || !is_last || existing.get(key) == Some(&row.row_hash) {
+                continue;
+            }
+            let mut query = sqlx::query(&sql);
+            for value in &row.values {
+                query = query.bind(value.clone());
+            }
+            query.bind(row.row_hash).execute(&mut *transaction).await?;
+        }
+        if dry_run {
+            transaction.rollback().await?;
+        } else {
+            transaction.commit().await?;
+        }
+        Ok(counts)
+    }
+
+    async fn rows(&self, table: ReferenceTable) -> Result<Vec<ReferenceRow>, SqlError> {
+        let columns = table.columns();
+        let sql = format!(
+            "SELECT {}, row_hash FROM {} ORDER BY {}",
+            columns
+                .iter()
+                .map(|(name, _)| *name)
+                .collect::<Vec<_>>()
+                .join(", "),
+            table.name(),
+            table.key_column()
+        );
+        let found = sqlx::query(&sql).fetch_all(&self.pool).await?;
+        found
+            .iter()
+            .map(|row| {
+                let values = (0..columns.len())
+                    .map(|i| row.try_get::<Option<String>, _>(i))
+                    .collect::<Result<Vec<_>, _>>()?;
+                Ok(ReferenceRow {
+                    values,
+                    row_hash: row.try_get::<i64, _>(columns.len())?,
+                })
+            })
+            .collect()
+    }
+
+    async fn keys(&self, table: ReferenceTable) -> Result<Vec<String>, SqlError> {
+        let sql = format!("SELECT {} FROM {}", table.key_column(), table.name());
+        let found = sqlx::query(&sql).fetch_all(&self.pool).await?;
+        found
+            .iter()
+            .map(|row| row.try_get::<String, _>(0).map_err(SqlError::from))
+            .collect()
+    }
+}
