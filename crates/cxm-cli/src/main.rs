@@ -60,7 +60,8 @@ enum Command {
         /// A TOML file mapping another export's columns, formats and values (see examples/).
         #[arg(long)]
         mapping: Option<PathBuf>,
-        /// Validate and count without storing anything.
+        /// Validate and count without storing anything. Reference kinds also report what
+        /// would be inserted, replaced or unchanged; fact kinds report validation only.
         #[arg(long)]
         dry_run: bool,
         /// Print the summary as JSON.

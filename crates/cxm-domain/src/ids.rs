@@ -28,7 +28,9 @@ impl RecordId {
                 ),
             ));
         }
-        if let Some(bad) = id.chars().find(|c| c.is_control() || *c == ';') {
+        // Fast path: printable ASCII without the list separator is always valid.
+        let plain = id.bytes().all(|b| (0x20..0x7f).contains(&b) && b != b';');
+        if !plain && let Some(bad) = id.chars().find(|c| c.is_control() || *c == ';') {
             return Err(FieldError::new(
                 field,
                 raw,

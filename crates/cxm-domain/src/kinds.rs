@@ -28,6 +28,11 @@ macro_rules! vocabulary {
 
             /// Parses the canonical name of `field`, case-insensitively.
             pub fn parse(field: &str, raw: &str) -> Result<Self, FieldError> {
+                // Exact canonical names are by far the most common: match them first.
+                match raw {
+                    $($text => return Ok($name::$variant),)+
+                    _ => {}
+                }
                 let text = raw.trim();
                 $(if text.eq_ignore_ascii_case($text) {
                     return Ok($name::$variant);

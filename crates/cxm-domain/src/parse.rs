@@ -29,6 +29,21 @@ impl DurationUnit {
     /// Parses a duration in this unit into whole seconds (rounded to the nearest second).
     /// Also accepts `HH:MM:SS` and `MM:SS`, which many telephony exports use.
     pub fn parse(self, field: &str, raw: &str) -> Result<Seconds, FieldError> {
+        // Fast path: a plain whole number, converted with integer arithmetic.
+        if !raw.is_empty() && raw.len() <= 12 && raw.bytes().all(|b| b.is_ascii_digit()) {
+            let value: u64 = raw.bytes().fold(0, |n, b| n * 10 + u64::from(b - b'0'));
+            let seconds = match self {
+                Self::Milliseconds => (value + 500) / 1000,
+                Self::Seconds => value,
+                Self::Minutes => value.saturating_mul(60),
+            };
+            return match u32::try_from(seconds) {
+                Ok(seconds) if seconds <= crate::values::MAX_SECONDS => {
+                    Ok(Seconds::from_secs(seconds))
+                }
+                _ => Seconds::new(field, f64::from(crate::values::MAX_SECONDS) + 1.0, raw),
+            };
+        }
         let text = raw.trim();
         if text.contains(':') {
             return parse_clock_duration(field, raw, text);
@@ -111,6 +126,9 @@ impl TimestampParser {
                 .map_err(|_| not_a_timestamp(&format!(" in the format {format:?}")))?;
             return self.localise(field, raw, local);
         }
+        if let Some(instant) = parse_utc_seconds(text) {
+            return Ok(instant);
+        }
         if let Ok(zoned) = DateTime::parse_from_rfc3339(text) {
             return Ok(zoned.with_timezone(&Utc));
         }
@@ -178,6 +196,30 @@ impl TimestampParser {
                 )
             })
     }
+}
+
+/// The most common exported form, `YYYY-MM-DDTHH:MM:SSZ`, parsed without the general
+/// RFC 3339 machinery; anything else returns `None` and takes the general path.
+fn parse_utc_seconds(text: &str) -> Option<DateTime<Utc>> {
+    let b = text.as_bytes();
+    if b.len() != 20
+        || b[4] != b'-'
+        || b[7] != b'-'
+        || !matches!(b[10], b'T' | b't' | b' ')
+        || b[13] != b':'
+        || b[16] != b':'
+        || !matches!(b[19], b'Z' | b'z')
+    {
+        return None;
+    }
+    let number = |range: std::ops::Range<usize>| -> Option<u32> {
+        b[range].iter().try_fold(0u32, |n, &d| {
+            d.is_ascii_digit().then(|| n * 10 + u32::from(d - b'0'))
+        })
+    };
+    let date = NaiveDate::from_ymd_opt(number(0..4)? as i32, number(5..7)?, number(8..10)?)?;
+    let time = date.and_hms_opt(number(11..13)?, number(14..16)?, number(17..19)?)?;
+    Some(Utc.from_utc_datetime(&time))
 }
 
 /// Everything a record parser needs besides the field values: how timestamps, durations,
@@ -387,6 +429,20 @@ mod tests {
             let _ = TimestampParser::default().parse("t", &s);
             let _ = TimestampParser::default().parse_date_or_timestamp("t", &s);
             let _ = DurationUnit::Minutes.parse("d", &s);
+        }
+
+        #[test]
+        fn fast_timestamp_path_agrees_with_rfc3339(s in "[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0-9]{2}:[0-9]{2}Z") {
+            let general = DateTime::parse_from_rfc3339(&s).ok().map(|t| t.with_timezone(&Utc));
+            prop_assert_eq!(parse_utc_seconds(&s), general);
+        }
+
+        #[test]
+        fn fast_duration_path_agrees_with_the_general_one(n in 0u64..10_000_000_000, unit in 0usize..3) {
+            let unit = [DurationUnit::Milliseconds, DurationUnit::Seconds, DurationUnit::Minutes][unit];
+            let fast = unit.parse("d", &n.to_string()).map(|s| s.get()).ok();
+            let general = unit.parse("d", &format!(" {n} ")).map(|s| s.get()).ok();
+            prop_assert_eq!(fast, general);
         }
 
         #[test]

@@ -23,6 +23,11 @@ pub trait Record: Sized {
     /// The identity of the record: the same key ingested twice is stored once.
     fn key(&self) -> String;
 
+    /// xxh3-64 of [`Record::key`], without building the key when it is a single id.
+    fn key_hash(&self) -> u64 {
+        xxhash_rust::xxh3::xxh3_64(self.key().as_bytes())
+    }
+
     /// A stable hash of everything stored for the record (stable across releases: it is
     /// persisted to tell an unchanged re-delivery from a replacement).
     fn content_hash(&self) -> u64;

@@ -79,11 +79,6 @@ where
     let table = R::TABLE;
     let counts: UpsertCounts = store.upsert(table, &rows, request.dry_run).await?;
     store.close().await;
-    let (counts, accepted_count) = if request.dry_run {
-        (UpsertCounts::default(), rows.len() as u64)
-    } else {
-        (counts, rows.len() as u64)
-    };
     Ok(IngestSummary {
         kind: request.kind.cli_name().to_owned(),
         files: request
@@ -92,7 +87,7 @@ where
             .map(|f| f.display().to_string())
             .collect(),
         read,
-        accepted: accepted_count,
+        accepted: rows.len() as u64,
         inserted: counts.inserted,
         replaced: counts.replaced,
         unchanged: counts.unchanged,

@@ -91,6 +91,10 @@ impl Record for Interaction {
         self.interaction_id.as_str().to_owned()
     }
 
+    fn key_hash(&self) -> u64 {
+        xxhash_rust::xxh3::xxh3_64(self.interaction_id.as_str().as_bytes())
+    }
+
     fn content_hash(&self) -> u64 {
         let mut h = ContentHasher::default();
         h.str(self.interaction_id.as_str())
@@ -231,6 +235,10 @@ impl Record for SurveyResponse {
         self.response_id.as_str().to_owned()
     }
 
+    fn key_hash(&self) -> u64 {
+        xxhash_rust::xxh3::xxh3_64(self.response_id.as_str().as_bytes())
+    }
+
     fn content_hash(&self) -> u64 {
         let mut h = ContentHasher::default();
         h.str(self.response_id.as_str())
@@ -296,6 +304,10 @@ impl Record for Transaction {
 
     fn key(&self) -> String {
         self.transaction_id.as_str().to_owned()
+    }
+
+    fn key_hash(&self) -> u64 {
+        xxhash_rust::xxh3::xxh3_64(self.transaction_id.as_str().as_bytes())
     }
 
     fn content_hash(&self) -> u64 {
