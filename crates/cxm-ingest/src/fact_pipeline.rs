@@ -58,10 +58,6 @@ struct ParseStats {
     read: u64,
     accepted: u64,
     rejected: u64,
-    /// repeats of an id within a batch with identical content
-    identical_repeats: u64,
-    /// superseding rows that were themselves superseded later in the batch
-    superseded_repeats: u64,
     quarantine: Option<String>,
 }
 
@@ -87,10 +83,18 @@ where
     let progress = progress_bar(request.progress, prepared.total_bytes);
     let (sender, mut receiver) = mpsc::channel::<Message>(2);
     let batch_rows = request.batch_rows.max(1);
-    let parser = std::thread::Builder::new()
-        .name("cxm-ingest-parse".into())
-        .spawn(move || parse_all::<R>(prepared, quarantine, sender, batch_rows, progress))
-        .map_err(|e| IngestError::Worker(e.to_string()))?;
+    // Rows are rarely under 96 bytes: a bound on the rows of one batch.
+    let expected_rows = (prepared.total_bytes / 96).min(batch_rows) as usize;
+    let (chunk_sender, chunk_receiver) = std::sync::mpsc::sync_channel::<Chunk<R>>(4);
+    let spawn_error = |e: std::io::Error| IngestError::Worker(e.to_string());
+    let reader = std::thread::Builder::new()
+        .name("cxm-ingest-read".into())
+        .spawn(move || read_records::<R>(prepared, quarantine, chunk_sender, progress))
+        .map_err(spawn_error)?;
+    let assembler = std::thread::Builder::new()
+        .name("cxm-ingest-assemble".into())
+        .spawn(move || assemble::<R>(chunk_receiver, sender, batch_rows, expected_rows))
+        .map_err(spawn_error)?;
 
     let mut totals = BatchOutcome::default();
     let mut staged: Option<StagedBatch> = None;
@@ -127,16 +131,21 @@ where
         Ok(())
     }
     .await;
-    // On a write error the parser sees the channel close and stops.
+    // On a write error the assembler, then the reader, see their channels close and stop.
     drop(receiver);
-    let parsed = parser
+    let repeats = assembler
         .join()
-        .map_err(|_| IngestError::Worker("the parser thread panicked".into()))?;
+        .map_err(|_| IngestError::Worker("the assembler thread panicked".into()))?;
+    let read = reader
+        .join()
+        .map_err(|_| IngestError::Worker("the reader thread panicked".into()))?;
     written?;
-    let mut stats = parsed?;
+    // The reader's error is the cause when it failed first (e.g. an unreadable file).
+    let stats = read?;
+    let mut repeats = repeats?;
     if request.dry_run {
         // Without writing there is nothing to classify against: report validation only.
-        (stats.identical_repeats, stats.superseded_repeats) = (0, 0);
+        repeats = Repeats::default();
     }
     Ok(IngestSummary {
         kind: request.kind.cli_name().to_owned(),
@@ -148,8 +157,8 @@ where
         read: stats.read,
         accepted: stats.accepted,
         inserted: totals.inserted,
-        replaced: totals.replaced + stats.superseded_repeats,
-        unchanged: totals.unchanged + stats.identical_repeats,
+        replaced: totals.replaced + repeats.superseded,
+        unchanged: totals.unchanged + repeats.identical,
         rejected: stats.rejected,
         quarantine: stats.quarantine,
     })
@@ -168,36 +177,29 @@ pub(crate) fn progress_bar(enabled: bool, total_bytes: u64) -> ProgressBar {
     bar
 }
 
-/// The parser side: reads every file, validates, quarantines, deduplicates ids within a
-/// batch (last wins) and sends Arrow batches.
-fn parse_all<R>(
+/// Records parsed per chunk handed from the reader to the assembler.
+const RECORDS_PER_CHUNK: usize = 4096;
+
+/// Stage one, the reader: reads every file, validates, checks references and quarantines
+/// rejected rows; valid records go to the assembler in chunks.
+fn read_records<R>(
     mut prepared: Prepared,
     mut quarantine: Quarantine,
-    sender: mpsc::Sender<Message>,
-    batch_rows: u64,
+    assembler: std::sync::mpsc::SyncSender<Chunk<R>>,
     progress: ProgressBar,
 ) -> Result<ParseStats, IngestError>
 where
     R: FactRow + Refers,
 {
     let mut stats = ParseStats::default();
-    let mut builder = FactBatchBuilder::<R>::default();
-    // key hash → content hash of the latest row with that key in this batch
-    // Sized up front from the input size (rows are rarely under 96 bytes) so the map does
-    // not rehash while it grows; bounded by the batch size.
-    let expected_rows = (prepared.total_bytes / 96).min(batch_rows) as usize;
-    let mut seen: HashMap<u64, u64, BuildHasherDefault<Prehashed>> =
-        HashMap::with_capacity_and_hasher(expected_rows, Default::default());
-    let mut late: HashMap<String, (R, u64)> = HashMap::new();
-    let mut rows_in_batch: u64 = 0;
+    let mut chunk = Vec::with_capacity(RECORDS_PER_CHUNK);
     let mut bytes_done: u64 = 0;
     let mut last_tick = Instant::now();
-    let send = |message: Message| {
-        sender
-            .blocking_send(message)
-            .map_err(|_| IngestError::Worker("the writer stopped".into()))
+    let send = |chunk: Chunk<R>| {
+        assembler
+            .send(chunk)
+            .map_err(|_| IngestError::Worker("the assembler stopped".into()))
     };
-
     for source in prepared.sources.iter_mut() {
         while let Some(row) = source.next_record::<R>()? {
             stats.read += 1;
@@ -219,6 +221,77 @@ where
                 }
             }
             stats.accepted += 1;
+            chunk.push(record);
+            if chunk.len() == RECORDS_PER_CHUNK {
+                send(Chunk::Records(std::mem::replace(
+                    &mut chunk,
+                    Vec::with_capacity(RECORDS_PER_CHUNK),
+                )))?;
+                if last_tick.elapsed() > Duration::from_millis(100) {
+                    progress.set_position(bytes_done + source.bytes_read());
+                    last_tick = Instant::now();
+                }
+            }
+        }
+        bytes_done += source.size();
+        progress.set_position(bytes_done);
+    }
+    send(Chunk::Records(chunk))?;
+    // Only now may the last batch be committed: a read error above ends without it.
+    send(Chunk::End)?;
+    progress.finish_and_clear();
+    stats.rejected = quarantine.rejected;
+    stats.quarantine = quarantine.finish()?;
+    Ok(stats)
+}
+
+/// What the reader hands the assembler.
+enum Chunk<R> {
+    Records(Vec<R>),
+    /// every file was read completely
+    End,
+}
+
+/// Counts of the assembler: repeats of an id within a batch.
+#[derive(Default)]
+struct Repeats {
+    /// repeats with identical content
+    identical: u64,
+    /// superseding rows that were themselves superseded later in the batch
+    superseded: u64,
+}
+
+/// Stage two, the assembler: deduplicates ids within a batch (last wins), builds Arrow
+/// batches and hands them to the writer, ending a batch every `batch_rows` rows.
+fn assemble<R: FactRow>(
+    chunks: std::sync::mpsc::Receiver<Chunk<R>>,
+    sender: mpsc::Sender<Message>,
+    batch_rows: u64,
+    expected_rows: usize,
+) -> Result<Repeats, IngestError> {
+    let mut repeats = Repeats::default();
+    let mut builder = FactBatchBuilder::<R>::default();
+    // key hash → content hash of the latest row with that key in this batch, sized up
+    // front so it does not rehash while it grows
+    let mut seen: HashMap<u64, u64, BuildHasherDefault<Prehashed>> =
+        HashMap::with_capacity_and_hasher(expected_rows, Default::default());
+    let mut late: HashMap<String, (R, u64)> = HashMap::new();
+    let mut rows_in_batch: u64 = 0;
+    let send = |message: Message| {
+        sender
+            .blocking_send(message)
+            .map_err(|_| IngestError::Worker("the writer stopped".into()))
+    };
+    let mut complete = false;
+    for chunk in chunks {
+        let records = match chunk {
+            Chunk::Records(records) => records,
+            Chunk::End => {
+                complete = true;
+                break;
+            }
+        };
+        for record in records {
             let content = record.content_hash();
             match seen.entry(record.key_hash()) {
                 Entry::Vacant(entry) => {
@@ -231,11 +304,11 @@ where
                 }
                 Entry::Occupied(mut entry) => {
                     if *entry.get() == content {
-                        stats.identical_repeats += 1;
+                        repeats.identical += 1;
                     } else {
                         entry.insert(content);
                         if late.insert(record.key(), (record, content)).is_some() {
-                            stats.superseded_repeats += 1;
+                            repeats.superseded += 1;
                         }
                     }
                 }
@@ -245,19 +318,13 @@ where
                 seen.clear();
                 rows_in_batch = 0;
             }
-            if stats.read % 4096 == 0 && last_tick.elapsed() > Duration::from_millis(100) {
-                progress.set_position(bytes_done + source.bytes_read());
-                last_tick = Instant::now();
-            }
         }
-        bytes_done += source.size();
-        progress.set_position(bytes_done);
+    }
+    if !complete {
+        return Err(IngestError::Worker("the reader stopped".into()));
     }
     end_batch(&mut builder, &mut late, &send)?;
-    progress.finish_and_clear();
-    stats.rejected = quarantine.rejected;
-    stats.quarantine = quarantine.finish()?;
-    Ok(stats)
+    Ok(repeats)
 }
 
 fn end_batch<R: FactRow>(
