@@ -37,6 +37,12 @@ struct Config {
     database_url: Option<String>,
 }
 
+/// Held while a process writes to a data directory.
+#[derive(Debug)]
+pub struct WriterLock {
+    _file: std::fs::File,
+}
+
 /// An opened data directory.
 #[derive(Debug, Clone)]
 pub struct DataDir {
@@ -102,6 +108,35 @@ impl DataDir {
 
     pub fn path(&self) -> &Path {
         &self.path
+    }
+
+    /// Waits for, then holds, the directory's writer lock until the guard is dropped: one
+    /// ingest or compaction at a time, so two writers never both append the same ids.
+    /// Readers need no lock. The lock is released by the OS if the process dies.
+    pub fn lock_for_writing(&self) -> Result<WriterLock, CatalogError> {
+        let path = self.path.join(".writer.lock");
+        let io = |source| CatalogError::Io {
+            path: path.display().to_string(),
+            source,
+        };
+        let file = std::fs::OpenOptions::new()
+            .create(true)
+            .truncate(false)
+            .write(true)
+            .open(&path)
+            .map_err(io)?;
+        match file.try_lock() {
+            Ok(()) => {}
+            Err(std::fs::TryLockError::WouldBlock) => {
+                eprintln!(
+                    "waiting for another cxm writer on {} to finish",
+                    self.path.display()
+                );
+                file.lock().map_err(io)?;
+            }
+            Err(std::fs::TryLockError::Error(source)) => return Err(io(source)),
+        }
+        Ok(WriterLock { _file: file })
     }
 
     /// Where rejected rows are written.

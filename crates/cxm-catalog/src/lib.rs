@@ -6,5 +6,5 @@
 pub mod data_dir;
 pub mod session;
 
-pub use data_dir::{CatalogError, DataDir};
+pub use data_dir::{CatalogError, DataDir, WriterLock};
 pub use session::{QueryError, read_only_query, session};

@@ -83,8 +83,9 @@ enum Command {
     },
     /// Rewrite small fact files into large ones and delete unreferenced files.
     Compact {
-        /// Keep files older versions need for this many hours.
-        #[arg(long, default_value_t = 168)]
+        /// Keep files older versions need for this many hours (0 deletes everything
+        /// unreferenced at once).
+        #[arg(long, default_value_t = 168, value_parser = clap::value_parser!(u64).range(0..=876_000))]
         retention_hours: u64,
     },
 }
@@ -237,6 +238,7 @@ async fn query(path: &std::path::Path, sql: &str, format: Format) -> anyhow::Res
 
 async fn compact(path: &std::path::Path, retention_hours: u64) -> anyhow::Result<()> {
     let dir = DataDir::open(path)?;
+    let _writer = dir.lock_for_writing()?;
     for report in dir.facts().await?.compact(retention_hours).await? {
         println!(
             "{}: {} files rewritten into {}, {} unreferenced files deleted",

@@ -403,7 +403,7 @@ fn org_units_form_a_tree() {
         "{quarantine}"
     );
     assert!(
-        quarantine.contains("unknown parent unit T2"),
+        quarantine.contains("parent unit T2 was rejected"),
         "children of rejected units are rejected: {quarantine}"
     );
     assert_eq!(ws.scalar("SELECT count(*) FROM org_units"), 3);
@@ -442,4 +442,39 @@ fn commands_need_an_initialised_data_directory() {
         "{}",
         stderr(&output)
     );
+}
+
+#[test]
+fn reference_data_in_postgres_joins_with_facts() {
+    let Ok(base) = std::env::var("CXM_TEST_POSTGRES_URL") else {
+        eprintln!("skipped: CXM_TEST_POSTGRES_URL is not set");
+        return;
+    };
+    let (server, _) = base.rsplit_once('/').expect("URL with a database");
+    let database = format!("cxm_cli_{}", std::process::id());
+    let url = format!("{server}/{database}");
+    let dir = tempfile::tempdir().unwrap();
+    let ws = Workspace { dir };
+    let output = ws
+        .command()
+        .args(["init", "--database-url", &url])
+        .output()
+        .unwrap();
+    assert!(output.status.success(), "{}", stderr(&output));
+    let people = ws.file("people.csv", "person_id,name,email,role\nA-1,Ana,,agent\n");
+    assert_eq!(ws.ingest("people", &[&people], &[]).0, 0);
+    let contacts = ws.file("c.csv", &interactions_csv("PG", 10, 4));
+    assert_eq!(ws.ingest("interactions", &[&contacts], &[]).0, 0);
+    let rows = ws.query("SELECT p.name, count(*) AS contacts FROM interactions i JOIN people p ON p.person_id = i.agent_id GROUP BY p.name");
+    assert_eq!(rows, vec![json!({"name": "Ana", "contacts": 1})]);
+    let drop = std::process::Command::new("psql")
+        .args([
+            &format!("{server}/postgres"),
+            "-qc",
+            &format!("DROP DATABASE IF EXISTS {database} WITH (FORCE)"),
+        ])
+        .output();
+    if let Ok(output) = drop {
+        assert!(output.status.success(), "{}", stderr(&output));
+    }
 }

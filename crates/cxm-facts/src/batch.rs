@@ -300,7 +300,7 @@ impl FactRow for CustomerEvent {
     type Columns = CustomerEventColumns;
 
     fn append(&self, c: &mut CustomerEventColumns, row_hash: u64) {
-        c.event_id.append_value(self.event_id());
+        c.event_id.append_value(&self.event_id);
         c.customer_id.append_value(self.customer_id.as_str());
         c.occurred_at
             .append_value(self.occurred_at.timestamp_micros());

@@ -170,9 +170,15 @@ impl FactStore {
                 .with_writer_properties(writer_properties())
                 .await
                 .map_err(FactError::delta(table.name()))?;
+            let retention =
+                chrono::TimeDelta::try_hours(retention_hours.min(24 * 365 * 100) as i64)
+                    .unwrap_or(chrono::TimeDelta::MAX);
             let (_, vacuum) = delta
                 .vacuum()
-                .with_retention_period(chrono::Duration::hours(retention_hours as i64))
+                // Full mode also deletes files no version ever referenced: those staged by
+                // interrupted ingests.
+                .with_mode(deltalake::operations::vacuum::VacuumMode::Full)
+                .with_retention_period(retention)
                 .with_enforce_retention_duration(false)
                 .await
                 .map_err(FactError::delta(table.name()))?;
@@ -226,6 +232,7 @@ impl StagedBatch {
             .map(|add| self.staged_path(add))
             .collect::<Result<Vec<_>, _>>()?;
         sync_files(&staged_paths)?;
+        sync_files(&[self.store.table_dir(self.table).display().to_string()])?;
         let target_files = self
             .delta
             .snapshot()
@@ -397,7 +404,7 @@ impl StagedBatch {
             .await
             .map_err(FactError::delta(name))?;
         let version = finalized.version();
-        self.store.sync_log(self.table, version);
+        self.store.sync_log(self.table, version)?;
         Ok(Some(version))
     }
 
@@ -441,7 +448,7 @@ impl StagedBatch {
             .await
             .map_err(FactError::delta(name))?;
         let version = table.version().unwrap_or_default();
-        self.store.sync_log(self.table, version);
+        self.store.sync_log(self.table, version)?;
         Ok(version)
     }
 }
@@ -449,13 +456,14 @@ impl StagedBatch {
 impl FactStore {
     /// Flushes a commit file and the log directory so an acknowledged batch survives a
     /// power loss (the local object store writes without fsync).
-    fn sync_log(&self, table: FactTable, version: u64) {
+    fn sync_log(&self, table: FactTable, version: u64) -> Result<(), FactError> {
         let log = self.table_dir(table).join("_delta_log");
-        for path in [log.join(format!("{version:020}.json")), log] {
-            if let Ok(file) = std::fs::File::open(&path) {
-                let _ = file.sync_all();
-            }
-        }
+        sync_files(&[
+            log.join(format!("{version:020}.json"))
+                .display()
+                .to_string(),
+            log.display().to_string(),
+        ])
     }
 }
 

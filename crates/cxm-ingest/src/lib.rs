@@ -22,6 +22,11 @@ use cxm_domain::{CustomerEvent, Interaction, RecordKind, SurveyResponse, Transac
 
 /// Ingests the request's files into the data directory and reports what happened.
 pub async fn ingest(dir: &DataDir, request: &IngestRequest) -> Result<IngestSummary, IngestError> {
+    let _writer = if request.dry_run {
+        None
+    } else {
+        Some(dir.lock_for_writing()?)
+    };
     let prepared = request::Prepared::new(dir, request).await?;
     match request.kind {
         RecordKind::Interactions => fact_pipeline::run::<Interaction>(dir, request, prepared).await,

@@ -1,7 +1,7 @@
 //! Ingesting reference data (customers, org units, people, memberships, topics) into the
 //! SQL store: one transaction per ingest, upserted by key.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 
 use cxm_catalog::DataDir;
 use cxm_domain::{FieldError, OrgUnit, Record, RecordKind, UnitLevel};
@@ -158,8 +158,8 @@ fn check_tree<R: Refers>(
     existing: &[ReferenceRow],
     accepted: &[Accepted<R>],
 ) -> Vec<(usize, Vec<FieldError>)> {
-    // unit id → level, for stored units then batch units (the batch wins)
-    let mut levels: HashMap<String, UnitLevel> = HashMap::new();
+    // unit id → level: stored units, overlaid by the batch (the batch wins)
+    let mut stored: HashMap<String, UnitLevel> = HashMap::new();
     for row in existing {
         if let Some(level) = row
             .values
@@ -168,28 +168,34 @@ fn check_tree<R: Refers>(
             .flatten()
             .and_then(|l| UnitLevel::parse("level", &l).ok())
         {
-            levels.insert(row.key().to_owned(), level);
+            stored.insert(row.key().to_owned(), level);
         }
     }
     let units: Vec<Option<&OrgUnit>> = accepted
         .iter()
         .map(|row| row.record.as_org_unit())
         .collect();
+    let mut levels = stored.clone();
     for unit in units.iter().flatten() {
         levels.insert(unit.unit_id.to_string(), unit.level);
     }
+    let mut is_rejected = vec![false; units.len()];
+    let mut rejected_ids: HashSet<String> = HashSet::new();
     let mut rejected: Vec<(usize, Vec<FieldError>)> = Vec::new();
     loop {
         let mut changed = false;
         for (index, unit) in units.iter().enumerate() {
             let Some(unit) = unit else { continue };
-            if rejected.iter().any(|(i, _)| *i == index) {
-                continue;
-            }
             let Some(parent) = &unit.parent_id else {
                 continue;
             };
+            if is_rejected[index] {
+                continue;
+            }
             let error = match levels.get(parent.as_str()) {
+                None if rejected_ids.contains(parent.as_str()) => {
+                    Some(format!("parent unit {parent} was rejected"))
+                }
                 None => Some(format!("unknown parent unit {parent}")),
                 Some(parent_level) if parent_level.depth() >= unit.level.depth() => Some(format!(
                     "a {} cannot be under the {} {parent}",
@@ -198,11 +204,21 @@ fn check_tree<R: Refers>(
                 Some(_) => None,
             };
             if let Some(reason) = error {
+                is_rejected[index] = true;
                 rejected.push((
                     index,
                     vec![FieldError::new("parent_id", parent.as_str(), reason)],
                 ));
-                levels.remove(unit.unit_id.as_str());
+                // The stored version of a rejected unit, if any, stays in force.
+                match stored.get(unit.unit_id.as_str()) {
+                    Some(level) => {
+                        levels.insert(unit.unit_id.to_string(), *level);
+                    }
+                    None => {
+                        levels.remove(unit.unit_id.as_str());
+                        rejected_ids.insert(unit.unit_id.to_string());
+                    }
+                }
                 changed = true;
             }
         }

@@ -163,17 +163,23 @@ impl ParquetRows {
         self.rows_before_batch += self.batch_rows as u64;
         self.batch_rows = batch.num_rows();
         self.next_in_batch = 0;
-        self.batch = batch
-            .columns()
-            .iter()
-            .map(|column| as_text(column, separator).ok())
-            .collect();
-        if self.batch.iter().all(Option::is_none) && batch.num_columns() > 0 {
-            return Err(FileError::NotReadable {
+        let mut columns = Vec::with_capacity(batch.num_columns());
+        for (index, column) in batch.columns().iter().enumerate() {
+            if !self.plan.uses_column(index) {
+                columns.push(None);
+                continue;
+            }
+            let text = as_text(column, separator).map_err(|error| FileError::NotReadable {
                 path: self.path.clone(),
-                reason: "has no column that can be read as text".to_owned(),
-            });
+                reason: format!(
+                    "column {} of type {} cannot be read as text: {error}",
+                    self.plan.header()[index],
+                    column.data_type()
+                ),
+            })?;
+            columns.push(Some(text));
         }
+        self.batch = columns;
         Ok(())
     }
 

@@ -139,14 +139,24 @@ impl Mapping {
         for name in file.columns.keys() {
             check_field(name, "columns")?;
         }
+        let canonical_only = |name: &str, section: &str| -> Result<(), String> {
+            if kind.field_index(name).is_none() {
+                return Err(format!(
+                    "[{section}] names {name:?}; only canonical fields of {kind} can have {section} (map rating columns under [columns])"
+                ));
+            }
+            Ok(())
+        };
         for name in file.constants.keys() {
             check_field(name, "constants")?;
+            canonical_only(name, "constants")?;
             if file.columns.contains_key(name) {
                 return Err(format!("{name:?} is both a column and a constant"));
             }
         }
         for name in file.values.keys() {
             check_field(name, "values")?;
+            canonical_only(name, "values")?;
         }
         let mut context = ParseContext::default();
         let default_zone = match &file.timestamps.default_zone {

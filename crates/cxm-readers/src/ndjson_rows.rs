@@ -138,6 +138,11 @@ impl NdjsonRows {
                 header.push(source.to_owned());
             }
         }
+        for (_, source) in mapping.renamed_columns() {
+            if !header.iter().any(|h| h == source) {
+                header.push(source.to_owned());
+            }
+        }
         let plan = ColumnPlan::resolve(&path, header, mapping)?;
         let pending_first = Some((lines.line_no, first));
         Ok(Self {
@@ -188,14 +193,62 @@ impl NdjsonRows {
         if !errors.is_empty() {
             return Err(Rejection::new(line_no, errors, Value::Object(object)));
         }
+        // Open columns (e.g. `rating_<attribute>`) first seen after line 1 still count.
+        let kind = self.plan.kind();
+        let mut late_extras: Vec<(&str, Cow<'_, str>)> = Vec::new();
+        for (key, value) in &object {
+            if kind.accepts_extra(key)
+                && kind.field_index(key).is_none()
+                && !self.plan.header().iter().any(|h| h == key)
+            {
+                match json_text(value, separator) {
+                    Ok(text) => late_extras.push((key.as_str(), text)),
+                    Err(reason) => errors.push(FieldError::new(
+                        key,
+                        &value.to_string(),
+                        format!("{key} {reason}"),
+                    )),
+                }
+            }
+        }
+        if !errors.is_empty() {
+            return Err(Rejection::new(
+                line_no,
+                errors,
+                Value::Object(object.clone()),
+            ));
+        }
         let values: Vec<Option<&str>> = owned.iter().map(|v| v.as_deref()).collect();
-        R::parse(&self.plan.row(&values), self.mapping.parse_context())
+        let row = WithExtras {
+            row: self.plan.row(&values),
+            extras: &late_extras,
+        };
+        R::parse(&row, self.mapping.parse_context())
             .map(|record| (line_no, record))
             .map_err(|errors| Rejection::new(line_no, errors, Value::Object(object.clone())))
     }
 
     pub fn plan(&self) -> &ColumnPlan {
         &self.plan
+    }
+}
+
+/// A planned row plus open columns the plan did not know about.
+struct WithExtras<'a, 'b> {
+    row: crate::plan::PlannedRow<'a>,
+    extras: &'b [(&'b str, Cow<'b, str>)],
+}
+
+impl cxm_domain::FieldSource for WithExtras<'_, '_> {
+    fn get(&self, index: usize) -> Option<&str> {
+        self.row.get(index)
+    }
+
+    fn for_each_extra(&self, visit: &mut dyn FnMut(&str, &str)) {
+        self.row.for_each_extra(visit);
+        for (name, value) in self.extras {
+            visit(name, value);
+        }
     }
 }
 
@@ -315,6 +368,31 @@ mod tests {
         );
         assert_eq!(results[4], Ok((6, "R4".to_owned())));
         assert_eq!(results.len(), 5);
+    }
+
+    #[test]
+    fn ratings_first_seen_after_line_one_are_kept() {
+        let mut rows = rows(concat!(
+            r#"{"response_id":"R1","survey":"csat","answered_at":"2024-01-01T10:00:00Z","customer_id":"C1","csat":5}"#, "\n",
+            r#"{"response_id":"R2","survey":"csat","answered_at":"2024-01-01T10:00:00Z","customer_id":"C1","csat":4,"rating_ease":2}"#, "\n",
+        ))
+        .unwrap();
+        assert!(
+            rows.next_record::<SurveyResponse>()
+                .unwrap()
+                .unwrap()
+                .unwrap()
+                .1
+                .ratings
+                .is_empty()
+        );
+        let (_, second) = rows
+            .next_record::<SurveyResponse>()
+            .unwrap()
+            .unwrap()
+            .unwrap();
+        assert_eq!(second.ratings.len(), 1);
+        assert_eq!(second.ratings[0].score, 2);
     }
 
     #[test]

@@ -121,6 +121,14 @@ impl ColumnPlan {
         self.kind
     }
 
+    /// Whether column `index` feeds a field or an open column of the kind.
+    pub fn uses_column(&self, index: usize) -> bool {
+        self.fields
+            .iter()
+            .any(|f| matches!(f.origin, Origin::Column(c) if c == index))
+            || self.extras.iter().any(|(_, c)| *c == index)
+    }
+
     /// The file's column names, in file order.
     pub fn header(&self) -> &[String] {
         &self.header

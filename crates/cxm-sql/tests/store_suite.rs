@@ -114,7 +114,7 @@ async fn every_table_round_trips(store: &SqlStore) {
             ReferenceTable::Memberships,
             row(
                 &[
-                    Some("A-1|T-1|0"),
+                    Some("A-1;T-1;0"),
                     Some("A-1"),
                     Some("T-1"),
                     Some("2024-01-01T00:00:00.000000Z"),

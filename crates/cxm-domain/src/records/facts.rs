@@ -126,19 +126,20 @@ fn parse_topic_list(
     raw: &str,
     ctx: &ParseContext,
 ) -> Result<Vec<RecordId>, FieldError> {
+    const MAX_TOPICS: usize = 50;
     let mut topics: Vec<RecordId> = Vec::new();
     for item in ctx.split_list(raw) {
         let topic = RecordId::parse(field, item)?;
         if !topics.contains(&topic) {
+            if topics.len() == MAX_TOPICS {
+                return Err(FieldError::new(
+                    field,
+                    raw,
+                    format!("{field} lists more than {MAX_TOPICS} topics"),
+                ));
+            }
             topics.push(topic);
         }
-    }
-    if topics.len() > 50 {
-        return Err(FieldError::new(
-            field,
-            raw,
-            format!("{field} lists {} topics; at most 50 allowed", topics.len()),
-        ));
     }
     Ok(topics)
 }
@@ -324,23 +325,13 @@ impl Record for Transaction {
 /// A customer joined, churned or came back.
 #[derive(Debug, Clone, PartialEq)]
 pub struct CustomerEvent {
+    /// `customer_id;occurred_at;kind`: events carry no id of their own, and one customer
+    /// has at most one event of a kind at one instant. `;` never occurs inside an id.
+    pub event_id: String,
     pub customer_id: RecordId,
     pub occurred_at: DateTime<Utc>,
     pub kind: CustomerEventKind,
     pub reason: Option<String>,
-}
-
-impl CustomerEvent {
-    /// Events carry no id of their own: one customer has at most one event of a kind at
-    /// one instant, so that triple is the identity.
-    pub fn event_id(&self) -> String {
-        format!(
-            "{}|{}|{}",
-            self.customer_id,
-            self.occurred_at.format("%Y-%m-%dT%H:%M:%S%.6fZ"),
-            self.kind
-        )
-    }
 }
 
 impl Record for CustomerEvent {
@@ -353,22 +344,28 @@ impl Record for CustomerEvent {
         let kind = f.required(2, CustomerEventKind::parse);
         let reason = f.optional(3, |n, r| parse_text(n, r, 1_000));
         f.finish(|| {
+            let (customer_id, occurred_at, kind) = (customer_id?, occurred_at?, kind?);
+            let event_id = format!(
+                "{customer_id};{};{kind}",
+                occurred_at.format("%Y-%m-%dT%H:%M:%S%.6fZ")
+            );
             Some(CustomerEvent {
-                customer_id: customer_id?,
-                occurred_at: occurred_at?,
-                kind: kind?,
+                event_id,
+                customer_id,
+                occurred_at,
+                kind,
                 reason,
             })
         })
     }
 
     fn key(&self) -> String {
-        self.event_id()
+        self.event_id.clone()
     }
 
     fn content_hash(&self) -> u64 {
         let mut h = ContentHasher::default();
-        h.str(&self.event_id()).opt_str(self.reason.as_deref());
+        h.str(&self.event_id).opt_str(self.reason.as_deref());
         h.finish()
     }
 }
@@ -561,6 +558,6 @@ mod tests {
             &ParseContext::default(),
         )
         .unwrap();
-        assert_eq!(event.key(), "C-1|2024-05-01T00:00:00.000000Z|churned");
+        assert_eq!(event.key(), "C-1;2024-05-01T00:00:00.000000Z;churned");
     }
 }

@@ -234,10 +234,10 @@ impl Record for Membership {
         })
     }
 
-    /// A person joins a unit at most once at one instant.
+    /// A person joins a unit at most once at one instant (`;` never occurs inside an id).
     fn key(&self) -> String {
         format!(
-            "{}|{}|{}",
+            "{};{};{}",
             self.person_id,
             self.unit_id,
             self.valid_from.timestamp_micros()
