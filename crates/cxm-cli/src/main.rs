@@ -13,6 +13,11 @@ use cxm_catalog::DataDir;
 use cxm_domain::RecordKind;
 use cxm_ingest::{IngestRequest, IngestSummary};
 
+/// mimalloc: ingest allocates small strings on one thread and frees them on another, where
+/// glibc's allocator is slow.
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 /// Exit status when some rows were quarantined.
 const EXIT_QUARANTINED: u8 = 3;
 /// Exit status on a usage or file error.

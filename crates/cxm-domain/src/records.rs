@@ -6,8 +6,6 @@ mod reference;
 pub use facts::{CustomerEvent, Interaction, SurveyResponse, Transaction};
 pub use reference::{Customer, Membership, OrgUnit, Person, Topic};
 
-use xxhash_rust::xxh3::Xxh3;
-
 use crate::error::Errors;
 use crate::fields::{FieldSource, RecordKind};
 use crate::{FieldError, ParseContext};
@@ -131,14 +129,21 @@ fn parse_text(field: &str, raw: &str, max_len: usize) -> Result<String, FieldErr
     Ok(text.to_owned())
 }
 
-/// Builds a stable content hash (xxh3-64) of a record's stored values.
-#[derive(Default)]
-struct ContentHasher(Xxh3);
+/// Builds a stable content hash (xxh3-64) of a record's stored values: the values are
+/// written into one buffer (length-prefixed, so boundaries count) and hashed once.
+struct ContentHasher(Vec<u8>);
+
+impl Default for ContentHasher {
+    fn default() -> Self {
+        Self(Vec::with_capacity(256))
+    }
+}
 
 impl ContentHasher {
     fn str(&mut self, value: &str) -> &mut Self {
-        self.0.update(&(value.len() as u64).to_le_bytes());
-        self.0.update(value.as_bytes());
+        self.0
+            .extend_from_slice(&(value.len() as u64).to_le_bytes());
+        self.0.extend_from_slice(value.as_bytes());
         self
     }
 
@@ -150,7 +155,7 @@ impl ContentHasher {
     }
 
     fn u64(&mut self, value: u64) -> &mut Self {
-        self.0.update(&value.to_le_bytes());
+        self.0.extend_from_slice(&value.to_le_bytes());
         self
     }
 
@@ -166,7 +171,7 @@ impl ContentHasher {
     }
 
     fn finish(&self) -> u64 {
-        self.0.digest()
+        xxhash_rust::xxh3::xxh3_64(&self.0)
     }
 }
 
