@@ -478,3 +478,46 @@ fn reference_data_in_postgres_joins_with_facts() {
         assert!(output.status.success(), "{}", stderr(&output));
     }
 }
+
+#[test]
+fn large_inputs_commit_in_several_atomic_batches() {
+    let ws = Workspace::new();
+    // 250 new ids, then the first 30 again with another hold time: with batches of 100
+    // rows the repeats land in a later batch and replace the stored rows.
+    let mut text = interactions_csv("M", 250, 1);
+    text.push_str(
+        &interactions_csv("M", 30, 9)
+            .lines()
+            .skip(1)
+            .map(|l| format!("{l}\n"))
+            .collect::<String>(),
+    );
+    let file = ws.file("many.csv", &text);
+    let (code, summary) = ws.ingest("interactions", &[&file], &["--batch-rows", "100"]);
+    assert_eq!(code, 0, "{summary}");
+    assert_eq!(
+        (
+            &summary["accepted"],
+            &summary["inserted"],
+            &summary["replaced"],
+            &summary["unchanged"]
+        ),
+        (&json!(280), &json!(250), &json!(30), &json!(0))
+    );
+    assert_eq!(ws.scalar("SELECT count(*) FROM interactions"), 250);
+    assert_eq!(
+        ws.scalar("SELECT sum(hold_seconds) FROM interactions"),
+        220 + 30 * 9
+    );
+    let versions = std::fs::read_dir(ws.data_dir().join("tables/interactions/_delta_log"))
+        .unwrap()
+        .filter(|e| {
+            e.as_ref()
+                .unwrap()
+                .path()
+                .extension()
+                .is_some_and(|x| x == "json")
+        })
+        .count();
+    assert_eq!(versions, 1 + 3, "table creation plus one commit per batch");
+}

@@ -29,7 +29,7 @@ pub struct IngestRequest {
 }
 
 impl IngestRequest {
-    pub const DEFAULT_BATCH_ROWS: u64 = 20_000_000;
+    pub const DEFAULT_BATCH_ROWS: u64 = 10_000_000;
 
     pub fn new(kind: RecordKind, files: Vec<PathBuf>) -> Self {
         Self {
