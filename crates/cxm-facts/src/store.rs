@@ -53,10 +53,15 @@ pub struct CompactReport {
     pub files_vacuumed: usize,
 }
 
-fn writer_properties() -> WriterProperties {
+/// Parquet settings of a table's files: zstd, large row groups, and no dictionary for the
+/// columns that are unique per row (the key and the content hash), where a dictionary only
+/// costs time before the writer falls back to plain encoding.
+fn writer_properties(table: FactTable) -> WriterProperties {
     WriterProperties::builder()
         .set_compression(Compression::ZSTD(ZstdLevel::try_new(1).unwrap_or_default()))
         .set_max_row_group_row_count(Some(1 << 20))
+        .set_column_dictionary_enabled(table.key_column().into(), false)
+        .set_column_dictionary_enabled(ROW_HASH.into(), false)
         .build()
 }
 
@@ -143,7 +148,7 @@ impl FactStore {
         let writer = RecordBatchWriter::for_table(&delta)
             .map_err(FactError::delta(table.name()))?
             .with_target_file_size(TARGET_FILE_BYTES)
-            .with_writer_properties(writer_properties());
+            .with_writer_properties(writer_properties(table));
         Ok(StagedBatch {
             store: self.clone(),
             table,
@@ -167,7 +172,7 @@ impl FactStore {
                     std::num::NonZeroU64::new(TARGET_FILE_BYTES)
                         .unwrap_or(std::num::NonZeroU64::MIN),
                 )
-                .with_writer_properties(writer_properties())
+                .with_writer_properties(writer_properties(table))
                 .await
                 .map_err(FactError::delta(table.name()))?;
             let retention =
@@ -431,7 +436,7 @@ impl StagedBatch {
             .merge(source, format!("target.{key} = source.{key}"))
             .with_source_alias("source")
             .with_target_alias("target")
-            .with_writer_properties(writer_properties())
+            .with_writer_properties(writer_properties(self.table))
             .when_matched_update(|update| {
                 assignments.iter().fold(
                     update.predicate(format!("target.{ROW_HASH} <> source.{ROW_HASH}")),
