@@ -229,7 +229,18 @@ impl StagedBatch {
     }
 
     /// Makes the batch visible in one atomic commit and reports how it changed the table.
-    pub async fn commit(mut self) -> Result<BatchOutcome, FactError> {
+    pub async fn commit(self) -> Result<BatchOutcome, FactError> {
+        self.commit_knowing(|_| true).await
+    }
+
+    /// Commits, given a test that is false for every id whose xxh3-64 hash does not occur
+    /// in the batch. When the table holds no id the test accepts, the batch is appended
+    /// after one streaming scan of the table's key column, in memory that does not grow
+    /// with the table; otherwise it is classified and merged by id.
+    pub async fn commit_knowing(
+        mut self,
+        may_contain: impl Fn(u64) -> bool,
+    ) -> Result<BatchOutcome, FactError> {
         let name = self.table.name();
         let adds = self.writer.flush().await.map_err(FactError::delta(name))?;
         let staged_paths = adds
@@ -244,7 +255,7 @@ impl StagedBatch {
             .map_err(FactError::delta(name))?
             .log_data()
             .num_files();
-        if self.late.is_empty() && target_files == 0 {
+        if self.late.is_empty() && (target_files == 0 || !self.table_has_any(&may_contain).await?) {
             let inserted = self.rows;
             let version = self.append(adds).await?;
             return Ok(BatchOutcome {
@@ -324,6 +335,38 @@ impl StagedBatch {
                 .union(late)?;
         }
         Ok(source)
+    }
+
+    /// Whether the table holds an id the test accepts (streams the key column only).
+    async fn table_has_any(&self, may_contain: &impl Fn(u64) -> bool) -> Result<bool, FactError> {
+        use futures::StreamExt;
+        let ctx = SessionContext::new();
+        let provider = self.delta.table_provider().await.map_err(FactError::from)?;
+        self.delta
+            .update_datafusion_session(&ctx.state())
+            .map_err(FactError::delta(self.table.name()))?;
+        let mut keys = ctx
+            .read_table(provider)?
+            .select(vec![col(self.table.key_column())])?
+            .execute_stream()
+            .await?;
+        while let Some(batch) = keys.next().await {
+            let batch = batch?;
+            let column = batch.column(0);
+            let ids = deltalake::arrow::compute::cast(
+                column,
+                &deltalake::arrow::datatypes::DataType::Utf8,
+            )?;
+            if ids
+                .as_string::<i32>()
+                .iter()
+                .flatten()
+                .any(|id| may_contain(xxhash_rust::xxh3::xxh3_64(id.as_bytes())))
+            {
+                return Ok(true);
+            }
+        }
+        Ok(false)
     }
 
     /// Counts source rows that are new, changed or identical against the current table.

@@ -28,8 +28,8 @@ enum Message {
     Rows(RecordBatch),
     /// rows superseding earlier rows of the current batch
     Late(RecordBatch),
-    /// end of one atomic batch
-    Commit,
+    /// end of one atomic batch, with the key hashes of its rows
+    Commit(KeyHashes),
 }
 
 /// Keys of the in-batch id map are already xxh3 hashes: use them as they are.
@@ -51,6 +51,9 @@ impl Hasher for Prehashed {
         self.0 = value;
     }
 }
+
+/// Key hash → content hash of the latest row with that key in a batch.
+type KeyHashes = HashMap<u64, u64, BuildHasherDefault<Prehashed>>;
 
 /// Counts the parser can know without the store.
 #[derive(Default)]
@@ -118,9 +121,11 @@ where
                         batch_writer.supersede(batch);
                     }
                 }
-                Message::Commit => {
+                Message::Commit(keys) => {
                     if let Some(batch_writer) = staged.take() {
-                        let outcome = batch_writer.commit().await?;
+                        let outcome = batch_writer
+                            .commit_knowing(|hash| keys.contains_key(&hash))
+                            .await?;
                         totals.inserted += outcome.inserted;
                         totals.replaced += outcome.replaced;
                         totals.unchanged += outcome.unchanged;
@@ -273,8 +278,7 @@ fn assemble<R: FactRow>(
     let mut builder = FactBatchBuilder::<R>::default();
     // key hash → content hash of the latest row with that key in this batch, sized up
     // front so it does not rehash while it grows
-    let mut seen: HashMap<u64, u64, BuildHasherDefault<Prehashed>> =
-        HashMap::with_capacity_and_hasher(expected_rows, Default::default());
+    let mut seen: KeyHashes = HashMap::with_capacity_and_hasher(expected_rows, Default::default());
     let mut late: HashMap<String, (R, u64)> = HashMap::new();
     let mut rows_in_batch: u64 = 0;
     let send = |message: Message| {
@@ -314,8 +318,11 @@ fn assemble<R: FactRow>(
                 }
             }
             if rows_in_batch + late.len() as u64 >= batch_rows {
-                end_batch(&mut builder, &mut late, &send)?;
-                seen.clear();
+                let keys = std::mem::replace(
+                    &mut seen,
+                    HashMap::with_capacity_and_hasher(expected_rows, Default::default()),
+                );
+                end_batch(&mut builder, &mut late, keys, &send)?;
                 rows_in_batch = 0;
             }
         }
@@ -323,13 +330,14 @@ fn assemble<R: FactRow>(
     if !complete {
         return Err(IngestError::Worker("the reader stopped".into()));
     }
-    end_batch(&mut builder, &mut late, &send)?;
+    end_batch(&mut builder, &mut late, seen, &send)?;
     Ok(repeats)
 }
 
 fn end_batch<R: FactRow>(
     builder: &mut FactBatchBuilder<R>,
     late: &mut HashMap<String, (R, u64)>,
+    keys: KeyHashes,
     send: &impl Fn(Message) -> Result<(), IngestError>,
 ) -> Result<(), IngestError> {
     if !builder.is_empty() {
@@ -343,5 +351,5 @@ fn end_batch<R: FactRow>(
         late.clear();
         send(Message::Late(late_builder.finish()?))?;
     }
-    send(Message::Commit)
+    send(Message::Commit(keys))
 }
