@@ -3,7 +3,7 @@
 
 mod common;
 
-use common::{Workspace, examples, interactions_csv, stderr};
+use common::{Workspace, examples, interaction_rows, interactions_csv, stderr};
 use serde_json::json;
 
 #[test]
@@ -177,15 +177,7 @@ fn ingesting_twice_changes_nothing_and_changed_records_replace() {
 
     // 100 of the same ids with a new hold time, and 50 new ones.
     let mut changed = interactions_csv("I", 100, 99);
-    changed.push_str(
-        interactions_csv("J", 50, 1)
-            .lines()
-            .skip(1)
-            .collect::<Vec<_>>()
-            .join("\n")
-            .as_str(),
-    );
-    changed.push('\n');
+    changed.push_str(&interaction_rows("J", 50, 1));
     let changed = ws.file("b.csv", &changed);
     let (code, summary) = ws.ingest("interactions", &[&changed], &[]);
     assert_eq!(code, 0);
@@ -212,27 +204,9 @@ fn ingesting_twice_changes_nothing_and_changed_records_replace() {
 fn repeated_ids_within_one_batch_keep_the_last_row() {
     let ws = Workspace::new();
     let mut text = interactions_csv("D", 3, 1);
-    text.push_str(
-        &interactions_csv("D", 2, 2)
-            .lines()
-            .skip(1)
-            .map(|l| format!("{l}\n"))
-            .collect::<String>(),
-    );
-    text.push_str(
-        &interactions_csv("D", 1, 3)
-            .lines()
-            .skip(1)
-            .map(|l| format!("{l}\n"))
-            .collect::<String>(),
-    );
-    text.push_str(
-        &interactions_csv("D", 1, 3)
-            .lines()
-            .skip(1)
-            .map(|l| format!("{l}\n"))
-            .collect::<String>(),
-    );
+    text.push_str(&interaction_rows("D", 2, 2));
+    text.push_str(&interaction_rows("D", 1, 3));
+    text.push_str(&interaction_rows("D", 1, 3));
     let file = ws.file("dups.csv", &text);
     let (code, summary) = ws.ingest("interactions", &[&file], &[]);
     assert_eq!(code, 0);
@@ -297,9 +271,12 @@ fn ndjson_gzip_and_parquet_inputs() {
         "\n",
     );
     let path = ws.dir.path().join("tx.ndjson.gz");
-    let mut gz = flate2_writer(&path);
+    let mut gz = flate2::write::GzEncoder::new(
+        std::fs::File::create(&path).unwrap(),
+        flate2::Compression::default(),
+    );
     std::io::Write::write_all(&mut gz, ndjson.as_bytes()).unwrap();
-    drop(gz);
+    gz.finish().unwrap();
     let (code, summary) = ws.ingest("transactions", &[&path], &[]);
     assert_eq!(code, 0, "{summary}");
     assert_eq!(ws.scalar("SELECT CAST(sum(CASE WHEN kind = 'refund' THEN -amount ELSE amount END) AS VARCHAR) FROM transactions"), "14.9900");
@@ -320,37 +297,6 @@ fn ndjson_gzip_and_parquet_inputs() {
         ws.scalar("SELECT sum(array_length(topics)) FROM interactions"),
         600
     );
-}
-
-fn flate2_writer(path: &std::path::Path) -> impl std::io::Write {
-    GzipFile(Some(
-        std::process::Command::new("gzip")
-            .arg("-c")
-            .stdin(std::process::Stdio::piped())
-            .stdout(std::fs::File::create(path).unwrap())
-            .spawn()
-            .unwrap(),
-    ))
-}
-
-struct GzipFile(Option<std::process::Child>);
-
-impl std::io::Write for GzipFile {
-    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
-        self.0.as_mut().unwrap().stdin.as_mut().unwrap().write(buf)
-    }
-    fn flush(&mut self) -> std::io::Result<()> {
-        Ok(())
-    }
-}
-
-impl Drop for GzipFile {
-    fn drop(&mut self) {
-        if let Some(mut child) = self.0.take() {
-            drop(child.stdin.take());
-            child.wait().unwrap();
-        }
-    }
 }
 
 #[test]
@@ -485,13 +431,7 @@ fn large_inputs_commit_in_several_atomic_batches() {
     // 250 new ids, then the first 30 again with another hold time: with batches of 100
     // rows the repeats land in a later batch and replace the stored rows.
     let mut text = interactions_csv("M", 250, 1);
-    text.push_str(
-        &interactions_csv("M", 30, 9)
-            .lines()
-            .skip(1)
-            .map(|l| format!("{l}\n"))
-            .collect::<String>(),
-    );
+    text.push_str(&interaction_rows("M", 30, 9));
     let file = ws.file("many.csv", &text);
     let (code, summary) = ws.ingest("interactions", &[&file], &["--batch-rows", "100"]);
     assert_eq!(code, 0, "{summary}");

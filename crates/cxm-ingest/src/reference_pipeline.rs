@@ -19,7 +19,8 @@ struct Accepted<R> {
     source: usize,
     line: u64,
     record: R,
-    raw: serde_json::Value,
+    /// The row as read, kept for org units in case the tree check rejects them.
+    raw: Option<serde_json::Value>,
 }
 
 struct Parsed<R> {
@@ -61,7 +62,11 @@ where
             let row = &accepted[*index];
             quarantine.reject(
                 prepared.sources[row.source].path(),
-                &Rejection::new(row.line, errors.clone(), row.raw.clone()),
+                &Rejection::new(
+                    row.line,
+                    errors.clone(),
+                    row.raw.clone().unwrap_or_default(),
+                ),
             )?;
         }
         let rejected: std::collections::HashSet<usize> =
@@ -116,12 +121,7 @@ fn parse_all<R: Record + Refers>(
                         .map(|r| r.check(&record))
                         .unwrap_or_default();
                     if errors.is_empty() {
-                        // Org units keep their raw row in case the tree check rejects them.
-                        let raw = if R::KIND == RecordKind::OrgUnits {
-                            source.last_row()
-                        } else {
-                            serde_json::Value::Bool(true)
-                        };
+                        let raw = (R::KIND == RecordKind::OrgUnits).then(|| source.last_row());
                         accepted.push(Accepted {
                             source: index,
                             line,

@@ -94,7 +94,15 @@ pub const INTERACTIONS_HEADER: &str = "interaction_id,customer_id,agent_id,chann
 
 /// `count` interactions with ids `prefix-0 …`, hold time `hold`.
 pub fn interactions_csv(prefix: &str, count: usize, hold: u32) -> String {
-    let mut text = String::from(INTERACTIONS_HEADER);
+    format!(
+        "{INTERACTIONS_HEADER}{}",
+        interaction_rows(prefix, count, hold)
+    )
+}
+
+/// The rows of [`interactions_csv`] without the header, to append to another file.
+pub fn interaction_rows(prefix: &str, count: usize, hold: u32) -> String {
+    let mut text = String::new();
     for i in 0..count {
         text.push_str(&format!(
             "{prefix}-{i},C-{},A-{},phone,2024-03-{:02}T{:02}:{:02}:00Z,{},{},{hold},30,,billing;refund,true,0\n",
