@@ -11,6 +11,7 @@ use std::process::ExitCode;
 use clap::{Parser, Subcommand, ValueEnum};
 use cxm_catalog::DataDir;
 use cxm_domain::RecordKind;
+use cxm_generate::GenerateOptions;
 use cxm_ingest::{IngestRequest, IngestSummary};
 
 /// mimalloc: ingest allocates small strings on one thread and frees them on another, where
@@ -86,6 +87,31 @@ enum Command {
         #[arg(long, value_enum, default_value_t = Format::Table)]
         format: Format,
     },
+    /// Write a realistic demo organisation with known ground truth (canonical CSV files and
+    /// ground_truth.json). Same options and seed, byte-identical files.
+    Generate {
+        /// The directory to write into (created if missing; our files are overwritten).
+        #[arg(long)]
+        out: PathBuf,
+        #[command(flatten)]
+        shape: GenerateShape,
+        /// Break this share of the customer, contact, survey, transaction and event rows on
+        /// purpose (e.g. 0.01), listing each in corruptions.csv, for ingestion tests.
+        #[arg(long, default_value_t = 0.0)]
+        corrupt: f64,
+        /// Worker threads (the output does not depend on it).
+        #[arg(long)]
+        threads: Option<usize>,
+        /// Print the summary as JSON.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Generate a demo organisation into the data directory and load it: the first command
+    /// to run. Explore it with `cxm query`.
+    Demo {
+        #[command(flatten)]
+        shape: GenerateShape,
+    },
     /// Rewrite small fact files into large ones and delete unreferenced files.
     Compact {
         /// Keep files older versions need for this many hours (0 deletes everything
@@ -93,6 +119,38 @@ enum Command {
         #[arg(long, default_value_t = 168, value_parser = clap::value_parser!(u64).range(0..=876_000))]
         retention_hours: u64,
     },
+}
+
+/// The size and period of a generated organisation.
+#[derive(clap::Args)]
+struct GenerateShape {
+    /// Contacts (interactions) to generate, exactly.
+    #[arg(long, default_value_t = GenerateOptions::DEFAULT_CONTACTS)]
+    contacts: u64,
+    /// Generate this many customers instead, however many contacts they make.
+    #[arg(long, conflicts_with = "contacts")]
+    customers: Option<u64>,
+    #[arg(long, default_value_t = GenerateOptions::DEFAULT_SEED)]
+    seed: u64,
+    /// First day of the period, YYYY-MM-DD [default: 2025-01-01 for generate, twelve full
+    /// months before today for demo].
+    #[arg(long)]
+    start: Option<chrono::NaiveDate>,
+    /// Length of the period in months.
+    #[arg(long, default_value_t = GenerateOptions::DEFAULT_MONTHS)]
+    months: u32,
+}
+
+impl GenerateShape {
+    fn options(&self, out: PathBuf, start: chrono::NaiveDate) -> GenerateOptions {
+        let mut options = GenerateOptions::new(out);
+        options.contacts = self.contacts;
+        options.customers = self.customers;
+        options.seed = self.seed;
+        options.start = self.start.unwrap_or(start);
+        options.months = self.months;
+        options
+    }
 }
 
 #[derive(Clone, Copy, ValueEnum)]
@@ -159,6 +217,21 @@ async fn run(cli: Cli) -> ExitCode {
         }
         Command::Query { sql, format } => query(&cli.data_dir, &sql, format).await,
         Command::Compact { retention_hours } => compact(&cli.data_dir, retention_hours).await,
+        Command::Generate {
+            out,
+            shape,
+            corrupt,
+            threads,
+            json,
+        } => {
+            let mut options = shape.options(out, GenerateOptions::default_start());
+            options.corrupt = corrupt;
+            if let Some(threads) = threads {
+                options.threads = threads;
+            }
+            generate(options, json).await
+        }
+        Command::Demo { shape } => demo(&cli.data_dir, &shape).await,
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
@@ -238,6 +311,77 @@ async fn query(path: &std::path::Path, sql: &str, format: Format) -> anyhow::Res
         Format::Csv => output::csv(&mut stdout, &batches)?,
         Format::Json => output::json(&mut stdout, &batches)?,
     }
+    Ok(())
+}
+
+async fn generate(options: GenerateOptions, json: bool) -> anyhow::Result<()> {
+    let started = std::time::Instant::now();
+    let summary = tokio::task::spawn_blocking(move || cxm_generate::generate(&options)).await??;
+    if json {
+        println!("{}", serde_json::to_string(&summary)?);
+    } else {
+        println!(
+            "generated {} in {:.1} s: {} org units, {} people, {} memberships, {} topics, \
+             {} customers, {} interactions, {} survey responses, {} transactions, \
+             {} customer events",
+            summary.out,
+            started.elapsed().as_secs_f64(),
+            summary.org_units,
+            summary.people,
+            summary.memberships,
+            summary.topics,
+            summary.customers,
+            summary.interactions,
+            summary.survey_responses,
+            summary.transactions,
+            summary.customer_events
+        );
+        if summary.corrupted_rows > 0 {
+            println!(
+                "{} rows broken on purpose, listed in corruptions.csv",
+                summary.corrupted_rows
+            );
+        }
+    }
+    Ok(())
+}
+
+/// Twelve full months before today: the first day of the month a year ago.
+fn last_twelve_months() -> chrono::NaiveDate {
+    use chrono::Datelike;
+    let today = chrono::Utc::now().date_naive();
+    let this_month = today.with_day(1).unwrap_or(today);
+    this_month
+        .checked_sub_months(chrono::Months::new(12))
+        .unwrap_or(this_month)
+}
+
+async fn demo(path: &std::path::Path, shape: &GenerateShape) -> anyhow::Result<()> {
+    let dir = DataDir::init(path, None).await?;
+    let generated = dir.path().join("generated");
+    let options = shape.options(generated.clone(), last_twelve_months());
+    println!(
+        "generating a demo organisation ({} contacts from {}, {} months) into {}",
+        options.contacts,
+        options.start,
+        options.months,
+        generated.display()
+    );
+    generate(options, false).await?;
+    for (file, kind) in cxm_generate::FILES {
+        let kind = RecordKind::from_cli_name(kind)
+            .ok_or_else(|| anyhow::anyhow!("unknown kind {kind}"))?;
+        let request = IngestRequest::new(kind, vec![generated.join(file)]);
+        let summary = cxm_ingest::ingest(&dir, &request).await?;
+        print_summary(&summary, false);
+        if summary.rejected > 0 {
+            anyhow::bail!("the generated {file} had rejected rows: this is a bug in cxm");
+        }
+    }
+    println!(
+        "ready: try `cxm --data-dir {} query \"SELECT channel, count(*) AS contacts FROM interactions GROUP BY channel\"`",
+        dir.path().display()
+    );
     Ok(())
 }
 
