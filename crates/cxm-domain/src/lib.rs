@@ -11,6 +11,7 @@ pub mod ids;
 pub mod kinds;
 pub mod parse;
 pub mod records;
+pub mod stats;
 pub mod values;
 
 pub use error::FieldError;
