@@ -8,22 +8,9 @@ import argparse
 import json
 import os
 import shutil
-import subprocess
-import sys
-import time
 from pathlib import Path
 
-
-def run(argv):
-    """Run a command; return (wall seconds, peak RSS in MiB, stdout)."""
-    started = time.perf_counter()
-    process = subprocess.Popen(argv, stdout=subprocess.PIPE)
-    stdout = process.stdout.read()
-    _, status, usage = os.wait4(process.pid, 0)
-    wall = time.perf_counter() - started
-    if os.waitstatus_to_exitcode(status) != 0:
-        sys.exit(f"{argv[0]} failed with status {status}")
-    return wall, usage.ru_maxrss / 1024, stdout
+from ingest import run  # the same child-process timing as the ingest benchmark
 
 
 def main() -> None:

@@ -7,18 +7,7 @@ use std::collections::BTreeSet;
 use std::path::Path;
 
 use common::{Workspace, stderr};
-
-const FILES: &[(&str, &str)] = &[
-    ("org_units.csv", "org-units"),
-    ("people.csv", "people"),
-    ("memberships.csv", "memberships"),
-    ("topics.csv", "topics"),
-    ("customers.csv", "customers"),
-    ("interactions.csv", "interactions"),
-    ("survey_responses.csv", "surveys"),
-    ("transactions.csv", "transactions"),
-    ("customer_events.csv", "customer-events"),
-];
+use cxm_generate::FILES;
 
 fn generate(workspace: &Workspace, out: &Path, extra: &[&str]) -> serde_json::Value {
     let out = out.display().to_string();

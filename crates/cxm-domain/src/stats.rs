@@ -51,8 +51,7 @@ pub fn wilson(successes: u64, n: u64, confidence: f64) -> Option<Estimate> {
 }
 
 /// A mean from the count, sum and sum of squares of its values, with a Student t interval.
-/// With one value the interval is that value's alone (unbounded width is reported as the
-/// value itself would be misleading, so low and high are NaN).
+/// One value gives no interval: low and high are NaN.
 pub fn mean_t(n: u64, sum: f64, sum_of_squares: f64, confidence: f64) -> Option<Estimate> {
     if n == 0 {
         return None;

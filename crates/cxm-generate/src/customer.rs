@@ -11,6 +11,7 @@ use rand_distr::{Beta, Distribution, Exp1, Gamma, Poisson, StandardNormal};
 use rand_pcg::Pcg64Mcg;
 
 use crate::calendar::DAY;
+use crate::model::MAX_ATTRIBUTES;
 use crate::output::{ChunkOutput, CustomerFile, push_cents, push_padded, push_quoted};
 use crate::text::{ContactFacts, contact_comment, relationship_comment};
 use crate::topics::TOPICS;
@@ -65,6 +66,15 @@ pub(crate) fn pick(cumulative: &[f64], u: f64) -> usize {
     cumulative
         .partition_point(|&c| c <= u * total)
         .min(cumulative.len() - 1)
+}
+
+/// Appends the id of a customer's `n`th record: `prefix` + the customer's number + `-nnn`
+/// (e.g. `CT-00000042-003` for customer `CU00000042`).
+fn push_record_id(buf: &mut Vec<u8>, prefix: &[u8], customer_id: &str, n: u32) {
+    buf.extend_from_slice(prefix);
+    buf.extend_from_slice(&customer_id.as_bytes()[2..]);
+    buf.push(b'-');
+    push_padded(buf, u64::from(n), 3);
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
@@ -333,13 +343,6 @@ impl Customer<'_> {
         .end();
     }
 
-    fn record_id(&self, buf: &mut Vec<u8>, prefix: &str, n: u32) {
-        buf.extend_from_slice(prefix.as_bytes());
-        buf.extend_from_slice(&self.id.as_bytes()[2..]);
-        buf.push(b'-');
-        push_padded(buf, u64::from(n), 3);
-    }
-
     /// One contact at `at`; returns false when nobody was at work to take it.
     fn contact(
         &mut self,
@@ -469,14 +472,13 @@ impl Customer<'_> {
             handle_minutes_over_8: (handle / 60.0 - 8.0).clamp(0.0, 30.0),
         };
         let sat = &model.satisfaction;
-        let mut attribute_latent = [0.0f64; 8];
+        let mut attribute_latent = [0.0f64; MAX_ATTRIBUTES];
         let mut satisfaction = sat.intercept + sat.direct_effects.apply(&factors);
         for (k, (attribute, weight)) in sat
             .attributes
             .iter()
             .zip(&sat.attribute_weights)
             .enumerate()
-            .take(8)
         {
             let latent = attribute.intercept
                 + attribute.effects.apply(&factors)
@@ -499,18 +501,13 @@ impl Customer<'_> {
         {
             let id = &self.id;
             let mut row = out.row(CustomerFile::Interactions, share, &mut self.corrupt_rng);
-            row.field(|b| {
-                b.extend_from_slice(b"CT-");
-                b.extend_from_slice(&id.as_bytes()[2..]);
-                b.push(b'-');
-                push_padded(b, u64::from(number), 3);
-            })
-            .text(id)
-            .text(agent_id)
-            .text(&ch.channel)
-            .field(|b| cal.push_timestamp(b, at))
-            .int(queue as u64)
-            .int(talk as u64);
+            row.field(|b| push_record_id(b, b"CT-", id, number))
+                .text(id)
+                .text(agent_id)
+                .text(&ch.channel)
+                .field(|b| cal.push_timestamp(b, at))
+                .int(queue as u64)
+                .int(talk as u64);
             if ch.holds {
                 row.int(hold as u64);
             } else {
@@ -536,20 +533,13 @@ impl Customer<'_> {
         if rng.random::<f64>() < ch.survey_response_rate {
             let answered =
                 at + handle as i64 + (exp1(rng) * sat.answer_delay_mean_hours * 3600.0) as i64;
-            let ratings: Vec<u8> = attribute_latent[..sat.attributes.len()]
-                .iter()
-                .map(|l| l.round().clamp(1.0, 5.0) as u8)
-                .collect();
+            let ratings = attribute_latent.map(|l| l.round().clamp(1.0, 5.0) as u8);
+            let ratings = &ratings[..sat.attributes.len()];
             let wants_comment = rng.random::<f64>() < sat.comment_probability[csat as usize - 1];
             if answered < cal.end {
                 self.comment.clear();
                 if wants_comment {
-                    let rating_of = |name: &str| {
-                        sat.attributes
-                            .iter()
-                            .position(|a| a.name == name)
-                            .map_or(3, |k| ratings[k])
-                    };
+                    let rating_of = |k: Option<usize>| k.map_or(3, |k| ratings[k]);
                     let spec = &TOPICS[primary as usize];
                     let facts = ContactFacts {
                         csat,
@@ -561,8 +551,8 @@ impl Customer<'_> {
                         follow_up,
                         transferred: transfers > 0,
                         quick: queue < 30.0,
-                        courtesy: rating_of("courtesy"),
-                        knowledge: rating_of("knowledge"),
+                        courtesy: rating_of(world.attribute_courtesy),
+                        knowledge: rating_of(world.attribute_knowledge),
                     };
                     contact_comment(&mut self.comment, &mut self.rng, &facts);
                 }
@@ -572,30 +562,20 @@ impl Customer<'_> {
                 let comment = &self.comment;
                 let id = &self.id;
                 let mut row = out.row(CustomerFile::Surveys, share, &mut self.corrupt_rng);
-                row.field(|b| {
-                    b.extend_from_slice(b"SV-");
-                    b.extend_from_slice(&id.as_bytes()[2..]);
-                    b.push(b'-');
-                    push_padded(b, u64::from(number), 3);
-                })
-                .text("csat")
-                .field(|b| cal.push_timestamp(b, answered))
-                .text(id)
-                .field(|b| {
-                    b.extend_from_slice(b"CT-");
-                    b.extend_from_slice(&id.as_bytes()[2..]);
-                    b.push(b'-');
-                    push_padded(b, u64::from(contact_number), 3);
-                })
-                .int(csat)
-                .empty()
-                .empty()
-                .field(|b| {
-                    if !comment.is_empty() {
-                        push_quoted(b, comment);
-                    }
-                });
-                for rating in &ratings {
+                row.field(|b| push_record_id(b, b"SV-", id, number))
+                    .text("csat")
+                    .field(|b| cal.push_timestamp(b, answered))
+                    .text(id)
+                    .field(|b| push_record_id(b, b"CT-", id, contact_number))
+                    .int(csat)
+                    .empty()
+                    .empty()
+                    .field(|b| {
+                        if !comment.is_empty() {
+                            push_quoted(b, comment);
+                        }
+                    });
+                for rating in ratings {
                     row.int(*rating);
                 }
                 row.end();
@@ -639,7 +619,7 @@ impl Customer<'_> {
         let complaint = topics[..n]
             .iter()
             .any(|t| TOPICS[*t as usize].kind == cxm_domain::TopicKind::Complaint);
-        let ease = sat.attributes.iter().position(|a| a.name == "ease");
+        let ease = world.attribute_ease;
         self.history.push_back(Past {
             at,
             satisfaction_deviation: satisfaction - model.relationship.satisfaction_reference,
@@ -736,15 +716,14 @@ impl Customer<'_> {
 
     fn transaction_row(&mut self, out: &mut ChunkOutput, at: i64, cents: u64, kind: &str) {
         self.transactions += 1;
-        let mut id = Vec::with_capacity(16);
-        self.record_id(&mut id, "TX-", self.transactions);
+        let number = self.transactions;
         let cal = &self.world.calendar;
         out.row(
             CustomerFile::Transactions,
             self.world.corrupt,
             &mut self.corrupt_rng,
         )
-        .field(|b| b.extend_from_slice(&id))
+        .field(|b| push_record_id(b, b"TX-", &self.id, number))
         .text(&self.id)
         .field(|b| cal.push_timestamp(b, at))
         .field(|b| push_cents(b, cents))
@@ -795,15 +774,15 @@ impl Customer<'_> {
             relationship_comment(&mut self.comment, &mut self.rng, nps, topic);
         }
         self.surveys += 1;
-        let mut id = Vec::with_capacity(16);
-        self.record_id(&mut id, "SV-", self.surveys);
+        let number = self.surveys;
         let cal = &world.calendar;
         let comment = &self.comment;
+        let id = &self.id;
         let mut row = out.row(CustomerFile::Surveys, world.corrupt, &mut self.corrupt_rng);
-        row.field(|b| b.extend_from_slice(&id))
+        row.field(|b| push_record_id(b, b"SV-", id, number))
             .text("relationship")
             .field(|b| cal.push_timestamp(b, at))
-            .text(&self.id)
+            .text(id)
             .empty()
             .empty()
             .int(nps)

@@ -8,6 +8,9 @@
 
 use serde::{Deserialize, Serialize};
 
+/// Most attribute ratings a post-contact survey carries.
+pub const MAX_ATTRIBUTES: usize = 8;
+
 /// The whole model. `Model::default()` is the demo company.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct Model {
@@ -203,63 +206,69 @@ pub struct Effects {
     pub handle_minutes_over_8: f64,
 }
 
-/// Values of the operational factors for one contact (same order as [`Effects`]).
-#[derive(Debug, Clone, Copy, Default)]
-pub(crate) struct Factors {
-    pub resolved: f64,
-    pub follow_up: f64,
-    pub transfers: f64,
-    pub extra_topics: f64,
-    pub agent_skill: f64,
-    pub agent_warmth: f64,
-    pub queue_minutes: f64,
-    pub wait_hours: f64,
-    pub hold_minutes: f64,
-    pub handle_minutes_over_8: f64,
-}
+/// The values of the operational factors of one contact share the shape of their
+/// coefficients.
+pub(crate) type Factors = Effects;
 
 impl Effects {
+    fn to_array(self) -> [f64; 10] {
+        [
+            self.resolved,
+            self.follow_up,
+            self.transfers,
+            self.extra_topics,
+            self.agent_skill,
+            self.agent_warmth,
+            self.queue_minutes,
+            self.wait_hours,
+            self.hold_minutes,
+            self.handle_minutes_over_8,
+        ]
+    }
+
+    fn from_array(v: [f64; 10]) -> Effects {
+        let [
+            resolved,
+            follow_up,
+            transfers,
+            extra_topics,
+            agent_skill,
+            agent_warmth,
+            queue_minutes,
+            wait_hours,
+            hold_minutes,
+            handle_minutes_over_8,
+        ] = v;
+        Effects {
+            resolved,
+            follow_up,
+            transfers,
+            extra_topics,
+            agent_skill,
+            agent_warmth,
+            queue_minutes,
+            wait_hours,
+            hold_minutes,
+            handle_minutes_over_8,
+        }
+    }
+
+    /// The effect of these coefficients on a contact with factor values `x`.
     pub(crate) fn apply(&self, x: &Factors) -> f64 {
-        self.resolved * x.resolved
-            + self.follow_up * x.follow_up
-            + self.transfers * x.transfers
-            + self.extra_topics * x.extra_topics
-            + self.agent_skill * x.agent_skill
-            + self.agent_warmth * x.agent_warmth
-            + self.queue_minutes * x.queue_minutes
-            + self.wait_hours * x.wait_hours
-            + self.hold_minutes * x.hold_minutes
-            + self.handle_minutes_over_8 * x.handle_minutes_over_8
+        self.to_array()
+            .iter()
+            .zip(x.to_array())
+            .map(|(coefficient, value)| coefficient * value)
+            .sum()
     }
 
     fn scaled(&self, k: f64) -> Effects {
-        Effects {
-            resolved: self.resolved * k,
-            follow_up: self.follow_up * k,
-            transfers: self.transfers * k,
-            extra_topics: self.extra_topics * k,
-            agent_skill: self.agent_skill * k,
-            agent_warmth: self.agent_warmth * k,
-            queue_minutes: self.queue_minutes * k,
-            wait_hours: self.wait_hours * k,
-            hold_minutes: self.hold_minutes * k,
-            handle_minutes_over_8: self.handle_minutes_over_8 * k,
-        }
+        Effects::from_array(self.to_array().map(|c| c * k))
     }
 
-    fn plus(&self, o: &Effects) -> Effects {
-        Effects {
-            resolved: self.resolved + o.resolved,
-            follow_up: self.follow_up + o.follow_up,
-            transfers: self.transfers + o.transfers,
-            extra_topics: self.extra_topics + o.extra_topics,
-            agent_skill: self.agent_skill + o.agent_skill,
-            agent_warmth: self.agent_warmth + o.agent_warmth,
-            queue_minutes: self.queue_minutes + o.queue_minutes,
-            wait_hours: self.wait_hours + o.wait_hours,
-            hold_minutes: self.hold_minutes + o.hold_minutes,
-            handle_minutes_over_8: self.handle_minutes_over_8 + o.handle_minutes_over_8,
-        }
+    fn plus(&self, other: &Effects) -> Effects {
+        let (a, b) = (self.to_array(), other.to_array());
+        Effects::from_array(std::array::from_fn(|i| a[i] + b[i]))
     }
 }
 
@@ -731,6 +740,12 @@ impl Model {
             }
         }
         let satisfaction = &self.satisfaction;
+        if satisfaction.attributes.len() > MAX_ATTRIBUTES {
+            return Err(format!(
+                "satisfaction: at most {MAX_ATTRIBUTES} attributes, not {}",
+                satisfaction.attributes.len()
+            ));
+        }
         if satisfaction.attributes.len() != satisfaction.attribute_weights.len() {
             return Err("satisfaction: one weight per attribute".into());
         }
@@ -767,5 +782,39 @@ impl Model {
             return Err("every probability of the model must be in 0–1".into());
         }
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_default_model_is_valid_and_bad_models_are_refused() {
+        assert_eq!(Model::default().validate(), Ok(()));
+        let mut too_many = Model::default();
+        let extra = too_many.satisfaction.attributes[0].clone();
+        for _ in 0..MAX_ATTRIBUTES {
+            too_many.satisfaction.attributes.push(extra.clone());
+            too_many.satisfaction.attribute_weights.push(0.1);
+        }
+        assert!(
+            too_many
+                .validate()
+                .unwrap_err()
+                .contains("at most 8 attributes")
+        );
+        let mut shares = Model::default();
+        shares.contacts.channels[0].share = 0.9;
+        assert!(shares.validate().unwrap_err().contains("channels"));
+    }
+
+    #[test]
+    fn total_effects_add_direct_and_weighted_attribute_effects() {
+        let s = Model::default().satisfaction;
+        // resolved: direct 0.8 + ease 0.30 × 1.0 + knowledge 0.15 × 0.6
+        assert!((s.total_effects().resolved - (0.8 + 0.30 + 0.09)).abs() < 1e-12);
+        // hold: speed 0.20 × −0.25
+        assert!((s.total_effects().hold_minutes + 0.05).abs() < 1e-12);
     }
 }

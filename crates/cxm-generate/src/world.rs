@@ -27,6 +27,10 @@ pub(crate) struct World {
     pub topic_count_cumulative: Vec<f64>,
     /// Index of the channel follow-ups fall back to (phone, else the first).
     pub phone: usize,
+    /// Indexes of the attributes comments and relationship surveys look at, if modelled.
+    pub attribute_ease: Option<usize>,
+    pub attribute_courtesy: Option<usize>,
+    pub attribute_knowledge: Option<usize>,
 }
 
 fn cumulative(weights: impl Iterator<Item = f64>) -> Vec<f64> {
@@ -73,6 +77,18 @@ impl World {
             Pcg64Mcg::seed_from_u64(stream_seed(options.seed, STREAM_ORGANISATION, 0));
         let org = Organisation::generate(&model.organisation, &calendar, &mut org_rng);
         let phone = channels.iter().position(|c| c == "phone").unwrap_or(0);
+        let attribute = |name: &str| {
+            model
+                .satisfaction
+                .attributes
+                .iter()
+                .position(|a| a.name == name)
+        };
+        let (attribute_ease, attribute_courtesy, attribute_knowledge) = (
+            attribute("ease"),
+            attribute("courtesy"),
+            attribute("knowledge"),
+        );
         Ok(World {
             seed: options.seed,
             corrupt: options.corrupt,
@@ -83,6 +99,9 @@ impl World {
                 model.contacts.topic_count_probabilities.iter().copied(),
             ),
             phone,
+            attribute_ease,
+            attribute_courtesy,
+            attribute_knowledge,
             topics: TopicSampler::new(),
             model,
             arrivals,

@@ -43,11 +43,11 @@ fn truth(dir: &Path) -> serde_json::Value {
     serde_json::from_slice(&std::fs::read(dir.join("ground_truth.json")).unwrap()).unwrap()
 }
 
-/// Two proportions' difference in standard errors.
+/// Two proportions' difference in standard errors (pooled two-proportion z test).
 fn z_two_proportions(hits_a: f64, n_a: f64, hits_b: f64, n_b: f64) -> f64 {
-    let (pa, pb) = (hits_a / n_a, hits_b / n_b);
-    let pooled = (hits_a + hits_b) / (n_a + n_b);
-    (pa - pb) / (pooled * (1.0 - pooled) * (1.0 / n_a + 1.0 / n_b)).sqrt()
+    cxm_domain::stats::two_proportions(hits_a as u64, n_a as u64, hits_b as u64, n_b as u64)
+        .expect("both groups have contacts")
+        .statistic
 }
 
 #[test]
@@ -326,13 +326,14 @@ fn satisfaction_falls_with_hold_time_and_rises_with_warmth() {
         "csat per hold minute {slope:.3} ± {se:.3}"
     );
 
-    let mean = |v: &[f64]| v.iter().sum::<f64>() / v.len() as f64;
-    let var = |v: &[f64]| {
-        let m = mean(v);
-        v.iter().map(|x| (x - m) * (x - m)).sum::<f64>() / (v.len() as f64 - 1.0)
+    let moments = |v: &[f64]| cxm_domain::stats::Moments {
+        n: v.len() as u64,
+        sum: v.iter().sum(),
+        sum_of_squares: v.iter().map(|x| x * x).sum(),
     };
-    let t = (mean(&warm) - mean(&cold))
-        / (var(&warm) / warm.len() as f64 + var(&cold) / cold.len() as f64).sqrt();
+    let t = cxm_domain::stats::welch(moments(&warm), moments(&cold))
+        .expect("both groups have answers")
+        .statistic;
     assert!(t > 4.0, "courtesy after warm agents: t = {t:.1}");
 }
 
