@@ -3,6 +3,7 @@
 //! Each subcommand calls one library function and prints its result.
 
 mod output;
+mod report;
 
 use std::io::IsTerminal;
 use std::path::PathBuf;
@@ -79,6 +80,10 @@ enum Command {
         /// Most rows per atomic batch; larger inputs commit in several batches.
         #[arg(long, default_value_t = IngestRequest::DEFAULT_BATCH_ROWS)]
         batch_rows: u64,
+        /// Do not rebuild the metric rollup now, only mark it out of date (when loading
+        /// several files in a row; the next question or `cxm refresh` rebuilds it).
+        #[arg(long)]
+        no_refresh: bool,
     },
     /// Run read-only SQL over every table (facts and reference data can be joined).
     Query {
@@ -112,12 +117,118 @@ enum Command {
         #[command(flatten)]
         shape: GenerateShape,
     },
+    /// Compute metrics by any grouping, time grain and filter, with sample sizes, 95%
+    /// intervals, change against the previous period and ranks.
+    Metrics {
+        /// Metrics to compute, comma-separated [default: the whole catalogue].
+        #[arg(long, value_delimiter = ',')]
+        metric: Vec<String>,
+        /// Group by: agent, team, site, division, company, channel, topic, category,
+        /// segment, region (comma-separated).
+        #[arg(long, value_delimiter = ',', value_parser = cxm_metrics::Dimension::parse)]
+        by: Vec<cxm_metrics::Dimension>,
+        /// day, week, month, quarter, year or all.
+        #[arg(long, default_value = "month", value_parser = cxm_domain::metrics::Grain::parse)]
+        grain: cxm_domain::metrics::Grain,
+        #[command(flatten)]
+        filters: FilterArgs,
+        #[arg(long, value_enum, default_value_t = Format::Table)]
+        format: Format,
+        /// List the metric catalogue instead.
+        #[arg(long)]
+        list: bool,
+    },
+    /// A unit's or person's metrics for a period against targets, endgame, parent and peers.
+    Scorecard {
+        /// The org unit.
+        #[arg(long, conflicts_with = "person", required_unless_present = "person")]
+        unit: Option<String>,
+        /// The person (agent).
+        #[arg(long)]
+        person: Option<String>,
+        /// 2025, 2025-Q1, 2025-03, 2025-W10 or 2025-03-04 [default: the latest complete
+        /// month of data].
+        #[arg(long, value_parser = cxm_domain::metrics::Period::parse)]
+        period: Option<cxm_domain::metrics::Period>,
+        #[arg(long, value_enum, default_value_t = Format::Table)]
+        format: Format,
+    },
+    /// Set, list and remove targets.
+    Targets {
+        #[command(subcommand)]
+        action: TargetAction,
+    },
+    /// Rebuild the metric rollup from the stored data (ingest does this by itself).
+    Refresh,
     /// Rewrite small fact files into large ones and delete unreferenced files.
     Compact {
         /// Keep files older versions need for this many hours (0 deletes everything
         /// unreferenced at once).
         #[arg(long, default_value_t = 168, value_parser = clap::value_parser!(u64).range(0..=876_000))]
         retention_hours: u64,
+    },
+}
+
+/// Which rows `cxm metrics` considers.
+#[derive(clap::Args)]
+struct FilterArgs {
+    /// First local day, YYYY-MM-DD [default: the first with data].
+    #[arg(long)]
+    from: Option<chrono::NaiveDate>,
+    /// Last local day, YYYY-MM-DD, inclusive [default: the latest with data].
+    #[arg(long)]
+    to: Option<chrono::NaiveDate>,
+    /// Only this org unit's subtree.
+    #[arg(long)]
+    unit: Option<String>,
+    /// Only this person's contacts.
+    #[arg(long)]
+    person: Option<String>,
+    #[arg(long, value_delimiter = ',')]
+    channel: Vec<String>,
+    #[arg(long, value_delimiter = ',')]
+    topic: Vec<String>,
+    #[arg(long, value_delimiter = ',')]
+    segment: Vec<String>,
+    #[arg(long, value_delimiter = ',')]
+    region: Vec<String>,
+}
+
+#[derive(Subcommand)]
+enum TargetAction {
+    /// Set (or replace) a target.
+    Set {
+        #[arg(long)]
+        metric: String,
+        #[arg(long, conflicts_with = "person", required_unless_present = "person")]
+        unit: Option<String>,
+        #[arg(long)]
+        person: Option<String>,
+        /// A period label (2025, 2025-Q1, 2025-03, …) or * for every period.
+        #[arg(long, default_value = "*")]
+        period: String,
+        /// The value (shares as 0–1, e.g. 0.9 for 90%).
+        #[arg(long, required_unless_present = "endgame", conflicts_with = "endgame")]
+        value: Option<f64>,
+        /// The metric's endgame: 100% satisfied, zero complaints, zero attrition.
+        #[arg(long)]
+        endgame: bool,
+    },
+    /// List every target.
+    List {
+        #[arg(long, value_enum, default_value_t = Format::Table)]
+        format: Format,
+    },
+    /// Remove a target.
+    Remove {
+        #[arg(long)]
+        metric: String,
+        #[arg(long, conflicts_with = "person", required_unless_present = "person")]
+        unit: Option<String>,
+        #[arg(long)]
+        person: Option<String>,
+        #[arg(long, default_value = "*")]
+        period: String,
     },
 }
 
@@ -203,6 +314,7 @@ async fn run(cli: Cli) -> ExitCode {
             json,
             enforce_references,
             batch_rows,
+            no_refresh,
         } => {
             let request = IngestRequest {
                 kind,
@@ -213,7 +325,7 @@ async fn run(cli: Cli) -> ExitCode {
                 progress: std::io::stderr().is_terminal() && !json,
                 batch_rows,
             };
-            return ingest(&cli.data_dir, request, json).await;
+            return ingest(&cli.data_dir, request, json, !no_refresh).await;
         }
         Command::Query { sql, format } => query(&cli.data_dir, &sql, format).await,
         Command::Compact { retention_hours } => compact(&cli.data_dir, retention_hours).await,
@@ -232,6 +344,46 @@ async fn run(cli: Cli) -> ExitCode {
             generate(options, json).await
         }
         Command::Demo { shape } => demo(&cli.data_dir, &shape).await,
+        Command::Metrics {
+            metric,
+            by,
+            grain,
+            filters,
+            format,
+            list,
+        } => {
+            let query = cxm_metrics::Query {
+                metrics: metric,
+                by,
+                grain,
+                filters: cxm_metrics::Filters {
+                    from: filters.from,
+                    to: filters.to,
+                    unit: filters.unit,
+                    person: filters.person,
+                    channels: filters.channel,
+                    topics: filters.topic,
+                    segments: filters.segment,
+                    regions: filters.region,
+                },
+            };
+            metrics(&cli.data_dir, &query, format, list).await
+        }
+        Command::Scorecard {
+            unit,
+            person,
+            period,
+            format,
+        } => {
+            let subject = match (unit, person) {
+                (Some(unit), _) => cxm_metrics::Subject::Unit(unit),
+                (None, Some(person)) => cxm_metrics::Subject::Person(person),
+                (None, None) => unreachable!("clap requires --unit or --person"),
+            };
+            scorecard(&cli.data_dir, &subject, period, format).await
+        }
+        Command::Targets { action } => targets(&cli.data_dir, action).await,
+        Command::Refresh => refresh(&cli.data_dir).await,
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
@@ -248,7 +400,12 @@ async fn init(path: &std::path::Path, database_url: Option<String>) -> anyhow::R
     Ok(())
 }
 
-async fn ingest(path: &std::path::Path, request: IngestRequest, json: bool) -> ExitCode {
+async fn ingest(
+    path: &std::path::Path,
+    request: IngestRequest,
+    json: bool,
+    refresh: bool,
+) -> ExitCode {
     let dir = match DataDir::open(path) {
         Ok(dir) => dir,
         Err(error) => {
@@ -271,6 +428,25 @@ async fn ingest(path: &std::path::Path, request: IngestRequest, json: bool) -> E
         println!("{}", serde_json::to_string(&summary).unwrap_or_default());
     } else {
         print_summary(&summary, request.dry_run);
+    }
+    if !refresh && !request.dry_run && summary.inserted + summary.replaced > 0 {
+        if let Err(error) = cxm_metrics::mark_stale(&dir) {
+            eprintln!("error: the data was stored but the metric rollup could not be marked out of date: {error}");
+            return ExitCode::FAILURE;
+        }
+    }
+    if refresh && !request.dry_run && summary.inserted + summary.replaced > 0 {
+        // Keep the metric rollup current with what was just stored.
+        match refresh_rollup(&dir).await {
+            Ok(report) if !json => println!("metrics refreshed in {:.2} s", report.seconds),
+            Ok(_) => {}
+            Err(error) => {
+                eprintln!(
+                    "error: the data was stored but the metric rollup could not be refreshed: {error}"
+                );
+                return ExitCode::FAILURE;
+            }
+        }
     }
     if summary.rejected > 0 {
         ExitCode::from(EXIT_QUARANTINED)
@@ -378,10 +554,175 @@ async fn demo(path: &std::path::Path, shape: &GenerateShape) -> anyhow::Result<(
             anyhow::bail!("the generated {file} had rejected rows: this is a bug in cxm");
         }
     }
+    let report = refresh_rollup(&dir).await?;
+    println!("metrics computed in {:.1} s", report.seconds);
     println!(
-        "ready: try `cxm --data-dir {} query \"SELECT channel, count(*) AS contacts FROM interactions GROUP BY channel\"`",
+        "ready: try `cxm --data-dir {0} metrics --metric contacts,csat,repeat_contact_rate --by site` or `cxm --data-dir {0} scorecard --unit S01`",
         dir.path().display()
     );
+    Ok(())
+}
+
+async fn refresh_rollup(dir: &DataDir) -> anyhow::Result<cxm_metrics::RefreshReport> {
+    let _writer = dir.lock_for_writing()?;
+    Ok(cxm_metrics::refresh(dir).await?)
+}
+
+async fn refresh(path: &std::path::Path) -> anyhow::Result<()> {
+    let dir = DataDir::open(path)?;
+    let report = refresh_rollup(&dir).await?;
+    println!(
+        "metric rollup rebuilt in {:.2} s: {}",
+        report.seconds,
+        report
+            .rows
+            .iter()
+            .map(|(source, rows)| format!(
+                "{rows} {source} ({} cells)",
+                report.cells.get(source).copied().unwrap_or(0)
+            ))
+            .collect::<Vec<_>>()
+            .join(", ")
+    );
+    Ok(())
+}
+
+async fn metrics(
+    path: &std::path::Path,
+    query: &cxm_metrics::Query,
+    format: Format,
+    list: bool,
+) -> anyhow::Result<()> {
+    let dir = DataDir::open(path)?;
+    let mut stdout = std::io::stdout().lock();
+    if list {
+        let config = cxm_metrics::EngineConfig::load(dir.path())?;
+        match format {
+            Format::Json => {
+                serde_json::to_writer_pretty(&mut stdout, config.catalogue.metrics())?;
+                use std::io::Write;
+                writeln!(stdout)?;
+            }
+            _ => report::catalogue_table(&mut stdout, &config.catalogue)?,
+        }
+        return Ok(());
+    }
+    let engine = cxm_metrics::Engine::open(&dir).await?;
+    let result = engine.query(query).await?;
+    match format {
+        Format::Table => report::metrics_table(&mut stdout, &result, &engine.config().catalogue)?,
+        Format::Csv => report::metrics_csv(&mut stdout, &result)?,
+        Format::Json => {
+            serde_json::to_writer(&mut stdout, &result)?;
+            use std::io::Write;
+            writeln!(stdout)?;
+        }
+    }
+    Ok(())
+}
+
+async fn scorecard(
+    path: &std::path::Path,
+    subject: &cxm_metrics::Subject,
+    period: Option<cxm_domain::metrics::Period>,
+    format: Format,
+) -> anyhow::Result<()> {
+    use cxm_sql::TargetStore;
+    let dir = DataDir::open(path)?;
+    let engine = cxm_metrics::Engine::open(&dir).await?;
+    let store = dir.reference().await?;
+    let targets = store.targets().await?;
+    store.close().await;
+    let period = period.unwrap_or_else(|| cxm_metrics::scorecard::default_period(&engine));
+    let card = cxm_metrics::scorecard::scorecard(&engine, subject, period, &targets).await?;
+    let mut stdout = std::io::stdout().lock();
+    match format {
+        Format::Json => {
+            serde_json::to_writer(&mut stdout, &card)?;
+            use std::io::Write;
+            writeln!(stdout)?;
+        }
+        _ => report::scorecard_table(&mut stdout, &card)?,
+    }
+    Ok(())
+}
+
+fn scope(unit: Option<String>, person: Option<String>) -> (cxm_sql::ScopeKind, String) {
+    match (unit, person) {
+        (Some(unit), _) => (cxm_sql::ScopeKind::Unit, unit),
+        (None, Some(person)) => (cxm_sql::ScopeKind::Person, person),
+        (None, None) => unreachable!("clap requires --unit or --person"),
+    }
+}
+
+async fn targets(path: &std::path::Path, action: TargetAction) -> anyhow::Result<()> {
+    use cxm_sql::TargetStore;
+    let dir = DataDir::open(path)?;
+    let store = dir.reference().await?;
+    match action {
+        TargetAction::Set {
+            metric,
+            unit,
+            person,
+            period,
+            value,
+            endgame,
+        } => {
+            let config = cxm_metrics::EngineConfig::load(dir.path())?;
+            let definition = config.catalogue.get(&metric)?;
+            let value = match (value, endgame) {
+                (Some(value), _) => value,
+                (None, _) => definition.endgame.ok_or_else(|| {
+                    anyhow::anyhow!("metric {metric} has no endgame; give --value")
+                })?,
+            };
+            let (scope_kind, scope_id) = scope(unit, person);
+            let target = cxm_sql::Target {
+                metric,
+                scope_kind,
+                scope_id,
+                period: period.trim().to_owned(),
+                value,
+                set_at: chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Secs, true),
+            };
+            let org = cxm_metrics::Organisation::load_structure(&store).await?;
+            cxm_metrics::targets::validate(&config.catalogue, &org, &target)?;
+            store.set_target(&target).await?;
+            println!(
+                "target set: {} for {} {} in {} = {}",
+                target.metric,
+                target.scope_kind.as_str(),
+                target.scope_id,
+                target.period,
+                report::format_value(definition.unit, Some(target.value))
+            );
+        }
+        TargetAction::List { format } => {
+            let targets = store.targets().await?;
+            let mut stdout = std::io::stdout().lock();
+            match format {
+                Format::Json => {
+                    serde_json::to_writer(&mut stdout, &targets)?;
+                    use std::io::Write;
+                    writeln!(stdout)?;
+                }
+                _ => report::targets_table(&mut stdout, &targets)?,
+            }
+        }
+        TargetAction::Remove {
+            metric,
+            unit,
+            person,
+            period,
+        } => {
+            let (kind, id) = scope(unit, person);
+            if !store.remove_target(&metric, kind, &id, &period).await? {
+                anyhow::bail!("no target {metric} for {} {id} in {period}", kind.as_str());
+            }
+            println!("target removed");
+        }
+    }
+    store.close().await;
     Ok(())
 }
 

@@ -9,6 +9,7 @@ pub mod error;
 pub mod fields;
 pub mod ids;
 pub mod kinds;
+pub mod metrics;
 pub mod parse;
 pub mod records;
 pub mod stats;

@@ -148,6 +148,36 @@ pub fn two_proportions(a_hits: u64, a_n: u64, b_hits: u64, b_n: u64) -> Option<D
     })
 }
 
+/// z test of the difference between two net promoter scores, each given as counts of
+/// (promoters, passives, detractors), from the variance of the per-answer score.
+pub fn nps_difference(a: (u64, u64, u64), b: (u64, u64, u64)) -> Option<Difference> {
+    let moments = |(p, s, d): (u64, u64, u64)| -> Option<(f64, f64)> {
+        let n = (p + s + d) as f64;
+        if n == 0.0 {
+            return None;
+        }
+        let (p, d) = (p as f64 / n, d as f64 / n);
+        let score = p - d;
+        Some((score, (p + d - score * score).max(0.0) / n))
+    };
+    let ((sa, va), (sb, vb)) = (moments(a)?, moments(b)?);
+    let difference = 100.0 * (sa - sb);
+    let se = (va + vb).sqrt();
+    if se == 0.0 {
+        return Some(Difference {
+            difference,
+            statistic: 0.0,
+            p_value: if sa == sb { 1.0 } else { 0.0 },
+        });
+    }
+    let z = (sa - sb) / se;
+    Some(Difference {
+        difference,
+        statistic: z,
+        p_value: 2.0 * (1.0 - standard_normal().cdf(z.abs())),
+    })
+}
+
 /// Summary of one group's values for a test of means.
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct Moments {
@@ -259,6 +289,14 @@ mod tests {
         close(d.p_value, 0.028_460, 1e-5);
         assert!(d.significant(CONFIDENCE));
         assert!(two_proportions(0, 10, 0, 10).unwrap().p_value == 1.0);
+
+        // NPS 30 (50/30/20) vs 10 (40/30/30): per-answer variances 0.61 and 0.69, se
+        // sqrt(0.0061 + 0.0069), z 1.754116, p 0.079411 (scipy.stats.norm).
+        let d = nps_difference((50, 30, 20), (40, 30, 30)).unwrap();
+        close(d.difference, 20.0, 1e-9);
+        close(d.statistic, 1.754_116, 1e-6);
+        close(d.p_value, 0.079_411, 1e-6);
+        assert!(nps_difference((0, 0, 0), (1, 0, 0)).is_none());
 
         // a = 1..5 (mean 3, var 2.5), b = 2, 4, 6, 8, 10 (mean 6, var 10):
         // t = −3 / sqrt(0.5 + 2) = −1.897367, df = 6.25 / (0.0625 + 1) = 5.882353

@@ -8,4 +8,6 @@ pub enum SqlError {
     Migrate(#[from] sqlx::migrate::MigrateError),
     #[error("{0}")]
     Url(String),
+    #[error("database holds an invalid value: {0}")]
+    Corrupt(String),
 }

@@ -7,7 +7,9 @@
 pub mod error;
 pub mod reference;
 pub mod store;
+pub mod targets;
 
 pub use error::SqlError;
 pub use reference::{ReferenceRow, ReferenceTable};
 pub use store::{Backend, ReferenceStore, SqlStore, UpsertCounts};
+pub use targets::{ScopeKind, Target, TargetStore};

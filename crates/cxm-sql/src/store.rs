@@ -103,6 +103,10 @@ impl SqlStore {
         Self::connect(&sqlite_url(path)).await
     }
 
+    pub(crate) fn pool(&self) -> &AnyPool {
+        &self.pool
+    }
+
     pub async fn close(&self) {
         self.pool.close().await;
     }

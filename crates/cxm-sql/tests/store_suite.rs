@@ -1,7 +1,10 @@
 //! One suite every SQL backend must pass: SQLite always, PostgreSQL when
 //! `CXM_TEST_POSTGRES_URL` names a server (CI sets it). Each test gets a fresh database.
 
-use cxm_sql::{ReferenceRow, ReferenceStore, ReferenceTable, SqlStore, UpsertCounts};
+use cxm_sql::{
+    ReferenceRow, ReferenceStore, ReferenceTable, ScopeKind, SqlStore, Target, TargetStore,
+    UpsertCounts,
+};
 
 fn row(values: &[Option<&str>], hash: i64) -> ReferenceRow {
     ReferenceRow {
@@ -183,6 +186,53 @@ async fn large_batches_cross_lookup_chunks(store: &SqlStore) {
     );
 }
 
+async fn targets_are_set_replaced_listed_and_removed(store: &SqlStore) {
+    let target = |metric: &str, period: &str, value: f64| Target {
+        metric: metric.to_owned(),
+        scope_kind: ScopeKind::Unit,
+        scope_id: "S01-T01".to_owned(),
+        period: period.to_owned(),
+        value,
+        set_at: "2025-01-01T00:00:00Z".to_owned(),
+    };
+    store
+        .set_target(&target("csat", "2025", 0.8))
+        .await
+        .unwrap();
+    store.set_target(&target("csat", "*", 1.0)).await.unwrap();
+    store
+        .set_target(&target("csat", "2025", 0.85))
+        .await
+        .unwrap();
+    store
+        .set_target(&target("complaint_rate", "2025-03", 0.0))
+        .await
+        .unwrap();
+    let all = store.targets().await.unwrap();
+    assert_eq!(
+        all,
+        vec![
+            target("complaint_rate", "2025-03", 0.0),
+            target("csat", "*", 1.0),
+            target("csat", "2025", 0.85),
+        ],
+        "setting a target again replaces its value"
+    );
+    assert!(
+        store
+            .remove_target("csat", ScopeKind::Unit, "S01-T01", "*")
+            .await
+            .unwrap()
+    );
+    assert!(
+        !store
+            .remove_target("csat", ScopeKind::Unit, "S01-T01", "*")
+            .await
+            .unwrap()
+    );
+    assert_eq!(store.targets().await.unwrap().len(), 2);
+}
+
 /// What to clean up after a test: a temporary directory or a PostgreSQL database.
 enum Fresh {
     Directory(#[allow(dead_code)] tempfile::TempDir),
@@ -234,6 +284,7 @@ macro_rules! store_suite {
             case!(dry_run_stores_nothing);
             case!(every_table_round_trips);
             case!(large_batches_cross_lookup_chunks);
+            case!(targets_are_set_replaced_listed_and_removed);
         }
     };
 }

@@ -1,0 +1,58 @@
+//! The engine against a naive second implementation on a generated organisation: counts
+//! agree exactly and rates, means and quantiles to 1e-9.
+
+mod common;
+
+use common::naive::{self, agree};
+use common::{Fixture, query};
+use cxm_domain::metrics::Grain;
+use cxm_metrics::Filters;
+
+#[tokio::test(flavor = "multi_thread")]
+async fn engine_agrees_with_a_naive_implementation_on_generated_data() {
+    let fixture = Fixture::new().await;
+    let generated = fixture.temp.path().join("generated");
+    let mut options = cxm_generate::GenerateOptions::new(generated.clone());
+    options.contacts = 20_000;
+    options.seed = 7;
+    options.months = 6;
+    cxm_generate::generate(&options).unwrap();
+    for (file, kind) in cxm_generate::FILES {
+        fixture.ingest_files(kind, vec![generated.join(file)]).await;
+    }
+    fixture.refresh().await;
+    let engine = fixture.engine().await;
+    let expected = naive::compute(&generated, 7);
+
+    let result = engine
+        .query(&query(&[], &["team"], Grain::Month, Filters::default()))
+        .await
+        .unwrap();
+    assert_eq!(result.answered_from, "rollup");
+    let compared = naive::assert_agrees(&result, &expected);
+    assert!(compared > 1_000, "only {compared} values compared");
+
+    // Attrition of the whole company, month by month.
+    let result = engine
+        .query(&query(
+            &["attrition_rate"],
+            &[],
+            Grain::Month,
+            Filters::default(),
+        ))
+        .await
+        .unwrap();
+    for row in &result.rows {
+        let (active, churned) = expected.attrition[&row.period];
+        assert_eq!(
+            row.n, active,
+            "customers active at the start of {}",
+            row.period
+        );
+        agree(
+            row.value,
+            (active > 0).then(|| churned as f64 / active as f64),
+            &format!("attrition {}", row.period),
+        );
+    }
+}
