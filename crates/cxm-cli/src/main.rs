@@ -431,7 +431,9 @@ async fn ingest(
     }
     if !refresh && !request.dry_run && summary.inserted + summary.replaced > 0 {
         if let Err(error) = cxm_metrics::mark_stale(&dir) {
-            eprintln!("error: the data was stored but the metric rollup could not be marked out of date: {error}");
+            eprintln!(
+                "error: the data was stored but the metric rollup could not be marked out of date: {error}"
+            );
             return ExitCode::FAILURE;
         }
     }

@@ -23,7 +23,11 @@ fn loaded() -> Workspace {
     assert!(output.status.success(), "generate: {}", stderr(&output));
     // Load in a row without refreshing, except the last file, which refreshes the rollup.
     for (index, (file, kind)) in FILES.iter().enumerate() {
-        let extra: &[&str] = if index + 1 < FILES.len() { &["--no-refresh"] } else { &[] };
+        let extra: &[&str] = if index + 1 < FILES.len() {
+            &["--no-refresh"]
+        } else {
+            &[]
+        };
         let (code, summary) = workspace.ingest(kind, &[&out.join(file)], extra);
         assert_eq!(code, 0, "{kind}: {summary}");
     }
@@ -214,12 +218,20 @@ fn metrics_scorecards_and_targets_from_the_command_line() {
         &format!(
             "{}LATE-1,{},{agent},phone,2025-02-14T12:00:00Z,0,100,0,0,100,,true,0\n",
             common::INTERACTIONS_HEADER,
-            workspace.scalar("SELECT customer_id FROM interactions LIMIT 1").as_str().unwrap()
+            workspace
+                .scalar("SELECT customer_id FROM interactions LIMIT 1")
+                .as_str()
+                .unwrap()
         ),
     );
     let (code, _) = workspace.ingest("interactions", &[&late], &["--no-refresh"]);
     assert_eq!(code, 0);
-    let result = json(&workspace, &["metrics", "--metric", "contacts", "--grain", "all", "--format", "json"]);
+    let result = json(
+        &workspace,
+        &[
+            "metrics", "--metric", "contacts", "--grain", "all", "--format", "json",
+        ],
+    );
     assert_eq!(result["rows"][0]["value"], 6001.0);
 
     // Unknown names are clear errors.

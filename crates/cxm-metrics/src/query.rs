@@ -333,7 +333,9 @@ impl Inputs<'_> {
                         let mut empty = zero.clone();
                         let previous = Some(finish(
                             metric,
-                            accumulators[group * slots + p].as_mut().unwrap_or(&mut empty),
+                            accumulators[group * slots + p]
+                                .as_mut()
+                                .unwrap_or(&mut empty),
                         ));
                         rows.push(row(metric, period, grouping.labels(key), current, previous));
                     }
@@ -514,19 +516,24 @@ impl<'a> Grouping<'a> {
             return false;
         }
         key.clear();
-        key.extend(self.dimensions.iter().enumerate().map(|(i, d)| match d {
-            Dimension::Agent => cells.agent[cell],
-            Dimension::Channel => cells.channel[cell],
-            Dimension::Level(level) => {
-                if unit == NONE {
-                    if level == "company" { self.root } else { NONE }
-                } else {
-                    self.ancestors[i].get(unit as usize).copied().unwrap_or(NONE)
+        key.extend(self.dimensions.iter().enumerate().map(|(i, d)| {
+            match d {
+                Dimension::Agent => cells.agent[cell],
+                Dimension::Channel => cells.channel[cell],
+                Dimension::Level(level) => {
+                    if unit == NONE {
+                        if level == "company" { self.root } else { NONE }
+                    } else {
+                        self.ancestors[i]
+                            .get(unit as usize)
+                            .copied()
+                            .unwrap_or(NONE)
+                    }
                 }
+                _ => self.extra_index[i]
+                    .map(|e| cells.extra[e][cell])
+                    .unwrap_or(NONE),
             }
-            _ => self.extra_index[i]
-                .map(|e| cells.extra[e][cell])
-                .unwrap_or(NONE),
         }));
         true
     }
