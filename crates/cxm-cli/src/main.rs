@@ -429,13 +429,15 @@ async fn ingest(
     } else {
         print_summary(&summary, request.dry_run);
     }
-    if !refresh && !request.dry_run && summary.inserted + summary.replaced > 0 {
-        if let Err(error) = cxm_metrics::mark_stale(&dir) {
-            eprintln!(
-                "error: the data was stored but the metric rollup could not be marked out of date: {error}"
-            );
-            return ExitCode::FAILURE;
-        }
+    if !refresh
+        && !request.dry_run
+        && summary.inserted + summary.replaced > 0
+        && let Err(error) = cxm_metrics::mark_stale(&dir)
+    {
+        eprintln!(
+            "error: the data was stored but the metric rollup could not be marked out of date: {error}"
+        );
+        return ExitCode::FAILURE;
     }
     if refresh && !request.dry_run && summary.inserted + summary.replaced > 0 {
         // Keep the metric rollup current with what was just stored.

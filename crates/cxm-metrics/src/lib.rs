@@ -289,8 +289,11 @@ pub struct Engine {
     full_plan: Plan,
     /// Rollup cells already read, by source and months (a scorecard asks several
     /// questions about the same months).
-    cache: std::sync::Mutex<HashMap<(Source, Vec<String>), Arc<cells::Cells>>>,
+    cache: std::sync::Mutex<CellCache>,
 }
+
+/// Rollup cells read, keyed by source and the months they cover.
+type CellCache = HashMap<(Source, Vec<String>), Arc<cells::Cells>>;
 
 impl Engine {
     /// Opens the rollup, rebuilding it first when the data or the configuration changed

@@ -106,20 +106,22 @@ pub struct Naive {
     pub attrition: BTreeMap<String, (u64, u64)>,
 }
 
+/// person, unit, valid from, valid to
+type Membership = (String, String, DateTime<Utc>, Option<DateTime<Utc>>);
+
 pub fn compute(dir: &Path, window_days: i64) -> Naive {
     let window = chrono::Duration::days(window_days);
-    let memberships: Vec<(String, String, DateTime<Utc>, Option<DateTime<Utc>>)> =
-        rows(&dir.join("memberships.csv"), None)
-            .into_iter()
-            .map(|r| {
-                (
-                    r["person_id"].clone(),
-                    r["unit_id"].clone(),
-                    time(&r["valid_from"]),
-                    (!r["valid_to"].is_empty()).then(|| time(&r["valid_to"])),
-                )
-            })
-            .collect();
+    let memberships: Vec<Membership> = rows(&dir.join("memberships.csv"), None)
+        .into_iter()
+        .map(|r| {
+            (
+                r["person_id"].clone(),
+                r["unit_id"].clone(),
+                time(&r["valid_from"]),
+                (!r["valid_to"].is_empty()).then(|| time(&r["valid_to"])),
+            )
+        })
+        .collect();
     let team_of = |agent: &str, at: DateTime<Utc>| -> String {
         memberships
             .iter()
@@ -273,10 +275,7 @@ pub fn compute(dir: &Path, window_days: i64) -> Naive {
                 if at.date_naive() >= start.date_naive() {
                     break;
                 }
-                active = match kind {
-                    0 | 1 => true,
-                    _ => false,
-                };
+                active = matches!(kind, 0 | 1);
             }
             active_at_start += u64::from(active);
             // Churns in the month of customers active at that moment.
