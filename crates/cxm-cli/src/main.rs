@@ -646,7 +646,8 @@ async fn scorecard(
             use std::io::Write;
             writeln!(stdout)?;
         }
-        _ => report::scorecard_table(&mut stdout, &card)?,
+        Format::Csv => report::records_csv(&mut stdout, &card.lines)?,
+        Format::Table => report::scorecard_table(&mut stdout, &card)?,
     }
     Ok(())
 }
@@ -685,7 +686,7 @@ async fn targets(path: &std::path::Path, action: TargetAction) -> anyhow::Result
                 metric,
                 scope_kind,
                 scope_id,
-                period: period.trim().to_owned(),
+                period: cxm_metrics::targets::canonical_period(&period)?,
                 value,
                 set_at: chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Secs, true),
             };
@@ -710,7 +711,8 @@ async fn targets(path: &std::path::Path, action: TargetAction) -> anyhow::Result
                     use std::io::Write;
                     writeln!(stdout)?;
                 }
-                _ => report::targets_table(&mut stdout, &targets)?,
+                Format::Csv => report::records_csv(&mut stdout, &targets)?,
+                Format::Table => report::targets_table(&mut stdout, &targets)?,
             }
         }
         TargetAction::Remove {
@@ -720,6 +722,7 @@ async fn targets(path: &std::path::Path, action: TargetAction) -> anyhow::Result
             period,
         } => {
             let (kind, id) = scope(unit, person);
+            let period = cxm_metrics::targets::canonical_period(&period)?;
             if !store.remove_target(&metric, kind, &id, &period).await? {
                 anyhow::bail!("no target {metric} for {} {id} in {period}", kind.as_str());
             }

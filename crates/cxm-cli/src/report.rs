@@ -189,6 +189,16 @@ pub fn metrics_csv(out: &mut impl Write, result: &QueryResult) -> anyhow::Result
     Ok(())
 }
 
+/// Records as CSV, one column per field (scorecard lines, targets).
+pub fn records_csv<T: serde::Serialize>(out: &mut impl Write, records: &[T]) -> anyhow::Result<()> {
+    let mut writer = csv::Writer::from_writer(out);
+    for record in records {
+        writer.serialize(record)?;
+    }
+    writer.flush()?;
+    Ok(())
+}
+
 pub fn scorecard_table(out: &mut impl Write, card: &Scorecard) -> std::io::Result<()> {
     writeln!(
         out,

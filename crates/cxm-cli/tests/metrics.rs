@@ -152,8 +152,29 @@ fn metrics_scorecards_and_targets_from_the_command_line() {
         "0.02",
     ]);
     assert!(output.status.success(), "{}", stderr(&output));
+    // The same quarter spelt another way replaces that target rather than adding one.
+    let output = workspace.cxm(&[
+        "targets",
+        "set",
+        "--metric",
+        "complaint_rate",
+        "--unit",
+        "S01",
+        "--period",
+        "2025-q1",
+        "--value",
+        "0.02",
+    ]);
+    assert!(output.status.success(), "{}", stderr(&output));
     let targets = json(&workspace, &["targets", "list", "--format", "json"]);
-    assert_eq!(targets.as_array().unwrap().len(), 2);
+    assert_eq!(targets.as_array().unwrap().len(), 2, "{targets}");
+    let output = workspace.cxm(&["targets", "list", "--format", "csv"]);
+    let text = String::from_utf8(output.stdout).unwrap();
+    assert!(
+        text.starts_with("metric,scope_kind,scope_id,period,value,set_at\n"),
+        "{text}"
+    );
+    assert!(text.contains(",2025-Q1,"), "{text}");
 
     // The scorecard of a site: the company's endgame applies, its own target too.
     let card = json(
@@ -189,6 +210,21 @@ fn metrics_scorecards_and_targets_from_the_command_line() {
     assert_eq!(line("complaint_rate")["target"], 0.02);
     assert_eq!(card["period"], "2025-02");
     assert_eq!(card["parent"], "CC");
+    let output = workspace.cxm(&[
+        "scorecard",
+        "--unit",
+        "S01",
+        "--period",
+        "2025-02",
+        "--format",
+        "csv",
+    ]);
+    let text = String::from_utf8(output.stdout).unwrap();
+    assert!(
+        text.starts_with("metric,label,unit,direction,actual,n,"),
+        "{text}"
+    );
+    assert!(text.lines().any(|l| l.starts_with("csat,")), "{text}");
 
     // An agent's scorecard, against their team.
     let agent = workspace.scalar(

@@ -17,6 +17,9 @@ use crate::text::{ContactFacts, contact_comment, relationship_comment};
 use crate::topics::TOPICS;
 use crate::world::World;
 
+/// The longest queue wait generated (14 days).
+const MAX_QUEUE_SECONDS: f64 = 14.0 * 86_400.0;
+
 const YEAR: f64 = 365.25 * DAY as f64;
 const MAX_TOPICS: usize = 6;
 
@@ -444,10 +447,13 @@ impl Customer<'_> {
             0.0
         };
         let load = cal.load(at, channel);
+        // The log-normal tail is cut at two weeks: no backlog waits longer, and longer
+        // durations are rejected at ingest as unit mistakes.
         let queue = (ch.queue_median
             * load.max(0.05).powf(cm.queue_load_exponent)
             * (ch.queue_sigma * normal(rng)).exp())
-        .round();
+        .round()
+        .min(MAX_QUEUE_SECONDS);
         let after_work = (ch.after_work_median * (ch.after_work_sigma * normal(rng)).exp()).round();
         let handle = talk + hold + after_work;
 

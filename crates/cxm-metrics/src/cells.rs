@@ -109,10 +109,17 @@ fn dimension_sql(dimension: &str) -> &str {
 
 fn from_clause(source: Source, extra: &[String]) -> String {
     let table = source.as_str();
+    // A row without topics stays, as one row with no topic (grouped as `(none)`).
+    let unnest = |list: &str, name: &str| {
+        format!(
+            "(SELECT *, unnest(CASE WHEN cardinality({list}) > 0 THEN {list} \
+             ELSE make_array(CAST(NULL AS VARCHAR)) END) AS {name} FROM {table})"
+        )
+    };
     if extra.iter().any(|d| d == "topic") {
-        format!("(SELECT *, unnest(topics) AS topic FROM {table})")
+        unnest("topics", "topic")
     } else if extra.iter().any(|d| d == "category") {
-        format!("(SELECT *, unnest(categories) AS category FROM {table})")
+        unnest("categories", "category")
     } else {
         table.to_owned()
     }

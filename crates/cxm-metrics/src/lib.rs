@@ -260,15 +260,7 @@ pub async fn refresh(dir: &DataDir) -> Result<RefreshReport, MetricsError> {
         sources: headers,
     };
     rollup::write_header(&out, &header)?;
-    // Derived tables of earlier builds.
-    if let Ok(entries) = std::fs::read_dir(&out) {
-        for entry in entries.flatten() {
-            let name = entry.file_name().to_string_lossy().into_owned();
-            if name.starts_with("derived-") && name != header.derived {
-                let _ = std::fs::remove_dir_all(entry.path());
-            }
-        }
-    }
+    rollup::prune(&out, &build);
     report.seconds = started.elapsed().as_secs_f64();
     Ok(report)
 }
@@ -388,6 +380,13 @@ impl Engine {
                 .map(|name| self.config.catalogue.get(name))
                 .collect::<Result<_, _>>()?
         };
+        let extra = query.extra_dimensions();
+        if extra.iter().any(|d| d == "topic") && extra.iter().any(|d| d == "category") {
+            return Err(MetricsError::Invalid(
+                "group by topic or by category, not both (each topic belongs to one category)"
+                    .to_owned(),
+            ));
+        }
         if let Some(person) = &query.filters.person
             && self.org.person(person).is_none()
         {

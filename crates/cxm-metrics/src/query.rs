@@ -5,7 +5,7 @@
 use std::collections::{BTreeMap, HashMap};
 
 use chrono::NaiveDate;
-use cxm_domain::metrics::{Grain, MetricKind, Period, Source};
+use cxm_domain::metrics::{Direction, Grain, MetricDefinition, MetricKind, Period, Source};
 use cxm_domain::stats;
 use serde::Serialize;
 
@@ -545,10 +545,24 @@ impl<'a> Grouping<'a> {
             .map(|(d, &id)| {
                 (
                     d.name().to_owned(),
-                    self.dictionary.name(id).unwrap_or("(none)").to_owned(),
+                    self.dictionary.name(id).unwrap_or(NO_GROUP).to_owned(),
                 )
             })
             .collect()
+    }
+}
+
+/// The label of a group with no value for a dimension (a contact of an agent without a
+/// team, an answer without a contact). Such groups are reported but never ranked.
+pub const NO_GROUP: &str = "(none)";
+
+/// Whether a metric ranks its lowest values first: `lower` metrics, and neutral ones that
+/// are not plain counts or sums (handle time: the quickest first).
+pub fn ascending(metric: &MetricDefinition) -> bool {
+    match metric.direction {
+        Direction::Lower => true,
+        Direction::Higher => false,
+        Direction::Neutral => !matches!(metric.kind, MetricKind::Count | MetricKind::Sum),
     }
 }
 
@@ -844,20 +858,20 @@ fn rank(rows: &mut [MetricRow], plan: &Plan) {
             .iter()
             .filter_map(|&i| {
                 let value = rows[i].value?;
-                (rows[i].n >= minimum).then_some((i, value))
+                let unassigned = rows[i].group.values().any(|g| g == NO_GROUP);
+                (rows[i].n >= minimum && !unassigned).then_some((i, value))
             })
             .collect();
-        // Neutral metrics (handle time) are ordered from the lowest value; counts and sums
-        // without a direction are not ranked.
-        if definition.direction == cxm_domain::metrics::Direction::Neutral
+        // Counts and sums without a direction are not ranked.
+        if definition.direction == Direction::Neutral
             && matches!(definition.kind, MetricKind::Count | MetricKind::Sum)
         {
             continue;
         }
-        let better_first = definition.direction == cxm_domain::metrics::Direction::Higher;
+        let ascending = ascending(definition);
         eligible.sort_by(|a, b| {
             let order = a.1.total_cmp(&b.1);
-            if better_first { order.reverse() } else { order }
+            if ascending { order } else { order.reverse() }
         });
         let ranked = eligible.len();
         let mut previous: Option<(f64, usize)> = None;

@@ -341,17 +341,49 @@ pub fn write_header(dir: &Path, header: &Header) -> Result<(), MetricsError> {
         serde_json::to_vec_pretty(header).map_err(|e| MetricsError::Internal(e.to_string()))?;
     std::fs::write(&temporary, bytes).map_err(io)?;
     std::fs::rename(&temporary, &path).map_err(io)?;
-    // Cells files of earlier builds are no longer named by the header.
-    let current: Vec<&str> = header.sources.values().map(|s| s.file.as_str()).collect();
-    if let Ok(entries) = std::fs::read_dir(dir) {
-        for entry in entries.flatten() {
-            let name = entry.file_name().to_string_lossy().into_owned();
-            if name.ends_with(".cells.arrow") && !current.contains(&name.as_str()) {
-                let _ = std::fs::remove_file(entry.path());
-            }
-        }
-    }
     Ok(())
+}
+
+/// The build a rollup file belongs to: `derived-{build}` or `{source}.{build}.cells.arrow`.
+fn build_of(name: &str) -> Option<&str> {
+    if let Some(build) = name.strip_prefix("derived-") {
+        return Some(build);
+    }
+    let stem = name.strip_suffix(".cells.arrow")?;
+    stem.rsplit_once('.').map(|(_, build)| build)
+}
+
+/// Deletes the files of earlier builds, except the newest one before `current`: a reader
+/// that opened the previous header while this build was written still finds its files.
+pub fn prune(dir: &Path, current: &str) {
+    let Ok(entries) = std::fs::read_dir(dir) else {
+        return;
+    };
+    let entries: Vec<(String, PathBuf)> = entries
+        .flatten()
+        .map(|e| (e.file_name().to_string_lossy().into_owned(), e.path()))
+        .collect();
+    // Build names are hexadecimal nanosecond timestamps.
+    let age = |build: &str| u128::from_str_radix(build, 16).unwrap_or(0);
+    let previous = entries
+        .iter()
+        .filter_map(|(name, _)| build_of(name))
+        .filter(|&build| build != current && age(build) < age(current))
+        .max_by_key(|&build| age(build))
+        .map(str::to_owned);
+    for (name, path) in &entries {
+        let Some(build) = build_of(name) else {
+            continue;
+        };
+        if build == current || Some(build) == previous.as_deref() {
+            continue;
+        }
+        let _ = if path.is_dir() {
+            std::fs::remove_dir_all(path)
+        } else {
+            std::fs::remove_file(path)
+        };
+    }
 }
 
 impl Header {

@@ -2,7 +2,7 @@
 //! its parent unit and its peers (percentile), with the change since the previous period.
 
 use chrono::Datelike;
-use cxm_domain::metrics::{Direction, Grain, MetricDefinition, MetricUnit, Period};
+use cxm_domain::metrics::{Direction, Grain, MetricDefinition, MetricKind, MetricUnit, Period};
 use cxm_sql::{ScopeKind, Target};
 use serde::Serialize;
 
@@ -119,11 +119,9 @@ pub async fn scorecard(
         to: Some(to),
         ..Filters::default()
     };
-    let grain = if period.grain == Grain::Day {
-        Grain::Day
-    } else {
-        Grain::All
-    };
+    // The period's own grain: it is then compared with the whole period before it (the
+    // previous month, quarter, …), not with the same number of days before it.
+    let grain = period.grain;
     let (name, kind, peer_dimension, parent, scopes, own_id) = match subject {
         Subject::Unit(id) => {
             let unit = org
@@ -212,6 +210,7 @@ pub async fn scorecard(
             .rows
             .iter()
             .filter(|r| r.metric == metric.name && !is_own(r) && r.n >= metric.min_sample())
+            .filter(|r| !r.group.values().any(|g| g == crate::query::NO_GROUP))
             .filter_map(|r| r.value)
             .collect();
         let parent_value = parent_rows
@@ -250,7 +249,13 @@ fn line(
     };
     let status = match (actual, target) {
         (None, _) => Status::NoData,
-        (Some(_), _) if n < metric.min_sample() => Status::InsufficientSample,
+        // A count or a sum is what it is; a rate or a mean of too few is not judged.
+        (Some(_), _)
+            if n < metric.min_sample()
+                && !matches!(metric.kind, MetricKind::Count | MetricKind::Sum) =>
+        {
+            Status::InsufficientSample
+        }
         (Some(_), None) => Status::NoTarget,
         (Some(a), Some(t)) => match metric.direction {
             Direction::Higher if a >= t.value => Status::Met,
@@ -259,14 +264,13 @@ fn line(
             _ => Status::Missed,
         },
     };
-    let percentile = match (actual, metric.direction) {
-        (Some(a), direction) if !peers.is_empty() && n >= metric.min_sample() => {
+    // The share of peers this one is ahead of, in the order rankings use (ties count half).
+    let ascending = crate::query::ascending(metric);
+    let percentile = match actual {
+        Some(a) if !peers.is_empty() && n >= metric.min_sample() => {
             let (mut beaten, mut tied) = (0.0, 0.0);
             for &p in peers {
-                let better = match direction {
-                    Direction::Lower => a < p,
-                    _ => a > p,
-                };
+                let better = if ascending { a < p } else { a > p };
                 if better {
                     beaten += 1.0;
                 } else if a == p {

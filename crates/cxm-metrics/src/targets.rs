@@ -12,6 +12,18 @@ use cxm_sql::{ScopeKind, Target};
 use crate::{MetricsError, Organisation};
 
 /// Checks a target before it is stored.
+/// The stored form of a target's period label: `*`, or the period as it prints
+/// (`2025-3` and `2025-03` name the same month, and one target).
+pub fn canonical_period(label: &str) -> Result<String, MetricsError> {
+    let label = label.trim();
+    if label == "*" {
+        return Ok(label.to_owned());
+    }
+    Ok(Period::parse(label)
+        .map_err(MetricsError::Invalid)?
+        .to_string())
+}
+
 pub fn validate(
     catalogue: &Catalogue,
     org: &Organisation,

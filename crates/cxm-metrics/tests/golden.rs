@@ -577,3 +577,67 @@ async fn the_scan_path_agrees_with_the_rollup_and_breaks_down_by_topic_and_segme
         Some(1.0)
     );
 }
+
+#[tokio::test]
+async fn a_scorecard_compares_with_the_whole_previous_period_and_its_targets() {
+    use cxm_domain::metrics::Period;
+    use cxm_metrics::{Status, Subject, scorecard::scorecard};
+    use cxm_sql::{ScopeKind, Target};
+
+    let fixture = loaded("").await;
+    let engine = fixture.engine().await;
+    let target = |metric: &str, scope: &str, period: &str, value: f64| Target {
+        metric: metric.into(),
+        scope_kind: ScopeKind::Unit,
+        scope_id: scope.into(),
+        period: period.into(),
+        value,
+        set_at: "2025-01-01T00:00:00Z".into(),
+    };
+    // A site-wide yearly target, and the team's own for March (the more specific wins).
+    let targets = [
+        target("contacts", "S1", "2025", 100.0),
+        target("csat", "S1", "2025", 0.8),
+        target("csat", "T1", "2025-03", 0.9),
+    ];
+    let line = |card: &cxm_metrics::Scorecard, metric: &str| {
+        card.lines
+            .iter()
+            .find(|l| l.metric == metric)
+            .cloned()
+            .unwrap_or_else(|| panic!("no {metric} line"))
+    };
+
+    // April (I8 only) against the whole of March (I1–I7), not the 30 days before 2 April.
+    let april = Period::parse("2025-04").unwrap();
+    let card = scorecard(&engine, &Subject::Unit("CO".into()), april, &targets)
+        .await
+        .unwrap();
+    let contacts = line(&card, "contacts");
+    assert_eq!(contacts.actual, Some(1.0));
+    assert_eq!(contacts.previous, Some(7.0));
+
+    // T1 in March: I1 (A1), I2 (A2 before the move), I7 (A1); R1 rated I1 5.
+    let march = Period::parse("2025-03").unwrap();
+    let card = scorecard(&engine, &Subject::Unit("T1".into()), march, &targets)
+        .await
+        .unwrap();
+    let contacts = line(&card, "contacts");
+    assert_eq!(contacts.actual, Some(3.0));
+    assert_eq!(contacts.target, Some(100.0), "inherited from the site");
+    close(contacts.gap, -97.0, "contacts gap");
+    // Counts have no direction: shown against the target, not judged.
+    assert_eq!(contacts.status, Status::Info);
+    // The parent S1 holds T1's three and T2's I3 and I4.
+    assert_eq!(contacts.parent, Some(5.0));
+    let csat = line(&card, "csat");
+    assert_eq!(csat.actual, Some(1.0));
+    assert_eq!(
+        csat.target,
+        Some(0.9),
+        "the team's own target for the month"
+    );
+    close(csat.gap, 0.1, "csat gap");
+    // One answer is below the minimum sample of 30: not judged.
+    assert_eq!(csat.status, Status::InsufficientSample);
+}

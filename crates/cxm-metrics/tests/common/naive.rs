@@ -216,7 +216,10 @@ pub fn compute(dir: &Path, window_days: i64) -> Naive {
             ),
         };
         let e = by_team_month.entry((team, month(when))).or_default();
-        e.csat.extend(number(&r["csat"]));
+        // CSAT counts post-contact answers only.
+        if linked.is_some() {
+            e.csat.extend(number(&r["csat"]));
+        }
         e.nps.extend(number(&r["nps"]));
         e.ces.extend(number(&r["ces"]));
     }
