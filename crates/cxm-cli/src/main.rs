@@ -198,15 +198,8 @@ struct FilterArgs {
 enum TargetAction {
     /// Set (or replace) a target.
     Set {
-        #[arg(long)]
-        metric: String,
-        #[arg(long, conflicts_with = "person", required_unless_present = "person")]
-        unit: Option<String>,
-        #[arg(long)]
-        person: Option<String>,
-        /// A period label (2025, 2025-Q1, 2025-03, …) or * for every period.
-        #[arg(long, default_value = "*")]
-        period: String,
+        #[command(flatten)]
+        key: TargetKey,
         /// The value (shares as 0–1, e.g. 0.9 for 90%).
         #[arg(long, required_unless_present = "endgame", conflicts_with = "endgame")]
         value: Option<f64>,
@@ -221,15 +214,33 @@ enum TargetAction {
     },
     /// Remove a target.
     Remove {
-        #[arg(long)]
-        metric: String,
-        #[arg(long, conflicts_with = "person", required_unless_present = "person")]
-        unit: Option<String>,
-        #[arg(long)]
-        person: Option<String>,
-        #[arg(long, default_value = "*")]
-        period: String,
+        #[command(flatten)]
+        key: TargetKey,
     },
+}
+
+/// What identifies a target: metric, scope (a unit or a person) and period.
+#[derive(clap::Args)]
+struct TargetKey {
+    #[arg(long)]
+    metric: String,
+    #[arg(long, conflicts_with = "person", required_unless_present = "person")]
+    unit: Option<String>,
+    #[arg(long)]
+    person: Option<String>,
+    /// A period label (2025, 2025-Q1, 2025-03, …) or * for every period.
+    #[arg(long, default_value = "*")]
+    period: String,
+}
+
+impl TargetKey {
+    fn scope(&self) -> (cxm_sql::ScopeKind, String) {
+        match (&self.unit, &self.person) {
+            (Some(unit), _) => (cxm_sql::ScopeKind::Unit, unit.clone()),
+            (None, Some(person)) => (cxm_sql::ScopeKind::Person, person.clone()),
+            (None, None) => unreachable!("clap requires --unit or --person"),
+        }
+    }
 }
 
 /// The size and period of a generated organisation.
@@ -652,27 +663,17 @@ async fn scorecard(
     Ok(())
 }
 
-fn scope(unit: Option<String>, person: Option<String>) -> (cxm_sql::ScopeKind, String) {
-    match (unit, person) {
-        (Some(unit), _) => (cxm_sql::ScopeKind::Unit, unit),
-        (None, Some(person)) => (cxm_sql::ScopeKind::Person, person),
-        (None, None) => unreachable!("clap requires --unit or --person"),
-    }
-}
-
 async fn targets(path: &std::path::Path, action: TargetAction) -> anyhow::Result<()> {
     use cxm_sql::TargetStore;
     let dir = DataDir::open(path)?;
     let store = dir.reference().await?;
     match action {
         TargetAction::Set {
-            metric,
-            unit,
-            person,
-            period,
+            key,
             value,
             endgame,
         } => {
+            let metric = key.metric.clone();
             let config = cxm_metrics::EngineConfig::load(dir.path())?;
             let definition = config.catalogue.get(&metric)?;
             let value = match (value, endgame) {
@@ -681,12 +682,12 @@ async fn targets(path: &std::path::Path, action: TargetAction) -> anyhow::Result
                     anyhow::anyhow!("metric {metric} has no endgame; give --value")
                 })?,
             };
-            let (scope_kind, scope_id) = scope(unit, person);
+            let (scope_kind, scope_id) = key.scope();
             let target = cxm_sql::Target {
                 metric,
                 scope_kind,
                 scope_id,
-                period: cxm_metrics::targets::canonical_period(&period)?,
+                period: cxm_metrics::targets::canonical_period(&key.period)?,
                 value,
                 set_at: chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Secs, true),
             };
@@ -715,15 +716,11 @@ async fn targets(path: &std::path::Path, action: TargetAction) -> anyhow::Result
                 Format::Table => report::targets_table(&mut stdout, &targets)?,
             }
         }
-        TargetAction::Remove {
-            metric,
-            unit,
-            person,
-            period,
-        } => {
-            let (kind, id) = scope(unit, person);
-            let period = cxm_metrics::targets::canonical_period(&period)?;
-            if !store.remove_target(&metric, kind, &id, &period).await? {
+        TargetAction::Remove { key } => {
+            let (kind, id) = key.scope();
+            let metric = &key.metric;
+            let period = cxm_metrics::targets::canonical_period(&key.period)?;
+            if !store.remove_target(metric, kind, &id, &period).await? {
                 anyhow::bail!("no target {metric} for {} {id} in {period}", kind.as_str());
             }
             println!("target removed");

@@ -19,6 +19,7 @@ use std::time::Instant;
 
 use cxm_catalog::DataDir;
 use cxm_domain::metrics::{CatalogueError, MetricDefinition, Source};
+use cxm_facts::FactTable;
 use cxm_facts::arrow::array::RecordBatch;
 use cxm_facts::datafusion::dataframe::DataFrameWriteOptions;
 use cxm_facts::datafusion::datasource::MemTable;
@@ -90,30 +91,28 @@ pub struct RefreshReport {
 
 /// Versions of the fact tables, read off their Delta logs (cheap: one directory listing).
 fn fact_versions(data_dir: &Path) -> BTreeMap<String, String> {
-    [
-        "interactions",
-        "survey_responses",
-        "transactions",
-        "customer_events",
-    ]
-    .iter()
-    .map(|table| {
-        let log = data_dir.join("tables").join(table).join("_delta_log");
-        let version = std::fs::read_dir(&log)
-            .into_iter()
-            .flatten()
-            .flatten()
-            .filter_map(|e| {
-                let name = e.file_name().to_string_lossy().into_owned();
-                name.strip_suffix(".json")?.parse::<u64>().ok()
-            })
-            .max();
-        (
-            (*table).to_owned(),
-            version.map(|v| v.to_string()).unwrap_or_default(),
-        )
-    })
-    .collect()
+    FactTable::ALL
+        .iter()
+        .map(|table| {
+            let log = data_dir
+                .join("tables")
+                .join(table.name())
+                .join("_delta_log");
+            let version = std::fs::read_dir(&log)
+                .into_iter()
+                .flatten()
+                .flatten()
+                .filter_map(|e| {
+                    let name = e.file_name().to_string_lossy().into_owned();
+                    name.strip_suffix(".json")?.parse::<u64>().ok()
+                })
+                .max();
+            (
+                table.name().to_owned(),
+                version.map(|v| v.to_string()).unwrap_or_default(),
+            )
+        })
+        .collect()
 }
 
 fn partitions(batch: &RecordBatch) -> Vec<Vec<RecordBatch>> {
@@ -293,9 +292,11 @@ impl Engine {
     pub async fn open(dir: &DataDir) -> Result<Engine, MetricsError> {
         let config = EngineConfig::load(dir.path())?;
         let out = rollup_dir(dir.path());
+        let fingerprint = config.fingerprint();
+        // Read again under the lock: another process may have rebuilt meanwhile.
         let current = |header: &Option<Header>| {
             header.as_ref().is_some_and(|h| {
-                h.fingerprint == config.fingerprint() && h.inputs == fact_versions(dir.path())
+                h.fingerprint == fingerprint && h.inputs == fact_versions(dir.path())
             })
         };
         let mut header = rollup::read_header(&out)?;
