@@ -18,8 +18,10 @@ use crate::{IngestError, IngestRequest, IngestSummary};
 struct Accepted<R> {
     source: usize,
     line: u64,
-    record: R,
-    /// The row as read, kept for org units in case the tree check rejects them.
+    /// The row to store (the parsed record is dropped at once, except for org units).
+    row: ReferenceRow,
+    /// Org units only: the record and the row as read, for the tree check.
+    record: Option<R>,
     raw: Option<serde_json::Value>,
 }
 
@@ -77,10 +79,7 @@ where
             !rejected.contains(&(index - 1))
         });
     }
-    let rows: Vec<ReferenceRow> = accepted
-        .iter()
-        .map(|row| ReferenceRow::from_record(&row.record))
-        .collect();
+    let rows: Vec<ReferenceRow> = accepted.into_iter().map(|a| a.row).collect();
     let table = R::TABLE;
     let counts: UpsertCounts = store.upsert(table, &rows, request.dry_run).await?;
     store.close().await;
@@ -101,7 +100,7 @@ where
     })
 }
 
-fn parse_all<R: Record + Refers>(
+fn parse_all<R: Record + Refers + ToReferenceRow>(
     mut prepared: Prepared,
     mut quarantine: Quarantine,
     progress: indicatif::ProgressBar,
@@ -121,12 +120,13 @@ fn parse_all<R: Record + Refers>(
                         .map(|r| r.check(&record))
                         .unwrap_or_default();
                     if errors.is_empty() {
-                        let raw = (R::KIND == RecordKind::OrgUnits).then(|| source.last_row());
+                        let is_unit = R::KIND == RecordKind::OrgUnits;
                         accepted.push(Accepted {
                             source: index,
                             line,
-                            record,
-                            raw,
+                            row: ReferenceRow::from_record(&record),
+                            raw: is_unit.then(|| source.last_row()),
+                            record: is_unit.then_some(record),
                         });
                     } else {
                         quarantine.reject(
@@ -173,7 +173,7 @@ fn check_tree<R: Refers>(
     }
     let units: Vec<Option<&OrgUnit>> = accepted
         .iter()
-        .map(|row| row.record.as_org_unit())
+        .map(|row| row.record.as_ref().and_then(|r| r.as_org_unit()))
         .collect();
     let mut levels = stored.clone();
     for unit in units.iter().flatten() {

@@ -9,7 +9,7 @@ use std::sync::Arc;
 use cxm_domain::metrics::Source;
 use cxm_facts::arrow::array::{Array, AsArray, RecordBatch};
 use cxm_facts::arrow::compute::cast;
-use cxm_facts::arrow::datatypes::{DataType, Date32Type, Float64Type};
+use cxm_facts::arrow::datatypes::{DataType, Date32Type, Float64Type, UInt32Type};
 use cxm_facts::datafusion::prelude::SessionContext;
 
 use crate::MetricsError;
@@ -165,24 +165,25 @@ pub async fn scan(
         values: vec![Values::default(); plan.measures.len()],
         ..Cells::default()
     };
-    let mut index: HashMap<Vec<u32>, usize> = HashMap::new();
+    let mut index: HashMap<CellKey, usize> = HashMap::new();
     for batch in &batches {
         let key_columns = key_columns(batch, keys.len(), dictionary)?;
         let day = batch.column(0).as_primitive::<Date32Type>();
+        let components = (0..plan.components.len())
+            .map(|i| cast(batch.column(keys.len() + i), &DataType::Float64))
+            .collect::<Result<Vec<_>, _>>()?;
         for row in 0..batch.num_rows() {
-            let key: Vec<u32> = key_columns.iter().map(|c| c[row]).collect();
-            index.insert(key.clone(), cells.len());
+            index.insert(cell_key(&key_columns, row), cells.len());
             cells
                 .day
                 .push(if day.is_valid(row) { day.value(row) } else { 0 });
-            cells.agent.push(key[1]);
-            cells.unit.push(key[2]);
-            cells.channel.push(key[3]);
-            for (column, value) in cells.extra.iter_mut().zip(&key[4..]) {
-                column.push(*value);
+            cells.agent.push(key_columns[1][row]);
+            cells.unit.push(key_columns[2][row]);
+            cells.channel.push(key_columns[3][row]);
+            for (column, keys) in cells.extra.iter_mut().zip(&key_columns[4..]) {
+                column.push(keys[row]);
             }
-            for (i, column) in cells.components.iter_mut().enumerate() {
-                let array = cast(batch.column(keys.len() + i), &DataType::Float64)?;
+            for (column, array) in cells.components.iter_mut().zip(&components) {
                 let array = array.as_primitive::<Float64Type>();
                 column.push(if array.is_valid(row) {
                     array.value(row)
@@ -192,31 +193,47 @@ pub async fn scan(
             }
         }
     }
-    for (m, measure) in plan.measures.iter().enumerate() {
-        let sql = format!(
-            "SELECT {key_list}, {measure} AS v FROM {from} WHERE ({condition}) AND ({measure}) IS NOT NULL"
-        );
-        let mut per_cell: Vec<Vec<f64>> = vec![Vec::new(); cells.len()];
-        for batch in ctx.sql(&sql).await?.collect().await? {
-            let key_columns = key_columns(&batch, keys.len(), dictionary)?;
-            let day = batch.column(0).as_primitive::<Date32Type>();
-            let value = cast(batch.column(keys.len()), &DataType::Float64)?;
-            let value = value.as_primitive::<Float64Type>();
-            for row in 0..batch.num_rows() {
-                let mut key: Vec<u32> = key_columns.iter().map(|c| c[row]).collect();
-                key[0] = if day.is_valid(row) {
-                    day.value(row) as u32
-                } else {
-                    0
-                };
-                if let Some(&cell) = index.get(&key) {
-                    per_cell[cell].push(value.value(row));
+    if plan.measures.is_empty() {
+        return Ok(cells);
+    }
+    // Every measure's values in one pass over the rows, each row to its cell.
+    let values = plan
+        .measures
+        .iter()
+        .enumerate()
+        .map(|(m, measure)| format!("{measure} AS v{m}"))
+        .collect::<Vec<_>>()
+        .join(", ");
+    let any_value = plan
+        .measures
+        .iter()
+        .map(|measure| format!("({measure}) IS NOT NULL"))
+        .collect::<Vec<_>>()
+        .join(" OR ");
+    let sql =
+        format!("SELECT {key_list}, {values} FROM {from} WHERE ({condition}) AND ({any_value})");
+    let mut per_cell: Vec<Vec<Vec<f64>>> = vec![vec![Vec::new(); cells.len()]; plan.measures.len()];
+    for batch in ctx.sql(&sql).await?.collect().await? {
+        let key_columns = key_columns(&batch, keys.len(), dictionary)?;
+        let measures = (0..plan.measures.len())
+            .map(|m| cast(batch.column(keys.len() + m), &DataType::Float64))
+            .collect::<Result<Vec<_>, _>>()?;
+        for row in 0..batch.num_rows() {
+            let Some(&cell) = index.get(&cell_key(&key_columns, row)) else {
+                continue;
+            };
+            for (lists, array) in per_cell.iter_mut().zip(&measures) {
+                let array = array.as_primitive::<Float64Type>();
+                if array.is_valid(row) {
+                    lists[cell].push(array.value(row));
                 }
             }
         }
-        let values = &mut cells.values[m];
+    }
+    for (values, lists) in cells.values.iter_mut().zip(per_cell) {
+        values.offsets.reserve(lists.len() + 1);
         values.offsets.push(0);
-        for list in per_cell {
+        for list in lists {
             values.data.extend(list);
             values.offsets.push(values.data.len() as u64);
         }
@@ -224,7 +241,19 @@ pub async fn scan(
     Ok(cells)
 }
 
+/// A cell's key: day, agent, unit, channel and up to four extra dimensions.
+type CellKey = [u32; 8];
+
+fn cell_key(columns: &[Vec<u32>], row: usize) -> CellKey {
+    let mut key = [NONE; 8];
+    for (slot, column) in key.iter_mut().zip(columns) {
+        *slot = column[row];
+    }
+    key
+}
+
 /// The key columns of a batch as dictionary ids; the day column (first) as its integer.
+/// Text columns are dictionary-encoded first, so each distinct name is interned once.
 fn key_columns(
     batch: &RecordBatch,
     count: usize,
@@ -243,12 +272,28 @@ fn key_columns(
             })
             .collect(),
     );
+    let encoded = DataType::Dictionary(Box::new(DataType::UInt32), Box::new(DataType::Utf8));
     for i in 1..count {
-        let array: Arc<dyn Array> = cast(batch.column(i), &DataType::Utf8)?;
-        let text = array.as_string::<i32>();
+        let column = batch.column(i);
+        let array: Arc<dyn Array> = if column.data_type() == &DataType::Utf8 {
+            cast(column, &encoded)?
+        } else {
+            cast(&cast(column, &DataType::Utf8)?, &encoded)?
+        };
+        let array = array.as_dictionary::<UInt32Type>();
+        let names = array.values().as_string::<i32>();
+        let ids: Vec<u32> = (0..names.len())
+            .map(|v| dictionary.intern(names.is_valid(v).then(|| names.value(v))))
+            .collect();
         columns.push(
             (0..batch.num_rows())
-                .map(|r| dictionary.intern(text.is_valid(r).then(|| text.value(r))))
+                .map(|r| {
+                    if array.is_valid(r) {
+                        ids[array.keys().value(r) as usize]
+                    } else {
+                        NONE
+                    }
+                })
                 .collect(),
         );
     }

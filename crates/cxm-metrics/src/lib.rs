@@ -26,6 +26,7 @@ use cxm_facts::datafusion::datasource::MemTable;
 use cxm_facts::datafusion::prelude::{ParquetReadOptions, SessionContext};
 use serde::Serialize;
 
+pub mod answers;
 pub mod cells;
 pub mod derive;
 pub mod organisation;
@@ -245,7 +246,7 @@ pub async fn refresh(dir: &DataDir) -> Result<RefreshReport, MetricsError> {
             rollup::write_cells(&out, &build, source, &source_plan, &cells)?,
         );
     }
-    let header = Header {
+    let mut header = Header {
         fingerprint: config.fingerprint(),
         inputs,
         horizon: derived.horizon,
@@ -257,7 +258,36 @@ pub async fn refresh(dir: &DataDir) -> Result<RefreshReport, MetricsError> {
             .map(|n| n.to_string_lossy().into_owned())
             .unwrap_or_default(),
         sources: headers,
+        answers: BTreeMap::new(),
     };
+    drop(derived);
+    drop(ctx);
+
+    // The questions scorecards ask, answered ahead by the engine over the new rollup.
+    let engine = Engine {
+        data_dir: dir.path().to_owned(),
+        full_plan: plan,
+        config,
+        org,
+        header: header.clone(),
+        cache: std::sync::Mutex::default(),
+    };
+    if let Some((first, last)) = engine.span() {
+        let periods = answers::periods(first, last);
+        for dimension in answers::groupings(&engine.org) {
+            let mut answered = Vec::with_capacity(periods.len());
+            for period in &periods {
+                let result = engine
+                    .query_uncached(&answers::question(&dimension, period))
+                    .await?;
+                answered.push((*period, result.rows));
+            }
+            header.answers.insert(
+                dimension.name().to_owned(),
+                answers::write(&out, &build, &dimension, &answered)?,
+            );
+        }
+    }
     rollup::write_header(&out, &header)?;
     rollup::prune(&out, &build);
     report.seconds = started.elapsed().as_secs_f64();
@@ -370,8 +400,43 @@ impl Engine {
             .and_then(chrono::DateTime::from_timestamp_micros)
     }
 
-    /// Answers a query.
+    /// Answers a query: from the answers computed ahead when it is one of those questions,
+    /// else from the rollup or a scan.
     pub async fn query(&self, query: &Query) -> Result<QueryResult, MetricsError> {
+        if let Some(result) = self.precomputed(query)? {
+            return Ok(result);
+        }
+        self.query_uncached(query).await
+    }
+
+    /// The stored answer to `query` when it asks every unit of a level (or every agent)
+    /// about one whole month, quarter or year.
+    fn precomputed(&self, query: &Query) -> Result<Option<QueryResult>, MetricsError> {
+        let Some((dimension, period)) = answers::answerable(query) else {
+            return Ok(None);
+        };
+        let Some(header) = self.header.answers.get(dimension.name()) else {
+            return Ok(None);
+        };
+        for name in &query.metrics {
+            self.config.catalogue.get(name)?;
+        }
+        let dir = rollup_dir(&self.data_dir);
+        let Some(mut rows) = answers::read(&dir, header, dimension, &period)? else {
+            return Ok(None);
+        };
+        if !query.metrics.is_empty() {
+            rows.retain(|row| query.metrics.contains(&row.metric));
+        }
+        Ok(Some(QueryResult {
+            rows,
+            answered_from: "precomputed",
+            notes: Vec::new(),
+        }))
+    }
+
+    /// Answers a query from the rollup or a scan, never from the answers computed ahead.
+    pub async fn query_uncached(&self, query: &Query) -> Result<QueryResult, MetricsError> {
         let chosen: Vec<&MetricDefinition> = if query.metrics.is_empty() {
             self.config.catalogue.metrics().iter().collect()
         } else {

@@ -237,7 +237,9 @@ impl Window {
 #[derive(Debug, Clone, Default)]
 struct Accumulator {
     components: Vec<f64>,
-    values: Vec<Vec<f64>>,
+    /// The cells summed (when the source has quantile measures): their values are read
+    /// in place when the quantile is computed, not copied.
+    cells: Vec<u32>,
 }
 
 type GroupKey = Vec<u32>;
@@ -272,19 +274,20 @@ impl Inputs<'_> {
             // Groups numbered as first seen; one accumulator slot per group and period
             // (slot 0: the period before the first).
             let slots = window.periods.len() + 1;
-            let mut numbers: HashMap<GroupKey, usize> = HashMap::new();
+            let mut numbers = GroupNumbers::default();
             let mut accumulators: Vec<Option<Accumulator>> = Vec::new();
             let mut reported: Vec<bool> = Vec::new();
             if query.by.is_empty() {
                 // One group, reported even when no row matched.
-                numbers.insert(Vec::new(), 0);
+                numbers.number(&[]);
                 accumulators.resize_with(slots, || None);
                 reported.push(true);
             }
             let zero = Accumulator {
                 components: vec![0.0; cells.components.len()],
-                values: vec![Vec::new(); cells.values.len()],
+                cells: Vec::new(),
             };
+            let has_values = !cells.values.is_empty();
             let period_of = PeriodIndex::new(window);
             let mut key = Vec::with_capacity(query.by.len());
             for cell in 0..cells.len() {
@@ -294,49 +297,42 @@ impl Inputs<'_> {
                 if !grouping.key(cells, cell, &mut key) {
                     continue;
                 }
-                let group = match numbers.get(key.as_slice()) {
-                    Some(&group) => group,
-                    None => {
-                        let group = numbers.len();
-                        numbers.insert(key.clone(), group);
-                        accumulators.resize_with((group + 1) * slots, || None);
-                        reported.push(false);
-                        group
-                    }
-                };
+                let group = numbers.number(&key);
+                if group == reported.len() {
+                    accumulators.resize_with((group + 1) * slots, || None);
+                    reported.push(false);
+                }
                 let accumulator =
                     accumulators[group * slots + period].get_or_insert_with(|| zero.clone());
                 for (sum, column) in accumulator.components.iter_mut().zip(&cells.components) {
                     *sum += column[cell];
                 }
-                for (list, values) in accumulator.values.iter_mut().zip(&cells.values) {
-                    list.extend_from_slice(values.of_cell(cell));
+                if has_values {
+                    accumulator.cells.push(cell as u32);
                 }
                 reported[group] |= period > 0;
             }
             let keys: BTreeMap<GroupKey, usize> = numbers
+                .keys
                 .into_iter()
-                .filter(|(_, group)| reported[*group])
+                .enumerate()
+                .filter(|(group, _)| reported[*group])
+                .map(|(group, key)| (key, group))
                 .collect();
             for metric in metrics {
                 for (key, &group) in &keys {
                     let start = rows.len();
+                    // Each slot finished once: it is one period's value and the next's
+                    // previous. A group without rows in a period has zero counts, no
+                    // shares or means.
+                    let finished: Vec<Finished> = (0..slots)
+                        .map(|slot| {
+                            let accumulator = accumulators[group * slots + slot].as_ref();
+                            finish(metric, accumulator.unwrap_or(&zero), cells)
+                        })
+                        .collect();
                     for (p, period) in window.periods.iter().enumerate() {
-                        // A group without rows in a period has zero counts, no shares or means.
-                        let mut empty = zero.clone();
-                        let current = Some(finish(
-                            metric,
-                            accumulators[group * slots + p + 1]
-                                .as_mut()
-                                .unwrap_or(&mut empty),
-                        ));
-                        let mut empty = zero.clone();
-                        let previous = Some(finish(
-                            metric,
-                            accumulators[group * slots + p]
-                                .as_mut()
-                                .unwrap_or(&mut empty),
-                        ));
+                        let (current, previous) = (Some(finished[p + 1]), Some(finished[p]));
                         rows.push(row(metric, period, grouping.labels(key), current, previous));
                     }
                     // A group with nothing to say about this metric (e.g. relationship
@@ -353,6 +349,45 @@ impl Inputs<'_> {
         }
         rank(&mut rows, &self.plan);
         Ok(rows)
+    }
+}
+
+/// Group keys numbered as first seen: directly when there is no dimension or one (the
+/// common cases: every cell is looked up), through a hash map for several.
+#[derive(Default)]
+struct GroupNumbers {
+    /// One dimension: dictionary id → group number + 1 (0: not seen); the last entry is
+    /// for `NONE`.
+    direct: Vec<u32>,
+    map: HashMap<GroupKey, usize>,
+    keys: Vec<GroupKey>,
+}
+
+impl GroupNumbers {
+    fn number(&mut self, key: &[u32]) -> usize {
+        if key.is_empty() {
+            if self.keys.is_empty() {
+                self.keys.push(Vec::new());
+            }
+            return 0;
+        }
+        if let [id] = key {
+            let slot = if *id == NONE { 0 } else { *id as usize + 1 };
+            if slot >= self.direct.len() {
+                self.direct.resize(slot + 1, 0);
+            }
+            if self.direct[slot] == 0 {
+                self.keys.push(key.to_vec());
+                self.direct[slot] = self.keys.len() as u32;
+            }
+            return self.direct[slot] as usize - 1;
+        }
+        if let Some(&group) = self.map.get(key) {
+            return group;
+        }
+        self.keys.push(key.to_vec());
+        self.map.insert(key.to_vec(), self.keys.len() - 1);
+        self.keys.len() - 1
     }
 }
 
@@ -593,7 +628,7 @@ fn count(x: f64) -> u64 {
     x.max(0.0).round() as u64
 }
 
-fn finish(metric: &MetricPlan, accumulator: &mut Accumulator) -> Finished {
+fn finish(metric: &MetricPlan, accumulator: &Accumulator, cells: &Cells) -> Finished {
     let c = |i: usize| accumulator.components[metric.components[i]];
     let no_interval = |value: f64, n: u64| stats::Estimate {
         value,
@@ -645,11 +680,17 @@ fn finish(metric: &MetricPlan, accumulator: &mut Accumulator) -> Finished {
         }
         MetricKind::Quantile => {
             let q = metric.metric.quantile.unwrap_or(0.5);
-            // Selection reorders the values in place; other quantiles of them still hold.
             let estimate = metric
                 .measure
-                .and_then(|m| accumulator.values.get_mut(m))
-                .and_then(|values| quantile(values, q));
+                .and_then(|m| cells.values.get(m))
+                .and_then(|values| {
+                    let parts: Vec<&[f64]> = accumulator
+                        .cells
+                        .iter()
+                        .map(|&cell| values.of_cell(cell as usize))
+                        .collect();
+                    quantile_of_parts(&parts, q)
+                });
             Finished {
                 n: estimate.map(|e| e.n).unwrap_or(0),
                 estimate,
@@ -680,41 +721,90 @@ fn finish(metric: &MetricPlan, accumulator: &mut Accumulator) -> Finished {
 /// The `q` quantile by linear interpolation between order statistics (Hyndman & Fan type
 /// 7, the default of R, NumPy, DuckDB's `quantile_cont` and Polars), with a
 /// distribution-free interval from the binomial ranks of the order statistics.
-pub fn quantile(values: &mut [f64], q: f64) -> Option<stats::Estimate> {
-    let n = values.len();
+pub fn quantile(values: &[f64], q: f64) -> Option<stats::Estimate> {
+    quantile_of_parts(&[values], q)
+}
+
+/// [`quantile`] of the values of several slices together (the cells of a group).
+pub fn quantile_of_parts(parts: &[&[f64]], q: f64) -> Option<stats::Estimate> {
+    let n: usize = parts.iter().map(|p| p.len()).sum();
     if n == 0 {
         return None;
     }
-    let nth = |values: &mut [f64], k: usize| -> f64 {
-        let (_, value, _) = values.select_nth_unstable_by(k, f64::total_cmp);
-        *value
-    };
     let h = (n - 1) as f64 * q;
     let lower = h.floor() as usize;
-    let at_lower = nth(values, lower);
-    let value = if lower + 1 < n {
-        // The next order statistic is the minimum of the part above `lower`.
-        let above = values[lower + 1..]
-            .iter()
-            .copied()
-            .fold(f64::INFINITY, f64::min);
-        at_lower + (h - lower as f64) * (above - at_lower)
-    } else {
-        at_lower
-    };
     let z = stats::z_critical(stats::CONFIDENCE);
     let nf = n as f64;
     let spread = z * (nf * q * (1.0 - q)).sqrt();
     let low_rank = (nf * q - spread).floor().max(1.0) as usize;
     let high_rank = ((nf * q + spread).ceil() as usize).clamp(1, n);
-    let low = nth(values, low_rank - 1);
-    let high = nth(values, high_rank - 1);
+    let [at_lower, at_upper, low, high] = order_statistics(
+        parts,
+        [lower, (lower + 1).min(n - 1), low_rank - 1, high_rank - 1],
+    );
+    let value = at_lower + (h - lower as f64) * (at_upper - at_lower);
     Some(stats::Estimate {
         value,
         n: n as u64,
         low: low.min(value),
         high: high.max(value),
     })
+}
+
+/// The values at the given 0-based ranks of the ascending order of all values of `parts`.
+fn order_statistics<const K: usize>(parts: &[&[f64]], ranks: [usize; K]) -> [f64; K] {
+    if let Some(found) = counted_order_statistics(parts, &ranks) {
+        return found;
+    }
+    let mut values: Vec<f64> = Vec::with_capacity(parts.iter().map(|p| p.len()).sum());
+    for part in parts {
+        values.extend_from_slice(part);
+    }
+    ranks.map(|k| *values.select_nth_unstable_by(k, f64::total_cmp).1)
+}
+
+/// Order statistics by counting, for whole numbers spanning a range not much wider than
+/// their count (seconds, scores): two passes over the values, in place, instead of a copy
+/// and a selection per rank. `None` for anything else.
+fn counted_order_statistics<const K: usize>(
+    parts: &[&[f64]],
+    ranks: &[usize; K],
+) -> Option<[f64; K]> {
+    let (mut min, mut max, mut n) = (f64::INFINITY, f64::NEG_INFINITY, 0usize);
+    for part in parts {
+        for &v in *part {
+            // Whole numbers survive the round trip through an integer (NaN does not).
+            if v != (v as i64) as f64 {
+                return None;
+            }
+            min = min.min(v);
+            max = max.max(v);
+        }
+        n += part.len();
+    }
+    let width = max - min;
+    if width >= (2 * n + 4096) as f64 || n > u32::MAX as usize {
+        return None;
+    }
+    let mut counts = vec![0u32; width as usize + 1];
+    for part in parts {
+        for &v in *part {
+            counts[(v - min) as usize] += 1;
+        }
+    }
+    let mut order: [usize; K] = std::array::from_fn(|i| i);
+    order.sort_unstable_by_key(|&i| ranks[i]);
+    let mut found = [0.0; K];
+    let (mut bucket, mut below) = (0usize, 0usize);
+    for i in order {
+        // The bucket holding rank `ranks[i]`: the first whose running count passes it.
+        while below + counts[bucket] as usize <= ranks[i] {
+            below += counts[bucket] as usize;
+            bucket += 1;
+        }
+        found[i] = min + bucket as f64;
+    }
+    Some(found)
 }
 
 fn finite(x: f64) -> Option<f64> {
@@ -892,20 +982,60 @@ fn rank(rows: &mut [MetricRow], plan: &Plan) {
 mod tests {
     use super::*;
     use crate::derive::date_of_day;
+    use proptest::prelude::*;
 
     #[test]
     fn quantiles_interpolate_like_numpy() {
         // numpy.quantile([1, 2, 3, 4, 10], 0.9) = 7.6; q = 0.5 → 3.
-        let mut values = vec![10.0, 2.0, 4.0, 1.0, 3.0];
-        assert!((quantile(&mut values, 0.9).unwrap().value - 7.6).abs() < 1e-12);
-        assert_eq!(quantile(&mut values, 0.5).unwrap().value, 3.0);
-        assert_eq!(quantile(&mut [5.0], 0.9).unwrap().value, 5.0);
-        assert!(quantile(&mut [], 0.9).is_none());
+        let values = vec![10.0, 2.0, 4.0, 1.0, 3.0];
+        assert!((quantile(&values, 0.9).unwrap().value - 7.6).abs() < 1e-12);
+        assert_eq!(quantile(&values, 0.5).unwrap().value, 3.0);
+        assert_eq!(quantile(&[5.0], 0.9).unwrap().value, 5.0);
+        assert!(quantile(&[], 0.9).is_none());
         // numpy.quantile(range(1, 101), 0.9) = 90.1
-        let mut hundred: Vec<f64> = (1..=100).map(f64::from).collect();
-        let estimate = quantile(&mut hundred, 0.9).unwrap();
+        let hundred: Vec<f64> = (1..=100).map(f64::from).collect();
+        let estimate = quantile(&hundred, 0.9).unwrap();
         assert!((estimate.value - 90.1).abs() < 1e-9);
         assert!(estimate.low <= 90.1 && estimate.high >= 90.1 && estimate.high <= 100.0);
+    }
+
+    proptest! {
+        /// Counting and selection agree with a full sort, for whole numbers in a narrow
+        /// range (counted), and for wide ranges and fractions (selected).
+        #[test]
+        fn order_statistics_match_a_sort(
+            values in prop::collection::vec(
+                prop_oneof![
+                    (-50i32..3000).prop_map(f64::from),
+                    (-1e9f64..1e9),
+                    (0u32..10).prop_map(|x| f64::from(x) + 0.5),
+                ],
+                1..300,
+            ),
+            picks in prop::collection::vec(0.0f64..1.0, 4),
+        ) {
+            let n = values.len();
+            let ranks: [usize; 4] = std::array::from_fn(|i| ((picks[i] * n as f64) as usize).min(n - 1));
+            let mut sorted = values.clone();
+            sorted.sort_by(f64::total_cmp);
+            // In up to three parts, as the cells of a group.
+            let (a, rest) = values.split_at(n / 3);
+            let (b, c) = rest.split_at(rest.len() / 2);
+            let found = order_statistics(&[a, b, c], ranks);
+            for (i, &rank) in ranks.iter().enumerate() {
+                prop_assert_eq!(found[i], sorted[rank]);
+            }
+        }
+    }
+
+    #[test]
+    fn whole_seconds_are_counted() {
+        let values: Vec<f64> = (0..1000).map(|i| f64::from((i * 37) % 500)).collect();
+        let found = counted_order_statistics(&[&values[..10], &values[10..]], &[0, 999, 500]);
+        assert_eq!(found, Some([0.0, 499.0, 250.0]));
+        assert!(counted_order_statistics(&[&[0.5, 1.0]], &[0]).is_none());
+        assert!(counted_order_statistics(&[&[0.0, 1e12]], &[0]).is_none());
+        assert!(counted_order_statistics(&[&[f64::NAN, 1.0]], &[0]).is_none());
     }
 
     #[test]

@@ -49,6 +49,9 @@ pub struct Header {
     pub built_at: String,
     pub dictionary: Vec<String>,
     pub sources: BTreeMap<String, SourceHeader>,
+    /// Grouping (`agent`, `team`, …) → the answers computed ahead for it.
+    #[serde(default)]
+    pub answers: BTreeMap<String, crate::answers::AnswersHeader>,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -252,11 +255,32 @@ pub fn read_cells(
         ],
         ..Cells::default()
     };
+    let mut read = Vec::with_capacity(batches.len());
     for index in batches {
         reader.set_index(index)?;
-        let Some(batch) = reader.next().transpose()? else {
-            continue;
-        };
+        if let Some(batch) = reader.next().transpose()? {
+            read.push(batch);
+        }
+    }
+    // Sized once: growing vectors of tens of millions of values costs more than reading.
+    let rows: usize = read.iter().map(RecordBatch::num_rows).sum();
+    let base = 4 + header.components.len();
+    for column in [&mut cells.agent, &mut cells.unit, &mut cells.channel] {
+        column.reserve_exact(rows);
+    }
+    cells.day.reserve_exact(rows);
+    for component in cells.components.iter_mut() {
+        component.reserve_exact(rows);
+    }
+    for (m, values) in cells.values.iter_mut().enumerate() {
+        let items: usize = read
+            .iter()
+            .map(|b| b.column(base + 2 * m + 1).as_list::<i32>().values().len())
+            .sum();
+        values.data.reserve_exact(items);
+        values.offsets.reserve_exact(rows);
+    }
+    for batch in read {
         cells
             .day
             .extend(batch.column(0).as_primitive::<Int32Type>().values().iter());
@@ -278,7 +302,6 @@ pub fn read_cells(
                     .iter(),
             );
         }
-        let base = 4 + header.components.len();
         for (m, values) in cells.values.iter_mut().enumerate() {
             let counts = batch.column(base + 2 * m).as_primitive::<UInt64Type>();
             let list = batch.column(base + 2 * m + 1).as_list::<i32>();
@@ -344,12 +367,15 @@ pub fn write_header(dir: &Path, header: &Header) -> Result<(), MetricsError> {
     Ok(())
 }
 
-/// The build a rollup file belongs to: `derived-{build}` or `{source}.{build}.cells.arrow`.
+/// The build a rollup file belongs to: `derived-{build}`, `{source}.{build}.cells.arrow`
+/// or `answers-{grouping}.{build}.arrow`.
 fn build_of(name: &str) -> Option<&str> {
     if let Some(build) = name.strip_prefix("derived-") {
         return Some(build);
     }
-    let stem = name.strip_suffix(".cells.arrow")?;
+    let stem = name
+        .strip_suffix(".cells.arrow")
+        .or_else(|| name.strip_prefix("answers-")?.strip_suffix(".arrow"))?;
     stem.rsplit_once('.').map(|(_, build)| build)
 }
 

@@ -181,21 +181,21 @@ pub async fn scorecard(
             filters: filters.clone(),
         })
         .await?;
-    let parent_rows = match &parent {
-        Some(parent) => {
-            engine
-                .query(&Query {
-                    metrics: Vec::new(),
-                    by: Vec::new(),
-                    grain,
-                    filters: Filters {
-                        unit: Some(parent.clone()),
-                        ..filters.clone()
-                    },
-                })
-                .await?
-                .rows
-        }
+    // The parent's values: its row among every unit of its level (the same question as the
+    // peers', so both are usually answered ahead).
+    let parent_rows = match parent.as_deref().and_then(|p| org.unit(p)) {
+        Some(parent) => engine
+            .query(&Query {
+                metrics: Vec::new(),
+                by: vec![Dimension::Level(parent.level.clone())],
+                grain,
+                filters: filters.clone(),
+            })
+            .await?
+            .rows
+            .into_iter()
+            .filter(|r| r.group.get(&parent.level) == Some(&parent.id))
+            .collect(),
         None => Vec::new(),
     };
     let dimension = peer_dimension.name().to_owned();
