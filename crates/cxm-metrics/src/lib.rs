@@ -313,8 +313,8 @@ pub struct Engine {
     cache: std::sync::Mutex<CellCache>,
 }
 
-/// Rollup cells read, keyed by source and the months they cover.
-type CellCache = HashMap<(Source, Vec<String>), Arc<cells::Cells>>;
+/// Rollup cells read, keyed by source, the months they cover and the columns read.
+type CellCache = HashMap<(Source, Vec<String>, rollup::Needs), Arc<cells::Cells>>;
 
 impl Engine {
     /// Opens the rollup, rebuilding it first when the data or the configuration changed
@@ -360,14 +360,18 @@ impl Engine {
         source: Source,
         header: &rollup::SourceHeader,
         months: Vec<String>,
+        needs: rollup::Needs,
     ) -> Result<Arc<cells::Cells>, MetricsError> {
-        let key = (source, months);
-        if let Ok(cache) = self.cache.lock()
-            && let Some(cells) = cache.get(&key)
-        {
-            return Ok(cells.clone());
+        let all = rollup::Needs::all(header);
+        let key = (source, months, needs);
+        if let Ok(cache) = self.cache.lock() {
+            // The cells as asked for, or with everything (which answers any question).
+            let whole = (key.0, key.1.clone(), all);
+            if let Some(cells) = cache.get(&key).or_else(|| cache.get(&whole)) {
+                return Ok(cells.clone());
+            }
         }
-        let cells = Arc::new(rollup::read_cells(dir, header, Some(&key.1))?);
+        let cells = Arc::new(rollup::read_cells(dir, header, Some(&key.1), &key.2)?);
         if let Ok(mut cache) = self.cache.lock() {
             // Keep the cache small: a few questions' worth.
             if cache.len() >= 16 {
@@ -506,7 +510,21 @@ impl Engine {
                     Some(window.first_day)
                 };
                 let months = months_between(first, window.end_day, header);
-                cells.insert(source, self.rollup_cells(&dir, source, header, months)?);
+                // Only the columns of the metrics asked for.
+                let mut needs = rollup::Needs {
+                    components: vec![false; header.components.len()],
+                    measures: vec![false; header.measures.len()],
+                };
+                for metric in plan.metrics.iter().filter(|m| m.metric.source == source) {
+                    for &c in &metric.components {
+                        needs.components[c] = true;
+                    }
+                    if let Some(m) = metric.measure {
+                        needs.measures[m] = true;
+                    }
+                }
+                let found = self.rollup_cells(&dir, source, header, months, needs)?;
+                cells.insert(source, found);
             }
             (plan, cells, self.header.dictionary(), Vec::new())
         } else {

@@ -304,8 +304,11 @@ impl Inputs<'_> {
                 }
                 let accumulator =
                     accumulators[group * slots + period].get_or_insert_with(|| zero.clone());
+                // Components the question does not need were not read (empty columns).
                 for (sum, column) in accumulator.components.iter_mut().zip(&cells.components) {
-                    *sum += column[cell];
+                    if let Some(value) = column.get(cell) {
+                        *sum += value;
+                    }
                 }
                 if has_values {
                     accumulator.cells.push(cell as u32);

@@ -224,18 +224,50 @@ fn values_list(values: &Values, rows: &[usize], compact: bool) -> ArrayRef {
     }
 }
 
-/// Reads a source's cells of the given months (all months when `months` is `None`).
+/// Which of a source's components and measures a question needs.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct Needs {
+    pub components: Vec<bool>,
+    pub measures: Vec<bool>,
+}
+
+impl Needs {
+    /// Everything the source holds.
+    pub fn all(header: &SourceHeader) -> Needs {
+        Needs {
+            components: vec![true; header.components.len()],
+            measures: vec![true; header.measures.len()],
+        }
+    }
+}
+
+/// Reads a source's cells of the given months (all months when `months` is `None`), with
+/// only the components and measures `needs` names: the others are left empty.
 pub fn read_cells(
     dir: &Path,
     header: &SourceHeader,
     months: Option<&[String]>,
+    needs: &Needs,
 ) -> Result<Cells, MetricsError> {
     let path = dir.join(&header.file);
     let file = File::open(&path).map_err(|source| MetricsError::Io {
         path: path.display().to_string(),
         source,
     })?;
-    let mut reader = FileReader::try_new(BufReader::new(file), None)?;
+    // The file's columns: day, agent, unit, channel, then c0…, then n0, v0, n1, v1, …
+    let base = 4 + header.components.len();
+    let mut projection: Vec<usize> = (0..4).collect();
+    projection.extend(
+        (0..header.components.len())
+            .filter(|&i| needs.components[i])
+            .map(|i| 4 + i),
+    );
+    for m in (0..header.measures.len()).filter(|&m| needs.measures[m]) {
+        projection.extend([base + 2 * m, base + 2 * m + 1]);
+    }
+    // Position of a file column in the projected batch.
+    let at = |column: usize| projection.iter().position(|&c| c == column);
+    let mut reader = FileReader::try_new(BufReader::new(file), Some(projection.clone()))?;
     let batches: Vec<usize> = match months {
         None => (0..reader.num_batches()).collect(),
         Some(months) => months
@@ -264,18 +296,22 @@ pub fn read_cells(
     }
     // Sized once: growing vectors of tens of millions of values costs more than reading.
     let rows: usize = read.iter().map(RecordBatch::num_rows).sum();
-    let base = 4 + header.components.len();
     for column in [&mut cells.agent, &mut cells.unit, &mut cells.channel] {
         column.reserve_exact(rows);
     }
     cells.day.reserve_exact(rows);
-    for component in cells.components.iter_mut() {
-        component.reserve_exact(rows);
+    for (i, component) in cells.components.iter_mut().enumerate() {
+        if needs.components[i] {
+            component.reserve_exact(rows);
+        }
     }
     for (m, values) in cells.values.iter_mut().enumerate() {
+        let Some(list) = at(base + 2 * m + 1) else {
+            continue;
+        };
         let items: usize = read
             .iter()
-            .map(|b| b.column(base + 2 * m + 1).as_list::<i32>().values().len())
+            .map(|b| b.column(list).as_list::<i32>().values().len())
             .sum();
         values.data.reserve_exact(items);
         values.offsets.reserve_exact(rows);
@@ -294,17 +330,22 @@ pub fn read_cells(
             .channel
             .extend(batch.column(3).as_primitive::<UInt32Type>().values().iter());
         for (i, component) in cells.components.iter_mut().enumerate() {
+            let Some(column) = at(4 + i) else { continue };
             component.extend(
                 batch
-                    .column(4 + i)
+                    .column(column)
                     .as_primitive::<Float64Type>()
                     .values()
                     .iter(),
             );
         }
         for (m, values) in cells.values.iter_mut().enumerate() {
-            let counts = batch.column(base + 2 * m).as_primitive::<UInt64Type>();
-            let list = batch.column(base + 2 * m + 1).as_list::<i32>();
+            let (Some(count_column), Some(list_column)) = (at(base + 2 * m), at(base + 2 * m + 1))
+            else {
+                continue;
+            };
+            let counts = batch.column(count_column).as_primitive::<UInt64Type>();
+            let list = batch.column(list_column).as_list::<i32>();
             let items = list.values();
             match items.data_type() {
                 DataType::Float32 => values.data.extend(
