@@ -350,6 +350,18 @@ impl Inputs<'_> {
                 }
             }
         }
+        // Each metric's rows together, groups in the order of their names (S01-T01, P00042,
+        // …), periods in time order (the sort is stable).
+        let mut metric_order: HashMap<String, usize> = HashMap::new();
+        for row in &rows {
+            let next = metric_order.len();
+            metric_order.entry(row.metric.clone()).or_insert(next);
+        }
+        rows.sort_by(|a, b| {
+            metric_order[&a.metric]
+                .cmp(&metric_order[&b.metric])
+                .then_with(|| a.group.cmp(&b.group))
+        });
         rank(&mut rows, &self.plan);
         Ok(rows)
     }

@@ -31,6 +31,17 @@ async fn engine_agrees_with_a_naive_implementation_on_generated_data() {
     assert_eq!(result.answered_from, "rollup");
     let compared = naive::assert_agrees(&result, &expected);
     assert!(compared > 1_000, "only {compared} values compared");
+    // Each metric's rows come together, teams in the order of their ids.
+    for pair in result.rows.windows(2) {
+        if pair[0].metric == pair[1].metric {
+            assert!(
+                pair[0].group <= pair[1].group,
+                "{:?} before {:?}",
+                pair[0].group,
+                pair[1].group
+            );
+        }
+    }
 
     // Attrition of the whole company, month by month.
     let result = engine

@@ -5,9 +5,9 @@ use std::collections::HashMap;
 use std::path::Path;
 
 use async_trait::async_trait;
-use sqlx::any::{AnyPoolOptions, install_default_drivers};
+use sqlx::any::{AnyConnectOptions, AnyPoolOptions, install_default_drivers};
 use sqlx::migrate::{MigrateDatabase, Migrator};
-use sqlx::{Any, AnyPool, Executor, Row};
+use sqlx::{Any, AnyPool, ConnectOptions, Executor, Row};
 
 use crate::{ReferenceRow, ReferenceTable, SqlError};
 
@@ -93,7 +93,12 @@ impl SqlStore {
                 })
             });
         }
-        let pool = options.connect(url).await?;
+        // Reading or writing millions of reference rows takes seconds by design: report slow
+        // statements (with their whole text) only when debugging.
+        let connect = url
+            .parse::<AnyConnectOptions>()?
+            .log_slow_statements(log::LevelFilter::Debug, std::time::Duration::from_secs(1));
+        let pool = options.connect_with(connect).await?;
         match backend {
             Backend::Sqlite => SQLITE_MIGRATIONS.run(&pool).await?,
             Backend::Postgres => POSTGRES_MIGRATIONS.run(&pool).await?,
