@@ -461,3 +461,48 @@ fn large_inputs_commit_in_several_atomic_batches() {
         .count();
     assert_eq!(versions, 1 + 3, "table creation plus one commit per batch");
 }
+
+#[test]
+fn large_reference_files_stream_in_chunks_within_one_transaction() {
+    let ws = Workspace::new();
+    // More rows than one chunk (50,000), a key repeated across chunks with a change, and a
+    // bad row: every valid row is kept, the last row of the key wins.
+    let mut csv = String::from("customer_id,segment,region,joined_at\n");
+    for i in 0..120_000 {
+        csv.push_str(&format!("C{i:06},consumer,north,2020-01-01\n"));
+    }
+    csv.push_str("C000001,business,south,2020-01-01\n");
+    csv.push_str("C999999,consumer,north,2020-13-45\n");
+    let file = ws.file("customers.csv", &csv);
+    let counts = |summary: &serde_json::Value| {
+        (
+            summary["accepted"].clone(),
+            summary["inserted"].clone(),
+            summary["replaced"].clone(),
+            summary["rejected"].clone(),
+        )
+    };
+    let expected = (json!(120_001), json!(120_000), json!(1), json!(1));
+
+    let (code, summary) = ws.ingest("customers", &[&file], &["--dry-run"]);
+    assert_eq!((code, counts(&summary)), (3, expected.clone()));
+    assert_eq!(ws.scalar("SELECT count(*) FROM customers"), 0);
+
+    let (code, summary) = ws.ingest("customers", &[&file], &[]);
+    assert_eq!((code, counts(&summary)), (3, expected));
+    assert_eq!(ws.scalar("SELECT count(*) FROM customers"), 120_000);
+    let rows = ws.query("SELECT segment, region FROM customers WHERE customer_id = 'C000001'");
+    assert_eq!(rows, [json!({"segment": "business", "region": "south"})]);
+
+    // Again: only the repeated key changes twice (to its first row, back to its last).
+    let (_, summary) = ws.ingest("customers", &[&file], &[]);
+    assert_eq!(
+        (
+            &summary["inserted"],
+            &summary["unchanged"],
+            &summary["replaced"]
+        ),
+        (&json!(0), &json!(119_999), &json!(2))
+    );
+    assert_eq!(ws.scalar("SELECT count(*) FROM customers"), 120_000);
+}

@@ -1,5 +1,6 @@
 //! Ingesting reference data (customers, org units, people, memberships, topics) into the
-//! SQL store: one transaction per ingest, upserted by key.
+//! SQL store: one transaction per ingest, upserted by key. Org units are checked as a whole
+//! tree first; everything else is written in chunks as it is read.
 
 use std::collections::{HashMap, HashSet};
 
@@ -46,6 +47,9 @@ where
         !request.dry_run,
     );
     let progress = progress_bar(request.progress, prepared.total_bytes);
+    if R::KIND != RecordKind::OrgUnits {
+        return run_streaming::<R>(dir, request, prepared, quarantine, progress).await;
+    }
     let parsed =
         tokio::task::spawn_blocking(move || parse_all::<R>(prepared, quarantine, progress))
             .await
@@ -106,6 +110,26 @@ fn parse_all<R: Record + Refers + ToReferenceRow>(
     progress: indicatif::ProgressBar,
 ) -> Result<Parsed<R>, IngestError> {
     let mut accepted = Vec::new();
+    let read = parse_each::<R>(&mut prepared, &mut quarantine, &progress, |row| {
+        accepted.push(row);
+        Ok(())
+    })?;
+    Ok(Parsed {
+        accepted,
+        quarantine,
+        read,
+        prepared,
+    })
+}
+
+/// Reads every file, quarantines rejected rows and hands each accepted one to `emit`.
+/// Returns the rows read.
+fn parse_each<R: Record + Refers + ToReferenceRow>(
+    prepared: &mut Prepared,
+    quarantine: &mut Quarantine,
+    progress: &indicatif::ProgressBar,
+    mut emit: impl FnMut(Accepted<R>) -> Result<(), IngestError>,
+) -> Result<u64, IngestError> {
     let mut read = 0;
     let mut bytes_done = 0;
     for (index, source) in prepared.sources.iter_mut().enumerate() {
@@ -121,13 +145,13 @@ fn parse_all<R: Record + Refers + ToReferenceRow>(
                         .unwrap_or_default();
                     if errors.is_empty() {
                         let is_unit = R::KIND == RecordKind::OrgUnits;
-                        accepted.push(Accepted {
+                        emit(Accepted {
                             source: index,
                             line,
                             row: ReferenceRow::from_record(&record),
                             raw: is_unit.then(|| source.last_row()),
                             record: is_unit.then_some(record),
-                        });
+                        })?;
                     } else {
                         quarantine.reject(
                             source.path(),
@@ -143,11 +167,85 @@ fn parse_all<R: Record + Refers + ToReferenceRow>(
         bytes_done += source.size();
     }
     progress.finish_and_clear();
-    Ok(Parsed {
-        accepted,
-        quarantine,
+    Ok(read)
+}
+
+/// Rows per chunk written to the store while the files are still being read.
+const ROWS_PER_CHUNK: usize = 50_000;
+
+/// Customers, people, memberships and topics: parsed on a blocking thread and written in
+/// chunks as they come, all in one transaction (memory stays bounded however large the
+/// file); an unreadable file or a failed write rolls everything back.
+async fn run_streaming<R>(
+    dir: &DataDir,
+    request: &IngestRequest,
+    mut prepared: Prepared,
+    mut quarantine: Quarantine,
+    progress: indicatif::ProgressBar,
+) -> Result<IngestSummary, IngestError>
+where
+    R: ToReferenceRow + Refers + Send + 'static,
+{
+    let store = dir.reference().await?;
+    let mut session = store.begin_upsert(R::TABLE, request.dry_run).await?;
+    let (sender, mut receiver) = tokio::sync::mpsc::channel::<Vec<ReferenceRow>>(2);
+    let parser = tokio::task::spawn_blocking(move || {
+        let mut chunk = Vec::with_capacity(ROWS_PER_CHUNK);
+        let closed = || IngestError::Worker("the store writer stopped".into());
+        let read = parse_each::<R>(&mut prepared, &mut quarantine, &progress, |accepted| {
+            chunk.push(accepted.row);
+            if chunk.len() == ROWS_PER_CHUNK {
+                let full = std::mem::replace(&mut chunk, Vec::with_capacity(ROWS_PER_CHUNK));
+                sender.blocking_send(full).map_err(|_| closed())?;
+            }
+            Ok(())
+        })?;
+        sender.blocking_send(chunk).map_err(|_| closed())?;
+        Ok::<_, IngestError>((read, quarantine))
+    });
+    let mut counts = UpsertCounts::default();
+    let mut accepted = 0u64;
+    let written: Result<(), IngestError> = async {
+        while let Some(chunk) = receiver.recv().await {
+            accepted += chunk.len() as u64;
+            let chunk_counts = session.write(&chunk).await?;
+            counts.inserted += chunk_counts.inserted;
+            counts.replaced += chunk_counts.replaced;
+            counts.unchanged += chunk_counts.unchanged;
+        }
+        Ok(())
+    }
+    .await;
+    // On a write error the parser sees the channel close and stops.
+    drop(receiver);
+    let parsed = parser
+        .await
+        .map_err(|e| IngestError::Worker(e.to_string()))?;
+    // The parser's error is the cause when it failed first (e.g. an unreadable file).
+    let (read, quarantine) = match (parsed, written) {
+        (Err(error), _) | (Ok(_), Err(error)) => {
+            drop(session);
+            store.close().await;
+            return Err(error);
+        }
+        (Ok(parsed), Ok(())) => parsed,
+    };
+    session.commit().await?;
+    store.close().await;
+    Ok(IngestSummary {
+        kind: request.kind.cli_name().to_owned(),
+        files: request
+            .files
+            .iter()
+            .map(|f| f.display().to_string())
+            .collect(),
         read,
-        prepared,
+        accepted,
+        inserted: counts.inserted,
+        replaced: counts.replaced,
+        unchanged: counts.unchanged,
+        rejected: quarantine.rejected,
+        quarantine: quarantine.finish()?,
     })
 }
 

@@ -11,5 +11,5 @@ pub mod targets;
 
 pub use error::SqlError;
 pub use reference::{ReferenceRow, ReferenceTable};
-pub use store::{Backend, ReferenceStore, SqlStore, UpsertCounts};
+pub use store::{Backend, ReferenceStore, SqlStore, UpsertCounts, UpsertSession};
 pub use targets::{ScopeKind, Target, TargetStore};

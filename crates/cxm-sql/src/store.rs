@@ -43,11 +43,31 @@ pub trait ReferenceStore: Send + Sync {
         dry_run: bool,
     ) -> Result<UpsertCounts, SqlError>;
 
+    /// Starts an upsert written in chunks, all in one transaction: nothing is visible until
+    /// [`UpsertSession::commit`], and a session dropped without it rolls back. With
+    /// `dry_run` the commit discards everything (the counts are still exact).
+    async fn begin_upsert(
+        &self,
+        table: ReferenceTable,
+        dry_run: bool,
+    ) -> Result<Box<dyn UpsertSession>, SqlError>;
+
     /// Every row of a table, ordered by key.
     async fn rows(&self, table: ReferenceTable) -> Result<Vec<ReferenceRow>, SqlError>;
 
     /// Every key of a table.
     async fn keys(&self, table: ReferenceTable) -> Result<Vec<String>, SqlError>;
+}
+
+/// An upsert in progress (see [`ReferenceStore::begin_upsert`]).
+#[async_trait]
+pub trait UpsertSession: Send {
+    /// Inserts new rows and replaces changed ones; within a chunk the last row of a key
+    /// wins, and counts compare with the table as it stands, earlier chunks included.
+    async fn write(&mut self, rows: &[ReferenceRow]) -> Result<UpsertCounts, SqlError>;
+
+    /// Makes every chunk durable (for a dry run: discards them).
+    async fn commit(self: Box<Self>) -> Result<(), SqlError>;
 }
 
 /// The SQL store over SQLite or PostgreSQL.
@@ -174,89 +194,23 @@ impl ReferenceStore for SqlStore {
         rows: &[ReferenceRow],
         dry_run: bool,
     ) -> Result<UpsertCounts, SqlError> {
-        // Within one batch the last row of a key wins.
-        let mut last_of_key: HashMap<&str, usize> = HashMap::with_capacity(rows.len());
-        for (index, row) in rows.iter().enumerate() {
-            last_of_key.insert(row.key(), index);
-        }
-        let mut transaction = self.pool.begin().await?;
-        let existing = self.existing_hashes(&mut transaction, table, rows).await?;
-        let columns = table.columns();
-        let names: Vec<&str> = columns
-            .iter()
-            .map(|(name, _)| *name)
-            .chain(["row_hash"])
-            .collect();
-        let updates = names[1..]
-            .iter()
-            .map(|name| format!("{name} = excluded.{name}"))
-            .collect::<Vec<_>>()
-            .join(", ");
-        // Many rows per statement (one round trip to the database per chunk, not per row).
-        let statement = |count: usize| {
-            let tuples = (0..count)
-                .map(|r| {
-                    let first = r * names.len();
-                    let parameters = (1..=names.len())
-                        .map(|i| self.placeholder(first + i))
-                        .collect::<Vec<_>>()
-                        .join(", ");
-                    format!("({parameters})")
-                })
-                .collect::<Vec<_>>()
-                .join(", ");
-            format!(
-                "INSERT INTO {table} ({columns}) VALUES {tuples} ON CONFLICT ({key}) DO UPDATE SET {updates}",
-                table = table.name(),
-                columns = names.join(", "),
-                key = table.key_column(),
-            )
-        };
-        let mut counts = UpsertCounts::default();
-        let mut previous_in_batch: HashMap<&str, i64> = HashMap::new();
-        let mut writes: Vec<&ReferenceRow> = Vec::new();
-        for (index, row) in rows.iter().enumerate() {
-            let key = row.key();
-            let before = previous_in_batch
-                .get(key)
-                .copied()
-                .or_else(|| existing.get(key).copied());
-            match before {
-                None => counts.inserted += 1,
-                Some(hash) if hash == row.row_hash => counts.unchanged += 1,
-                Some(_) => counts.replaced += 1,
-            }
-            previous_in_batch.insert(key, row.row_hash);
-            // Only a key's last row is written (a statement may not touch one row twice).
-            let is_last = last_of_key.get(key) == Some(&index);
-            if dry_run || !is_last || existing.get(key) == Some(&row.row_hash) {
-                continue;
-            }
-            writes.push(row);
-        }
-        let per_statement = (MAX_PARAMETERS / names.len()).max(1);
-        let full = statement(per_statement);
-        for chunk in writes.chunks(per_statement) {
-            let sql = if chunk.len() == per_statement {
-                full.clone()
-            } else {
-                statement(chunk.len())
-            };
-            let mut query = sqlx::query(&sql);
-            for row in chunk {
-                for value in &row.values {
-                    query = query.bind(value.clone());
-                }
-                query = query.bind(row.row_hash);
-            }
-            query.execute(&mut *transaction).await?;
-        }
-        if dry_run {
-            transaction.rollback().await?;
-        } else {
-            transaction.commit().await?;
-        }
+        let mut session = self.begin_upsert(table, dry_run).await?;
+        let counts = session.write(rows).await?;
+        session.commit().await?;
         Ok(counts)
+    }
+
+    async fn begin_upsert(
+        &self,
+        table: ReferenceTable,
+        dry_run: bool,
+    ) -> Result<Box<dyn UpsertSession>, SqlError> {
+        Ok(Box::new(SqlUpsert {
+            transaction: self.pool.begin().await?,
+            store: self.clone(),
+            table,
+            dry_run,
+        }))
     }
 
     async fn rows(&self, table: ReferenceTable) -> Result<Vec<ReferenceRow>, SqlError> {
@@ -293,5 +247,109 @@ impl ReferenceStore for SqlStore {
             .iter()
             .map(|row| row.try_get::<String, _>(0).map_err(SqlError::from))
             .collect()
+    }
+}
+
+/// An upsert of [`SqlStore`]: one open transaction. A dry run writes too (so counts over
+/// several chunks are exact) and rolls back at the end.
+struct SqlUpsert {
+    transaction: sqlx::Transaction<'static, Any>,
+    store: SqlStore,
+    table: ReferenceTable,
+    dry_run: bool,
+}
+
+#[async_trait]
+impl UpsertSession for SqlUpsert {
+    async fn write(&mut self, rows: &[ReferenceRow]) -> Result<UpsertCounts, SqlError> {
+        let (table, store) = (self.table, &self.store);
+        // Within one batch the last row of a key wins.
+        let mut last_of_key: HashMap<&str, usize> = HashMap::with_capacity(rows.len());
+        for (index, row) in rows.iter().enumerate() {
+            last_of_key.insert(row.key(), index);
+        }
+        let existing = store
+            .existing_hashes(&mut self.transaction, table, rows)
+            .await?;
+        let columns = table.columns();
+        let names: Vec<&str> = columns
+            .iter()
+            .map(|(name, _)| *name)
+            .chain(["row_hash"])
+            .collect();
+        let updates = names[1..]
+            .iter()
+            .map(|name| format!("{name} = excluded.{name}"))
+            .collect::<Vec<_>>()
+            .join(", ");
+        // Many rows per statement (one round trip to the database per chunk, not per row).
+        let statement = |count: usize| {
+            let tuples = (0..count)
+                .map(|r| {
+                    let first = r * names.len();
+                    let parameters = (1..=names.len())
+                        .map(|i| store.placeholder(first + i))
+                        .collect::<Vec<_>>()
+                        .join(", ");
+                    format!("({parameters})")
+                })
+                .collect::<Vec<_>>()
+                .join(", ");
+            format!(
+                "INSERT INTO {table} ({columns}) VALUES {tuples} ON CONFLICT ({key}) DO UPDATE SET {updates}",
+                table = table.name(),
+                columns = names.join(", "),
+                key = table.key_column(),
+            )
+        };
+        let mut counts = UpsertCounts::default();
+        let mut previous_in_batch: HashMap<&str, i64> = HashMap::new();
+        let mut writes: Vec<&ReferenceRow> = Vec::new();
+        for (index, row) in rows.iter().enumerate() {
+            let key = row.key();
+            let before = previous_in_batch
+                .get(key)
+                .copied()
+                .or_else(|| existing.get(key).copied());
+            match before {
+                None => counts.inserted += 1,
+                Some(hash) if hash == row.row_hash => counts.unchanged += 1,
+                Some(_) => counts.replaced += 1,
+            }
+            previous_in_batch.insert(key, row.row_hash);
+            // Only a key's last row is written (a statement may not touch one row twice).
+            let is_last = last_of_key.get(key) == Some(&index);
+            if !is_last || existing.get(key) == Some(&row.row_hash) {
+                continue;
+            }
+            writes.push(row);
+        }
+        let per_statement = (MAX_PARAMETERS / names.len()).max(1);
+        let full = statement(per_statement);
+        for chunk in writes.chunks(per_statement) {
+            let sql = if chunk.len() == per_statement {
+                full.clone()
+            } else {
+                statement(chunk.len())
+            };
+            let mut query = sqlx::query(&sql);
+            for row in chunk {
+                for value in &row.values {
+                    query = query.bind(value.clone());
+                }
+                query = query.bind(row.row_hash);
+            }
+            query.execute(&mut *self.transaction).await?;
+        }
+        Ok(counts)
+    }
+
+    async fn commit(self: Box<Self>) -> Result<(), SqlError> {
+        if self.dry_run {
+            self.transaction.rollback().await?;
+        } else {
+            self.transaction.commit().await?;
+        }
+        Ok(())
     }
 }

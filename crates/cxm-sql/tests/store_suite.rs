@@ -186,6 +186,42 @@ async fn large_batches_cross_lookup_chunks(store: &SqlStore) {
     );
 }
 
+async fn chunked_upserts_are_one_transaction(store: &SqlStore) {
+    let table = ReferenceTable::People;
+    // Chunks see each other's rows; nothing is visible before the commit.
+    let mut session = store.begin_upsert(table, false).await.unwrap();
+    let first = session
+        .write(&[person("A-1", "Ana", 1), person("A-2", "Bo", 2)])
+        .await
+        .unwrap();
+    let second = session
+        .write(&[person("A-2", "Bea", 3), person("A-3", "Cy", 4)])
+        .await
+        .unwrap();
+    assert_eq!(
+        (first.inserted, second.inserted, second.replaced),
+        (2, 1, 1)
+    );
+    assert!(store.keys(table).await.unwrap().is_empty());
+    session.commit().await.unwrap();
+    assert_eq!(store.keys(table).await.unwrap().len(), 3);
+    assert_eq!(store.rows(table).await.unwrap()[1], person("A-2", "Bea", 3));
+
+    // A session dropped without a commit (a failed ingest) leaves the table as it was.
+    let mut session = store.begin_upsert(table, false).await.unwrap();
+    session.write(&[person("A-4", "Di", 5)]).await.unwrap();
+    drop(session);
+    assert_eq!(store.keys(table).await.unwrap().len(), 3);
+
+    // A dry run counts across chunks and stores nothing.
+    let mut session = store.begin_upsert(table, true).await.unwrap();
+    let counts = session.write(&[person("A-5", "Ed", 6)]).await.unwrap();
+    let again = session.write(&[person("A-5", "Ed", 6)]).await.unwrap();
+    assert_eq!((counts.inserted, again.unchanged), (1, 1));
+    session.commit().await.unwrap();
+    assert_eq!(store.keys(table).await.unwrap().len(), 3);
+}
+
 async fn targets_are_set_replaced_listed_and_removed(store: &SqlStore) {
     let target = |metric: &str, period: &str, value: f64| Target {
         metric: metric.to_owned(),
@@ -284,6 +320,7 @@ macro_rules! store_suite {
             case!(dry_run_stores_nothing);
             case!(every_table_round_trips);
             case!(large_batches_cross_lookup_chunks);
+            case!(chunked_upserts_are_one_transaction);
             case!(targets_are_set_replaced_listed_and_removed);
         }
     };
