@@ -118,18 +118,30 @@ impl Organisation {
         if !everything {
             return Ok(org);
         }
-        for row in store.rows(ReferenceTable::Customers).await? {
-            if let [Some(id), segment, region, joined_at, _] = &row.values[..] {
-                org.customers.insert(
-                    id.clone(),
-                    CustomerInfo {
-                        segment: segment.clone(),
-                        region: region.clone(),
-                        joined_at: micros(joined_at),
-                    },
-                );
-            }
-        }
+        // Millions of rows: streamed, and only the columns grouping needs.
+        let customers = &mut org.customers;
+        store
+            .each_row(
+                ReferenceTable::Customers,
+                &["customer_id", "segment", "region", "joined_at"],
+                &mut |values| {
+                    let mut values = values.into_iter();
+                    let (Some(Some(id)), Some(segment), Some(region), Some(joined_at)) =
+                        (values.next(), values.next(), values.next(), values.next())
+                    else {
+                        return;
+                    };
+                    customers.insert(
+                        id,
+                        CustomerInfo {
+                            segment,
+                            region,
+                            joined_at: micros(&joined_at),
+                        },
+                    );
+                },
+            )
+            .await?;
         for row in store.rows(ReferenceTable::Topics).await? {
             if let [Some(code), _, Some(category), Some(kind), _] = &row.values[..] {
                 org.topics.insert(

@@ -57,6 +57,15 @@ pub trait ReferenceStore: Send + Sync {
 
     /// Every key of a table.
     async fn keys(&self, table: ReferenceTable) -> Result<Vec<String>, SqlError>;
+
+    /// The named columns of every row of a table, handed to `each` one row at a time (for
+    /// tables too large to hold twice, such as customers).
+    async fn each_row(
+        &self,
+        table: ReferenceTable,
+        columns: &[&str],
+        each: &mut (dyn FnMut(Vec<Option<String>>) + Send),
+    ) -> Result<(), SqlError>;
 }
 
 /// An upsert in progress (see [`ReferenceStore::begin_upsert`]).
@@ -238,6 +247,34 @@ impl ReferenceStore for SqlStore {
                 })
             })
             .collect()
+    }
+
+    async fn each_row(
+        &self,
+        table: ReferenceTable,
+        columns: &[&str],
+        each: &mut (dyn FnMut(Vec<Option<String>>) + Send),
+    ) -> Result<(), SqlError> {
+        use futures::TryStreamExt;
+        if let Some(unknown) = columns
+            .iter()
+            .find(|c| !table.columns().iter().any(|(name, _)| name == *c))
+        {
+            return Err(SqlError::Url(format!(
+                "table {} has no column {unknown}",
+                table.name()
+            )));
+        }
+        let sql = format!("SELECT {} FROM {}", columns.join(", "), table.name());
+        let mut rows = sqlx::query(&sql).fetch(&self.pool);
+        while let Some(row) = rows.try_next().await? {
+            each(
+                (0..columns.len())
+                    .map(|i| row.try_get::<Option<String>, _>(i))
+                    .collect::<Result<Vec<_>, _>>()?,
+            );
+        }
+        Ok(())
     }
 
     async fn keys(&self, table: ReferenceTable) -> Result<Vec<String>, SqlError> {
