@@ -167,6 +167,36 @@ fn string_list_type() -> DataType {
     DataType::List(Arc::new(Field::new("item", DataType::Utf8, true)))
 }
 
+/// For each of `rows` (one customer's contacts, in time order or reversed): the gap to the
+/// nearest contact before it in that order that shares a topic, into `gaps`.
+fn same_topic_gaps<'a>(
+    rows: impl Iterator<Item = usize>,
+    topics_of: &impl Fn(usize) -> &'a [u32],
+    started: &Int64Array,
+    seen: &mut Vec<(u32, i64)>,
+    gaps: &mut [Option<i64>],
+) {
+    // Topic → start of the latest contact seen with it.
+    seen.clear();
+    for row in rows {
+        let at = started.value(row);
+        gaps[row] = topics_of(row)
+            .iter()
+            .filter_map(|t| {
+                seen.iter()
+                    .find(|(s, _)| s == t)
+                    .map(|(_, when)| (at - when).abs())
+            })
+            .min();
+        for &topic in topics_of(row) {
+            match seen.iter_mut().find(|(s, _)| *s == topic) {
+                Some(entry) => entry.1 = at,
+                None => seen.push((topic, at)),
+            }
+        }
+    }
+}
+
 /// Contacts with their derived fields, and per-customer order for attributing other rows.
 struct ContactIndex {
     batch: RecordBatch,
@@ -267,38 +297,16 @@ impl ContactIndex {
                 to_next[a] = Some(gap);
             }
             // The nearest earlier (later) contact sharing a topic.
-            seen.clear();
-            for &row in group {
-                let row = row as usize;
-                let at = started.value(row);
-                let nearest = topics_of(row)
-                    .iter()
-                    .filter_map(|t| seen.iter().find(|(s, _)| s == t).map(|(_, when)| *when))
-                    .max();
-                since_previous_same[row] = nearest.map(|when| at - when);
-                for &topic in topics_of(row) {
-                    match seen.iter_mut().find(|(s, _)| *s == topic) {
-                        Some(entry) => entry.1 = at,
-                        None => seen.push((topic, at)),
-                    }
-                }
-            }
-            seen.clear();
-            for &row in group.iter().rev() {
-                let row = row as usize;
-                let at = started.value(row);
-                let nearest = topics_of(row)
-                    .iter()
-                    .filter_map(|t| seen.iter().find(|(s, _)| s == t).map(|(_, when)| *when))
-                    .min();
-                to_next_same[row] = nearest.map(|when| when - at);
-                for &topic in topics_of(row) {
-                    match seen.iter_mut().find(|(s, _)| *s == topic) {
-                        Some(entry) => entry.1 = at,
-                        None => seen.push((topic, at)),
-                    }
-                }
-            }
+            let forward = group.iter().map(|&row| row as usize);
+            same_topic_gaps(
+                forward,
+                &topics_of,
+                &started,
+                &mut seen,
+                &mut since_previous_same,
+            );
+            let backward = group.iter().rev().map(|&row| row as usize);
+            same_topic_gaps(backward, &topics_of, &started, &mut seen, &mut to_next_same);
             start = end;
         }
         let (previous, next) = if settings.same_topic {
