@@ -87,21 +87,7 @@ where
     let table = R::TABLE;
     let counts: UpsertCounts = store.upsert(table, &rows, request.dry_run).await?;
     store.close().await;
-    Ok(IngestSummary {
-        kind: request.kind.cli_name().to_owned(),
-        files: request
-            .files
-            .iter()
-            .map(|f| f.display().to_string())
-            .collect(),
-        read,
-        accepted: rows.len() as u64,
-        inserted: counts.inserted,
-        replaced: counts.replaced,
-        unchanged: counts.unchanged,
-        rejected: quarantine.rejected,
-        quarantine: quarantine.finish()?,
-    })
+    summary(request, read, rows.len() as u64, counts, quarantine)
 }
 
 fn parse_all<R: Record + Refers + ToReferenceRow>(
@@ -232,21 +218,7 @@ where
     };
     session.commit().await?;
     store.close().await;
-    Ok(IngestSummary {
-        kind: request.kind.cli_name().to_owned(),
-        files: request
-            .files
-            .iter()
-            .map(|f| f.display().to_string())
-            .collect(),
-        read,
-        accepted,
-        inserted: counts.inserted,
-        replaced: counts.replaced,
-        unchanged: counts.unchanged,
-        rejected: quarantine.rejected,
-        quarantine: quarantine.finish()?,
-    })
+    summary(request, read, accepted, counts, quarantine)
 }
 
 /// Checks that every unit's parent exists (in the store or the batch) and sits at a higher
@@ -325,4 +297,29 @@ fn check_tree<R: Refers>(
         }
     }
     rejected
+}
+
+/// What an ingest of reference data did.
+fn summary(
+    request: &IngestRequest,
+    read: u64,
+    accepted: u64,
+    counts: UpsertCounts,
+    quarantine: Quarantine,
+) -> Result<IngestSummary, IngestError> {
+    Ok(IngestSummary {
+        kind: request.kind.cli_name().to_owned(),
+        files: request
+            .files
+            .iter()
+            .map(|f| f.display().to_string())
+            .collect(),
+        read,
+        accepted,
+        inserted: counts.inserted,
+        replaced: counts.replaced,
+        unchanged: counts.unchanged,
+        rejected: quarantine.rejected,
+        quarantine: quarantine.finish()?,
+    })
 }

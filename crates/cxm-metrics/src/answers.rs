@@ -7,7 +7,7 @@
 
 use std::collections::BTreeMap;
 use std::fs::File;
-use std::io::{BufReader, BufWriter};
+use std::io::BufReader;
 use std::path::Path;
 use std::sync::Arc;
 
@@ -17,12 +17,12 @@ use cxm_facts::arrow::array::{
 };
 use cxm_facts::arrow::datatypes::{DataType, Field, Float64Type, Schema, UInt64Type};
 use cxm_facts::arrow::ipc::reader::FileReader;
-use cxm_facts::arrow::ipc::writer::FileWriter;
 use serde::{Deserialize, Serialize};
 
 use crate::MetricsError;
 use crate::organisation::Organisation;
 use crate::query::{Dimension, Filters, MetricRow, Query};
+use crate::rollup::IpcFile;
 
 /// The grains answered ahead.
 pub const GRAINS: [Grain; 3] = [Grain::Month, Grain::Quarter, Grain::Year];
@@ -128,16 +128,8 @@ pub fn write(
 ) -> Result<AnswersHeader, MetricsError> {
     let file = format!("answers-{}.{build}.arrow", dimension.name());
     let path = dir.join(&file);
-    let temporary = path.with_extension("arrow.tmp");
-    let io = |source| MetricsError::Io {
-        path: temporary.display().to_string(),
-        source,
-    };
     let schema = schema();
-    let mut writer = FileWriter::try_new(
-        BufWriter::new(File::create(&temporary).map_err(io)?),
-        &schema,
-    )?;
+    let mut writer = IpcFile::create(&path, &schema)?;
     let mut periods = BTreeMap::new();
     for (period, rows) in answers {
         let floats = |get: fn(&MetricRow) -> Option<f64>| -> ArrayRef {
@@ -178,11 +170,6 @@ pub fn write(
         periods.insert(period.to_string(), periods.len());
     }
     writer.finish()?;
-    drop(writer);
-    std::fs::rename(&temporary, &path).map_err(|source| MetricsError::Io {
-        path: path.display().to_string(),
-        source,
-    })?;
     Ok(AnswersHeader { file, periods })
 }
 
@@ -206,6 +193,12 @@ pub fn read(
     let Some(batch) = reader.next().transpose()? else {
         return Ok(None);
     };
+    if batch.schema().fields() != schema().fields() {
+        return Err(MetricsError::Internal(format!(
+            "{} does not hold answers in this version's layout; run `cxm refresh`",
+            path.display()
+        )));
+    }
     let text = |i: usize| batch.column(i).as_string::<i32>();
     let float = |i: usize, row: usize| {
         let column = batch.column(i).as_primitive::<Float64Type>();

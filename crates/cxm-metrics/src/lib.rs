@@ -18,7 +18,7 @@ use std::sync::Arc;
 use std::time::Instant;
 
 use cxm_catalog::DataDir;
-use cxm_domain::metrics::{CatalogueError, MetricDefinition, Source};
+use cxm_domain::metrics::{CatalogueError, MetricDefinition, Period, Source};
 use cxm_facts::FactTable;
 use cxm_facts::arrow::array::RecordBatch;
 use cxm_facts::datafusion::dataframe::DataFrameWriteOptions;
@@ -274,17 +274,21 @@ pub async fn refresh(dir: &DataDir) -> Result<RefreshReport, MetricsError> {
     };
     if let Some((first, last)) = engine.span() {
         let periods = answers::periods(first, last);
-        for dimension in answers::groupings(&engine.org) {
-            let mut answered = Vec::with_capacity(periods.len());
-            for period in &periods {
+        // Period by period, every grouping: the period's cells are read once for all.
+        let groupings = answers::groupings(&engine.org);
+        let mut answered: Vec<Vec<(Period, Vec<MetricRow>)>> = vec![Vec::new(); groupings.len()];
+        for period in &periods {
+            for (dimension, list) in groupings.iter().zip(answered.iter_mut()) {
                 let result = engine
-                    .query_uncached(&answers::question(&dimension, period))
+                    .query_uncached(&answers::question(dimension, period))
                     .await?;
-                answered.push((*period, result.rows));
+                list.push((*period, result.rows));
             }
+        }
+        for (dimension, list) in groupings.iter().zip(&answered) {
             header.answers.insert(
                 dimension.name().to_owned(),
-                answers::write(&out, &build, &dimension, &answered)?,
+                answers::write(&out, &build, dimension, list)?,
             );
         }
     }

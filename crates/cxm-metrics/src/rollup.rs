@@ -65,6 +65,42 @@ pub struct SourceHeader {
     pub months: BTreeMap<String, usize>,
 }
 
+/// An Arrow IPC file written beside its final name and renamed into place when finished,
+/// so a reader sees the previous file or the whole new one.
+pub(crate) struct IpcFile {
+    writer: FileWriter<BufWriter<File>>,
+    temporary: PathBuf,
+    path: PathBuf,
+}
+
+impl IpcFile {
+    pub(crate) fn create(path: &Path, schema: &Schema) -> Result<IpcFile, MetricsError> {
+        let temporary = path.with_extension("arrow.tmp");
+        let file = File::create(&temporary).map_err(|source| MetricsError::Io {
+            path: temporary.display().to_string(),
+            source,
+        })?;
+        Ok(IpcFile {
+            writer: FileWriter::try_new(BufWriter::new(file), schema)?,
+            temporary,
+            path: path.to_owned(),
+        })
+    }
+
+    pub(crate) fn write(&mut self, batch: &RecordBatch) -> Result<(), MetricsError> {
+        Ok(self.writer.write(batch)?)
+    }
+
+    pub(crate) fn finish(mut self) -> Result<(), MetricsError> {
+        self.writer.finish()?;
+        drop(self.writer);
+        std::fs::rename(&self.temporary, &self.path).map_err(|source| MetricsError::Io {
+            path: self.path.display().to_string(),
+            source,
+        })
+    }
+}
+
 pub fn rollup_dir(data_dir: &Path) -> PathBuf {
     data_dir.join(ROLLUP_DIR)
 }
@@ -130,13 +166,7 @@ pub fn write_cells(
     let schema = Arc::new(Schema::new(fields));
     let file_name = cells_file(source, build);
     let path = dir.join(&file_name);
-    let temporary = path.with_extension("arrow.tmp");
-    let io = |source| MetricsError::Io {
-        path: temporary.display().to_string(),
-        source,
-    };
-    let file = File::create(&temporary).map_err(io)?;
-    let mut writer = FileWriter::try_new(BufWriter::new(file), &schema)?;
+    let mut writer = IpcFile::create(&path, &schema)?;
     let mut months = BTreeMap::new();
     let mut start = 0;
     while start < order.len() {
@@ -177,11 +207,6 @@ pub fn write_cells(
         start = end;
     }
     writer.finish()?;
-    drop(writer);
-    std::fs::rename(&temporary, &path).map_err(|source| MetricsError::Io {
-        path: path.display().to_string(),
-        source,
-    })?;
     Ok(SourceHeader {
         file: file_name,
         components: plan.components.clone(),
