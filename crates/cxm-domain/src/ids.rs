@@ -2,6 +2,8 @@
 
 use std::fmt;
 
+use compact_str::CompactString;
+
 use crate::FieldError;
 
 /// Longest identifier accepted, in bytes.
@@ -9,12 +11,13 @@ pub const MAX_ID_LEN: usize = 128;
 
 /// An identifier from an outside system: non-empty after trimming, at most
 /// [`MAX_ID_LEN`] bytes, no control characters and no `;` (the list separator).
+/// Ids of up to 24 bytes (nearly all) are stored inline, without an allocation.
 #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
-pub struct RecordId(String);
+pub struct RecordId(CompactString);
 
 impl RecordId {
     pub fn parse(field: &str, raw: &str) -> Result<Self, FieldError> {
-        let id = raw.trim();
+        let id = crate::parse::trim(raw);
         if id.is_empty() {
             return Err(FieldError::missing(field));
         }
@@ -37,7 +40,7 @@ impl RecordId {
                 format!("{field} {id:?} contains the character {bad:?}, not allowed in an id"),
             ));
         }
-        Ok(Self(id.to_owned()))
+        Ok(Self(CompactString::new(id)))
     }
 
     pub fn as_str(&self) -> &str {
@@ -45,7 +48,7 @@ impl RecordId {
     }
 
     pub fn into_string(self) -> String {
-        self.0
+        self.0.into_string()
     }
 }
 

@@ -33,7 +33,7 @@ macro_rules! vocabulary {
                     $($text => return Ok($name::$variant),)+
                     _ => {}
                 }
-                let text = raw.trim();
+                let text = crate::parse::trim(raw);
                 $(if text.eq_ignore_ascii_case($text) {
                     return Ok($name::$variant);
                 })+

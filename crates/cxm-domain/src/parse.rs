@@ -44,7 +44,7 @@ impl DurationUnit {
                 _ => Seconds::new(field, f64::from(crate::values::MAX_SECONDS) + 1.0, raw),
             };
         }
-        let text = raw.trim();
+        let text = crate::parse::trim(raw);
         if text.contains(':') {
             return parse_clock_duration(field, raw, text);
         }
@@ -103,7 +103,7 @@ impl TimestampParser {
     }
 
     pub fn parse(&self, field: &str, raw: &str) -> Result<DateTime<Utc>, FieldError> {
-        let text = raw.trim();
+        let text = crate::parse::trim(raw);
         if text.is_empty() {
             return Err(FieldError::missing(field));
         }
@@ -161,7 +161,7 @@ impl TimestampParser {
         field: &str,
         raw: &str,
     ) -> Result<DateTime<Utc>, FieldError> {
-        let text = raw.trim();
+        let text = crate::parse::trim(raw);
         if self.format.is_none()
             && let Ok(date) = NaiveDate::parse_from_str(text, "%Y-%m-%d")
         {
@@ -267,7 +267,7 @@ impl ParseContext {
     }
 
     pub fn parse_bool(field: &str, raw: &str) -> Result<bool, FieldError> {
-        let text = raw.trim();
+        let text = crate::parse::trim(raw);
         for (truthy, value) in [
             ("true", true),
             ("false", false),
@@ -450,6 +450,27 @@ mod tests {
             let t = Utc.timestamp_opt(secs, 0).unwrap();
             let parsed = TimestampParser::default().parse("t", &t.to_rfc3339()).unwrap();
             prop_assert_eq!(parsed, t);
+        }
+    }
+}
+
+/// `text` without leading and trailing whitespace, as [`str::trim`]; values that start
+/// and end with a visible ASCII character (nearly all) are returned without scanning.
+pub fn trim(text: &str) -> &str {
+    match (text.as_bytes().first(), text.as_bytes().last()) {
+        (Some(first), Some(last)) if first.is_ascii_graphic() && last.is_ascii_graphic() => text,
+        _ => text.trim(),
+    }
+}
+
+#[cfg(test)]
+mod trim_tests {
+    use proptest::prelude::*;
+
+    proptest! {
+        #[test]
+        fn trim_is_str_trim(text in "\\PC{0,8}|[ \\t\u{a0}\u{2003}]{0,2}[a-z]{0,3}[ \\t\u{a0}]{0,2}") {
+            prop_assert_eq!(super::trim(&text), text.trim());
         }
     }
 }

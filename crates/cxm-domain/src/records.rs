@@ -54,7 +54,7 @@ impl<'a, S: FieldSource> FieldReader<'a, S> {
     fn raw(&self, index: usize) -> Option<&'a str> {
         self.source
             .get(index)
-            .filter(|value| !value.trim().is_empty())
+            .filter(|value| !crate::parse::trim(value).is_empty())
     }
 
     /// A value that must be present and valid.
@@ -105,7 +105,7 @@ impl<'a, S: FieldSource> FieldReader<'a, S> {
 /// Free text (names, comments, reasons): trimmed, control characters other than line breaks
 /// and tabs rejected, length bounded.
 fn parse_text(field: &str, raw: &str, max_len: usize) -> Result<String, FieldError> {
-    let text = raw.trim();
+    let text = crate::parse::trim(raw);
     if text.len() > max_len {
         return Err(FieldError::new(
             field,
@@ -130,12 +130,25 @@ fn parse_text(field: &str, raw: &str, max_len: usize) -> Result<String, FieldErr
 }
 
 /// Builds a stable content hash (xxh3-64) of a record's stored values: the values are
-/// written into one buffer (length-prefixed, so boundaries count) and hashed once.
+/// written into one buffer (length-prefixed, so boundaries count) and hashed once. The
+/// buffer is kept per thread, so hashing a row allocates nothing.
 struct ContentHasher(Vec<u8>);
+
+thread_local! {
+    static HASH_BUFFER: std::cell::Cell<Vec<u8>> = const { std::cell::Cell::new(Vec::new()) };
+}
 
 impl Default for ContentHasher {
     fn default() -> Self {
-        Self(Vec::with_capacity(256))
+        let mut buffer = HASH_BUFFER.take();
+        buffer.clear();
+        Self(buffer)
+    }
+}
+
+impl Drop for ContentHasher {
+    fn drop(&mut self) {
+        HASH_BUFFER.set(std::mem::take(&mut self.0));
     }
 }
 

@@ -5,7 +5,7 @@ use std::fmt;
 use crate::FieldError;
 
 fn parse_integer(field: &str, raw: &str) -> Result<i64, FieldError> {
-    let text = raw.trim();
+    let text = crate::parse::trim(raw);
     if let Ok(value) = text.parse::<i64>() {
         return Ok(value);
     }
@@ -177,7 +177,7 @@ impl Amount {
     /// Parses a decimal like `12`, `-3.5` or `1234.5678`; at most four decimal places.
     /// Thousands separators and currency symbols are not accepted (map them away first).
     pub fn parse(field: &str, raw: &str) -> Result<Self, FieldError> {
-        let text = raw.trim();
+        let text = crate::parse::trim(raw);
         let invalid = || {
             FieldError::new(
                 field,

@@ -13,6 +13,8 @@ pub enum FactError {
     Query(Box<deltalake::datafusion::error::DataFusionError>),
     #[error("arrow: {0}")]
     Arrow(#[from] deltalake::arrow::error::ArrowError),
+    #[error("parquet: {0}")]
+    Parquet(#[from] deltalake::parquet::errors::ParquetError),
     #[error("{path}: {source}")]
     Io {
         path: String,

@@ -15,7 +15,7 @@ pub mod store;
 pub use batch::{FactBatchBuilder, FactRow};
 pub use error::FactError;
 pub use schema::FactTable;
-pub use store::{BatchOutcome, CompactReport, FactStore, StagedBatch};
+pub use store::{BatchOutcome, CompactReport, FactStore, StagedBatch, StagedFiles, StagedWriter};
 
 /// The engine, re-exported so every layer uses one version of DataFusion and Arrow.
 pub use deltalake::{arrow, datafusion, parquet};

@@ -1,11 +1,11 @@
 //! The fact store: opening and creating the Delta tables, staging and committing batches,
 //! compaction, and registration in a DataFusion session.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
-use deltalake::arrow::array::{Array, AsArray, RecordBatch};
+use deltalake::arrow::array::{Array, AsArray, BooleanArray, RecordBatch};
 use deltalake::arrow::datatypes::Int64Type;
 use deltalake::datafusion::datasource::MemTable;
 use deltalake::datafusion::prelude::{DataFrame, ParquetReadOptions, SessionContext, col, lit};
@@ -13,7 +13,7 @@ use deltalake::kernel::engine::arrow_conversion::TryIntoKernel;
 use deltalake::kernel::transaction::CommitBuilder;
 use deltalake::kernel::{Action, Add, StructType};
 use deltalake::parquet::basic::{Compression, ZstdLevel};
-use deltalake::parquet::file::properties::WriterProperties;
+use deltalake::parquet::file::properties::{EnabledStatistics, WriterProperties};
 use deltalake::protocol::{DeltaOperation, SaveMode};
 use deltalake::writer::{DeltaWriter, RecordBatchWriter};
 use deltalake::{DeltaTable, DeltaTableBuilder};
@@ -53,15 +53,21 @@ pub struct CompactReport {
     pub files_vacuumed: usize,
 }
 
-/// Parquet settings of a table's files: zstd, large row groups, and no dictionary for the
-/// columns that are unique per row (the key and the content hash), where a dictionary only
-/// costs time before the writer falls back to plain encoding.
+/// Parquet settings of a table's files: zstd, large row groups, statistics per column
+/// chunk (what Delta's data skipping reads), and no dictionary for columns with nearly a
+/// distinct value per row, where a dictionary only costs time before the writer falls
+/// back to plain encoding.
 fn writer_properties(table: FactTable) -> WriterProperties {
-    WriterProperties::builder()
-        .set_compression(Compression::ZSTD(ZstdLevel::try_new(1).unwrap_or_default()))
-        .set_max_row_group_row_count(Some(1 << 20))
-        .set_column_dictionary_enabled(table.key_column().into(), false)
-        .set_column_dictionary_enabled(ROW_HASH.into(), false)
+    table
+        .high_cardinality_columns()
+        .into_iter()
+        .fold(
+            WriterProperties::builder()
+                .set_compression(Compression::ZSTD(ZstdLevel::try_new(1).unwrap_or_default()))
+                .set_max_row_group_row_count(Some(1 << 20))
+                .set_statistics_enabled(EnabledStatistics::Chunk),
+            |builder, column| builder.set_column_dictionary_enabled(column.into(), false),
+        )
         .build()
 }
 
@@ -145,18 +151,19 @@ impl FactStore {
     /// Starts a batch for `table`: its rows are staged as files nobody reads until commit.
     pub async fn stage(&self, table: FactTable) -> Result<StagedBatch, FactError> {
         let delta = self.table(table).await?;
-        let writer = RecordBatchWriter::for_table(&delta)
-            .map_err(FactError::delta(table.name()))?
-            .with_target_file_size(TARGET_FILE_BYTES)
-            .with_writer_properties(writer_properties(table));
         Ok(StagedBatch {
             store: self.clone(),
             table,
             delta,
-            writer,
-            rows: 0,
-            late: Vec::new(),
+            files: StagedFiles::default(),
+            own_writer: None,
         })
+    }
+
+    /// A writer of staged files for `table`. Several writers (say one per core) can stage
+    /// the rows of one batch; their files join it with [`StagedBatch::add`].
+    pub async fn writer(&self, table: FactTable) -> Result<StagedWriter, FactError> {
+        StagedWriter::for_table(table, &self.table(table).await?)
     }
 
     /// Rewrites small files into large ones and deletes files no version references any
@@ -198,20 +205,40 @@ impl FactStore {
     }
 }
 
-/// A batch being written: rows stream into staged Parquet files; nothing is visible until
-/// [`StagedBatch::commit`], and dropping the batch leaves only unreferenced files.
-pub struct StagedBatch {
-    store: FactStore,
+/// Writes rows into staged Parquet files that no table version references yet.
+pub struct StagedWriter {
     table: FactTable,
-    delta: DeltaTable,
     writer: RecordBatchWriter,
     rows: u64,
-    /// Rows that supersede an earlier row of this batch with the same id (last wins).
-    late: Vec<RecordBatch>,
 }
 
-impl StagedBatch {
-    /// Streams rows whose ids have not occurred earlier in the batch.
+/// Files staged for one batch, with their row count.
+#[derive(Debug, Default)]
+pub struct StagedFiles {
+    adds: Vec<Add>,
+    rows: u64,
+}
+
+impl StagedFiles {
+    pub fn rows(&self) -> u64 {
+        self.rows
+    }
+}
+
+impl StagedWriter {
+    fn for_table(table: FactTable, delta: &DeltaTable) -> Result<Self, FactError> {
+        let writer = RecordBatchWriter::for_table(delta)
+            .map_err(FactError::delta(table.name()))?
+            .with_target_file_size(TARGET_FILE_BYTES)
+            .with_writer_properties(writer_properties(table));
+        Ok(Self {
+            table,
+            writer,
+            rows: 0,
+        })
+    }
+
+    /// Streams rows into the current files.
     pub async fn write(&mut self, batch: RecordBatch) -> Result<(), FactError> {
         self.rows += batch.num_rows() as u64;
         self.writer
@@ -220,12 +247,124 @@ impl StagedBatch {
             .map_err(FactError::delta(self.table.name()))
     }
 
-    /// Rows whose ids occurred earlier in this batch; they replace those earlier rows.
-    /// Must themselves have distinct ids.
-    pub fn supersede(&mut self, batch: RecordBatch) {
-        if batch.num_rows() > 0 {
-            self.late.push(batch);
+    /// Finishes the files written since the last flush; the writer goes on with new files.
+    pub async fn flush(&mut self) -> Result<StagedFiles, FactError> {
+        let adds = self
+            .writer
+            .flush()
+            .await
+            .map_err(FactError::delta(self.table.name()))?;
+        Ok(StagedFiles {
+            adds,
+            rows: std::mem::take(&mut self.rows),
+        })
+    }
+}
+
+/// A batch being written: rows stream into staged Parquet files; nothing is visible until
+/// [`StagedBatch::commit`], and dropping the batch leaves only unreferenced files.
+pub struct StagedBatch {
+    store: FactStore,
+    table: FactTable,
+    delta: DeltaTable,
+    files: StagedFiles,
+    /// the writer of [`StagedBatch::write`], created on first use
+    own_writer: Option<StagedWriter>,
+}
+
+impl StagedBatch {
+    /// Streams rows into the batch. Ids must not repeat within the batch unless
+    /// [`StagedBatch::keep_last`] resolves the repeats before the commit.
+    pub async fn write(&mut self, batch: RecordBatch) -> Result<(), FactError> {
+        if self.own_writer.is_none() {
+            self.own_writer = Some(StagedWriter::for_table(self.table, &self.delta)?);
         }
+        match self.own_writer.as_mut() {
+            Some(writer) => writer.write(batch).await,
+            None => Ok(()),
+        }
+    }
+
+    /// Adds files staged by a [`StagedWriter`] of this table to the batch.
+    pub fn add(&mut self, files: StagedFiles) {
+        self.files.adds.extend(files.adds);
+        self.files.rows += files.rows;
+    }
+
+    async fn flush_own_writer(&mut self) -> Result<(), FactError> {
+        if let Some(mut writer) = self.own_writer.take() {
+            let files = writer.flush().await?;
+            self.add(files);
+        }
+        Ok(())
+    }
+
+    /// Resolves ids that occur more than once in the batch. `last` maps the xxh3-64 hash
+    /// of each such id to the content hash of its last row; of that id's rows exactly one
+    /// with that content stays. Staged files holding a row to drop are rewritten (reading
+    /// one record batch at a time); the others are left as they are.
+    pub async fn keep_last(&mut self, last: &HashMap<u64, u64>) -> Result<(), FactError> {
+        self.flush_own_writer().await?;
+        if last.is_empty() {
+            return Ok(());
+        }
+        let schema = self.table.schema();
+        let key_index = schema.index_of(self.table.key_column())?;
+        let hash_index = schema.index_of(ROW_HASH)?;
+        let mut kept = HashSet::new();
+        let mut ids: HashMap<u64, String> = HashMap::new();
+        let mut rewriter: Option<StagedWriter> = None;
+        let mut files = StagedFiles::default();
+        let mut rewritten = Vec::new();
+        for add in std::mem::take(&mut self.files.adds) {
+            let path = self.staged_path(&add)?;
+            if !file_has_any_key(&path, key_index, |hash| last.contains_key(&hash))? {
+                files.rows += parquet_rows(&path)?;
+                files.adds.push(add);
+                continue;
+            }
+            if rewriter.is_none() {
+                rewriter = Some(StagedWriter::for_table(self.table, &self.delta)?);
+            }
+            for batch in read_parquet(&path, None)? {
+                let batch = batch?;
+                let keys = batch.column(key_index).as_string::<i32>();
+                let hashes = batch.column(hash_index).as_primitive::<Int64Type>();
+                let mut keep = Vec::with_capacity(batch.num_rows());
+                for row in 0..batch.num_rows() {
+                    let id = keys.value(row);
+                    let key = xxhash_rust::xxh3::xxh3_64(id.as_bytes());
+                    keep.push(match last.get(&key) {
+                        None => true,
+                        Some(&content) => {
+                            // Two different ids with one hash would be taken for one id.
+                            let first = ids.entry(key).or_insert_with(|| id.to_owned());
+                            if first != id {
+                                return Err(FactError::Invalid(format!(
+                                    "the ids {first:?} and {id:?} have the same 64-bit hash; \
+                                     ingest them in separate batches (see --batch-rows)"
+                                )));
+                            }
+                            hashes.value(row) as u64 == content && kept.insert(key)
+                        }
+                    });
+                }
+                let keep = BooleanArray::from(keep);
+                let batch = deltalake::arrow::compute::filter_record_batch(&batch, &keep)?;
+                if let Some(writer) = rewriter.as_mut() {
+                    writer.write(batch).await?;
+                }
+            }
+            rewritten.push(path);
+        }
+        if let Some(mut writer) = rewriter {
+            let written = writer.flush().await?;
+            files.rows += written.rows;
+            files.adds.extend(written.adds);
+        }
+        remove_files(&rewritten);
+        self.files = files;
+        Ok(())
     }
 
     /// Makes the batch visible in one atomic commit and reports how it changed the table.
@@ -236,13 +375,15 @@ impl StagedBatch {
     /// Commits, given a test that is false for every id whose xxh3-64 hash does not occur
     /// in the batch. When the table holds no id the test accepts, the batch is appended
     /// after one streaming scan of the table's key column, in memory that does not grow
-    /// with the table; otherwise it is classified and merged by id.
+    /// with the table; otherwise it is classified and merged by id. The batch's ids must
+    /// be distinct (see [`StagedBatch::keep_last`]).
     pub async fn commit_knowing(
         mut self,
         may_contain: impl Fn(u64) -> bool,
     ) -> Result<BatchOutcome, FactError> {
+        self.flush_own_writer().await?;
         let name = self.table.name();
-        let adds = self.writer.flush().await.map_err(FactError::delta(name))?;
+        let adds = std::mem::take(&mut self.files.adds);
         let staged_paths = adds
             .iter()
             .map(|add| self.staged_path(add))
@@ -255,8 +396,8 @@ impl StagedBatch {
             .map_err(FactError::delta(name))?
             .log_data()
             .num_files();
-        if self.late.is_empty() && (target_files == 0 || !self.table_has_any(&may_contain).await?) {
-            let inserted = self.rows;
+        if target_files == 0 || !self.table_has_any(&may_contain).await? {
+            let inserted = self.files.rows;
             let version = self.append(adds).await?;
             return Ok(BatchOutcome {
                 inserted,
@@ -266,26 +407,14 @@ impl StagedBatch {
         }
         let ctx = SessionContext::new();
         let source = self.source_frame(&ctx, &staged_paths).await?;
-        let mut outcome = if target_files == 0 {
-            BatchOutcome {
-                inserted: source.clone().count().await? as u64,
-                ..Default::default()
-            }
-        } else {
-            self.classify(&ctx, source.clone()).await?
-        };
-        if self.late.is_empty() && outcome.replaced == 0 && outcome.unchanged == 0 {
+        let mut outcome = self.classify(&ctx, source.clone()).await?;
+        if outcome.replaced == 0 && outcome.unchanged == 0 {
             outcome.version = self.append(adds).await?;
             return Ok(outcome);
         }
-        // Staged rows dropped because a later row of the batch has their id were replaced.
-        let late_rows: u64 = self.late.iter().map(|b| b.num_rows() as u64).sum();
-        let source_rows = outcome.inserted + outcome.replaced + outcome.unchanged;
-        let superseded = (self.rows + late_rows).saturating_sub(source_rows);
         if outcome.inserted + outcome.replaced > 0 {
             outcome.version = Some(self.merge(source).await?);
         }
-        outcome.replaced += superseded;
         remove_files(&staged_paths);
         Ok(outcome)
     }
@@ -301,15 +430,14 @@ impl StagedBatch {
             })
     }
 
-    /// The deduplicated source rows: staged rows not superseded, plus the superseding ones.
+    /// The staged rows as a data frame.
     async fn source_frame(
         &self,
         ctx: &SessionContext,
         staged_paths: &[String],
     ) -> Result<DataFrame, FactError> {
         let schema = self.table.schema();
-        let key = self.table.key_column();
-        let mut source = if staged_paths.is_empty() {
+        Ok(if staged_paths.is_empty() {
             ctx.read_table(Arc::new(MemTable::try_new(schema.clone(), vec![vec![]])?))?
         } else {
             ctx.read_parquet(
@@ -317,24 +445,7 @@ impl StagedBatch {
                 ParquetReadOptions::default().schema(&schema),
             )
             .await?
-        };
-        if !self.late.is_empty() {
-            let late = ctx.read_table(Arc::new(MemTable::try_new(
-                schema.clone(),
-                vec![self.late.clone()],
-            )?))?;
-            let late_ids = late.clone().select(vec![col(key).alias("late_id")])?;
-            source = source
-                .join(
-                    late_ids,
-                    deltalake::datafusion::common::JoinType::LeftAnti,
-                    &[key],
-                    &["late_id"],
-                    None,
-                )?
-                .union(late)?;
-        }
-        Ok(source)
+        })
     }
 
     /// Whether the table holds an id the test accepts (streams the key column only).
@@ -526,6 +637,55 @@ fn sync_files(paths: &[String]) -> Result<(), FactError> {
             })?;
     }
     Ok(())
+}
+
+/// Reads a staged Parquet file batch by batch, all columns or only the one at `column`.
+fn read_parquet(
+    path: &str,
+    column: Option<usize>,
+) -> Result<deltalake::parquet::arrow::arrow_reader::ParquetRecordBatchReader, FactError> {
+    use deltalake::parquet::arrow::ProjectionMask;
+    use deltalake::parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
+    let file = std::fs::File::open(path).map_err(|source| FactError::Io {
+        path: path.to_owned(),
+        source,
+    })?;
+    let mut builder = ParquetRecordBatchReaderBuilder::try_new(file)?.with_batch_size(64 * 1024);
+    if let Some(column) = column {
+        let mask = ProjectionMask::roots(builder.parquet_schema(), [column]);
+        builder = builder.with_projection(mask);
+    }
+    Ok(builder.build()?)
+}
+
+fn parquet_rows(path: &str) -> Result<u64, FactError> {
+    let file = std::fs::File::open(path).map_err(|source| FactError::Io {
+        path: path.to_owned(),
+        source,
+    })?;
+    let reader = deltalake::parquet::file::reader::SerializedFileReader::new(file)?;
+    use deltalake::parquet::file::reader::FileReader;
+    Ok(reader.metadata().file_metadata().num_rows().max(0) as u64)
+}
+
+/// Whether a staged file holds an id whose hash passes `test` (reads the key column only).
+fn file_has_any_key(
+    path: &str,
+    key_index: usize,
+    test: impl Fn(u64) -> bool,
+) -> Result<bool, FactError> {
+    for batch in read_parquet(path, Some(key_index))? {
+        let batch = batch?;
+        let keys = batch.column(0).as_string::<i32>();
+        if keys
+            .iter()
+            .flatten()
+            .any(|key| test(xxhash_rust::xxh3::xxh3_64(key.as_bytes())))
+        {
+            return Ok(true);
+        }
+    }
+    Ok(false)
 }
 
 fn remove_files(paths: &[String]) {

@@ -1,67 +1,142 @@
-//! Ingesting facts: a parser thread turns rows into Arrow batches while the async side
-//! streams them into a staged Delta batch, committed atomically at the end (or every
-//! `batch_rows` rows).
+//! Ingesting facts on every core.
+//!
+//! - The **reader** cuts CSV files into blocks of whole records (other formats it parses
+//!   itself, in chunks).
+//! - **Parsers**, one per core, validate a block's rows, check references, hash each row's
+//!   key and content and build the block's Arrow batch.
+//! - The **assembler** puts the parsed blocks back in file order, quarantines rejected
+//!   rows, notes every row's key and content hash, cuts the stream into atomic batches of
+//!   at most `batch_rows` rows and hands record batches to the writers.
+//! - **Writers**, one per core, encode the rows as staged Parquet files.
+//! - The async side commits each batch: ids repeated within the batch are resolved (the
+//!   last row wins), then the batch is appended, or merged by id when the table already
+//!   holds some of its ids.
 
-use std::collections::HashMap;
 use std::collections::hash_map::Entry;
-use std::hash::{BuildHasherDefault, Hasher};
-use std::time::{Duration, Instant};
+use std::collections::{BTreeMap, HashMap, HashSet};
+use std::path::PathBuf;
+use std::sync::atomic::Ordering;
+use std::sync::mpsc::{Receiver, SyncSender, sync_channel};
+use std::sync::{Arc, Mutex};
+use std::thread::JoinHandle;
 
 use cxm_catalog::DataDir;
 use cxm_facts::arrow::array::RecordBatch;
 use cxm_facts::batch::FactRow;
-use cxm_facts::{BatchOutcome, FactBatchBuilder, StagedBatch};
-use cxm_readers::Rejection;
+use cxm_facts::{BatchOutcome, FactBatchBuilder, FactStore, StagedFiles, StagedWriter};
+use cxm_readers::{Block, CsvLayout, Rejection};
 use indicatif::{ProgressBar, ProgressStyle};
 use tokio::sync::mpsc;
 
 use crate::quarantine::Quarantine;
-use crate::references::Refers;
+use crate::references::{References, Refers};
 use crate::request::Prepared;
+use crate::sources::AnyRows;
 use crate::{IngestError, IngestRequest, IngestSummary};
 
-/// Rows per Arrow batch handed to the writer.
-const ROWS_PER_BATCH: usize = 64 * 1024;
+/// Rows per unit when the reader parses a file itself (NDJSON, Parquet).
+const RECORDS_PER_UNIT: usize = 8192;
 
-enum Message {
-    /// rows whose ids are first seen in the current batch
-    Rows(RecordBatch),
-    /// rows superseding earlier rows of the current batch
-    Late(RecordBatch),
-    /// end of one atomic batch, with the key hashes of its rows
-    Commit(KeyHashes),
+/// A block of a CSV file for a parser.
+struct Work {
+    seq: u64,
+    source: usize,
+    layout: Arc<CsvLayout>,
+    block: Block,
+    /// bytes of all files consumed when the block was cut
+    progress: u64,
 }
 
-/// Keys of the in-batch id map are already xxh3 hashes: use them as they are.
+/// The rows of one block (or chunk), parsed.
 #[derive(Default)]
-struct Prehashed(u64);
+struct Parsed {
+    seq: u64,
+    source: usize,
+    /// the accepted rows
+    batch: Option<RecordBatch>,
+    /// per accepted row: xxh3 of its key, and its content hash
+    keys: Vec<u64>,
+    contents: Vec<u64>,
+    rejections: Vec<Rejection>,
+    read: u64,
+    progress: u64,
+}
 
-impl Hasher for Prehashed {
-    fn finish(&self) -> u64 {
-        self.0
-    }
+/// What reaches the assembler.
+enum Unit {
+    Parsed(Result<Parsed, IngestError>),
+    /// every file was read completely, in this many units
+    End(u64),
+}
 
-    fn write(&mut self, bytes: &[u8]) {
-        for byte in bytes {
-            self.0 = self.0.rotate_left(8) ^ u64::from(*byte);
+/// One atomic batch, ready to commit.
+struct Commit {
+    files: Vec<StagedFiles>,
+    keys: BatchKeys,
+}
+
+/// The ids of one batch.
+#[derive(Default)]
+struct BatchKeys {
+    /// xxh3 of every id, sorted (repeats included)
+    sorted: Vec<u64>,
+    /// for each id occurring more than once: the content hash of its last row
+    last: HashMap<u64, u64>,
+    /// later rows of a repeated id identical to the row they follow
+    identical: u64,
+    /// later rows of a repeated id that differ from the row they follow
+    changed: u64,
+}
+
+impl BatchKeys {
+    fn new(keys: Vec<u64>, contents: &[u64]) -> Self {
+        let mut sorted = keys.clone();
+        radsort::sort(&mut sorted);
+        let repeated: HashSet<u64> = sorted
+            .windows(2)
+            .filter(|pair| pair[0] == pair[1])
+            .map(|pair| pair[0])
+            .collect();
+        let mut batch = BatchKeys {
+            sorted,
+            ..Default::default()
+        };
+        if repeated.is_empty() {
+            return batch;
         }
+        for (key, &content) in keys.iter().zip(contents) {
+            if !repeated.contains(key) {
+                continue;
+            }
+            match batch.last.entry(*key) {
+                Entry::Vacant(entry) => {
+                    entry.insert(content);
+                }
+                Entry::Occupied(entry) if *entry.get() == content => batch.identical += 1,
+                Entry::Occupied(mut entry) => {
+                    entry.insert(content);
+                    batch.changed += 1;
+                }
+            }
+        }
+        batch
     }
 
-    fn write_u64(&mut self, value: u64) {
-        self.0 = value;
+    fn may_contain(&self, key: u64) -> bool {
+        self.sorted.binary_search(&key).is_ok()
     }
 }
 
-/// Key hash → content hash of the latest row with that key in a batch.
-type KeyHashes = HashMap<u64, u64, BuildHasherDefault<Prehashed>>;
-
-/// Counts the parser can know without the store.
+/// Counts the assembler knows without the store.
 #[derive(Default)]
-struct ParseStats {
+struct AssembleStats {
     read: u64,
     accepted: u64,
     rejected: u64,
     quarantine: Option<String>,
+    /// repeats within a batch: identical ones are unchanged, differing ones replace
+    identical: u64,
+    changed: u64,
 }
 
 pub(crate) async fn run<R>(
@@ -84,74 +159,81 @@ where
         !request.dry_run,
     );
     let progress = progress_bar(request.progress, prepared.total_bytes);
-    let (sender, mut receiver) = mpsc::channel::<Message>(2);
+    let cores = std::thread::available_parallelism().map_or(2, |n| n.get());
+    let paths: Vec<PathBuf> = prepared
+        .sources
+        .iter()
+        .map(|s| s.path().to_owned())
+        .collect();
+    let references = prepared.references.map(Arc::new);
+
+    let (work_sender, work_receiver) = sync_channel::<Work>(2 * cores);
+    let (unit_sender, unit_receiver) = sync_channel::<Unit>(2 * cores);
+    let (commit_sender, mut commit_receiver) = mpsc::channel::<Commit>(1);
+    let mut threads = Threads::default();
+    let work_receiver = Arc::new(Mutex::new(work_receiver));
+    for _ in 0..cores {
+        let work = work_receiver.clone();
+        let units = unit_sender.clone();
+        let references = references.clone();
+        threads.parsers.push(spawn("cxm-ingest-parse", move || {
+            parse_blocks::<R>(&work, &units, references.as_deref());
+            Ok(())
+        })?);
+    }
+    let mut writers = Vec::new();
+    if let Some(facts) = &facts {
+        for _ in 0..cores {
+            writers.push(Writer::start(facts, table, &mut threads).await?);
+        }
+    }
+    let sources = prepared.sources;
+    let reader_units = unit_sender;
+    threads.reader = Some(spawn("cxm-ingest-read", move || {
+        read_sources::<R>(sources, &work_sender, &reader_units, references.as_deref())
+    })?);
     let batch_rows = request.batch_rows.max(1);
-    // Rows are rarely under 96 bytes: a bound on the rows of one batch.
-    let expected_rows = (prepared.total_bytes / 96).min(batch_rows) as usize;
-    let (chunk_sender, chunk_receiver) = std::sync::mpsc::sync_channel::<Chunk<R>>(4);
-    let spawn_error = |e: std::io::Error| IngestError::Worker(e.to_string());
-    let reader = std::thread::Builder::new()
-        .name("cxm-ingest-read".into())
-        .spawn(move || read_records::<R>(prepared, quarantine, chunk_sender, progress))
-        .map_err(spawn_error)?;
-    let assembler = std::thread::Builder::new()
-        .name("cxm-ingest-assemble".into())
-        .spawn(move || assemble::<R>(chunk_receiver, sender, batch_rows, expected_rows))
-        .map_err(spawn_error)?;
+    let assembler = spawn("cxm-ingest-assemble", move || {
+        assemble(
+            unit_receiver,
+            &paths,
+            quarantine,
+            writers,
+            &commit_sender,
+            batch_rows,
+            &progress,
+        )
+    })?;
 
     let mut totals = BatchOutcome::default();
-    let mut staged: Option<StagedBatch> = None;
-    let written: Result<(), IngestError> = async {
-        while let Some(message) = receiver.recv().await {
+    let committed: Result<(), IngestError> = async {
+        while let Some(commit) = commit_receiver.recv().await {
             let Some(facts) = &facts else { continue };
-            match message {
-                Message::Rows(batch) => {
-                    if staged.is_none() {
-                        staged = Some(facts.stage(table).await?);
-                    }
-                    if let Some(batch_writer) = staged.as_mut() {
-                        batch_writer.write(batch).await?;
-                    }
-                }
-                Message::Late(batch) => {
-                    if staged.is_none() {
-                        staged = Some(facts.stage(table).await?);
-                    }
-                    if let Some(batch_writer) = staged.as_mut() {
-                        batch_writer.supersede(batch);
-                    }
-                }
-                Message::Commit(keys) => {
-                    if let Some(batch_writer) = staged.take() {
-                        let outcome = batch_writer
-                            .commit_knowing(|hash| keys.contains_key(&hash))
-                            .await?;
-                        totals.inserted += outcome.inserted;
-                        totals.replaced += outcome.replaced;
-                        totals.unchanged += outcome.unchanged;
-                    }
-                }
-            }
+            let outcome = commit_batch(facts, table, commit).await?;
+            totals.inserted += outcome.inserted;
+            totals.replaced += outcome.replaced;
+            totals.unchanged += outcome.unchanged;
         }
         Ok(())
     }
     .await;
-    // On a write error the assembler, then the reader, see their channels close and stop.
-    drop(receiver);
-    let repeats = assembler
+    // On a commit error the assembler, then the reader and the others, see their channels
+    // close and stop.
+    drop(commit_receiver);
+    let assembled = assembler
         .join()
-        .map_err(|_| IngestError::Worker("the assembler thread panicked".into()))?;
-    let read = reader
-        .join()
-        .map_err(|_| IngestError::Worker("the reader thread panicked".into()))?;
-    written?;
+        .map_err(|_| IngestError::Worker("the assembler thread panicked".into()));
+    let read = threads.join();
+    committed?;
     // The reader's error is the cause when it failed first (e.g. an unreadable file).
-    let stats = read?;
-    let mut repeats = repeats?;
-    if request.dry_run {
+    read?;
+    let stats = assembled??;
+    let (identical, changed) = if request.dry_run {
         // Without writing there is nothing to classify against: report validation only.
-        repeats = Repeats::default();
-    }
+        (0, 0)
+    } else {
+        (stats.identical, stats.changed)
+    };
     Ok(IngestSummary {
         kind: request.kind.cli_name().to_owned(),
         files: request
@@ -162,11 +244,67 @@ where
         read: stats.read,
         accepted: stats.accepted,
         inserted: totals.inserted,
-        replaced: totals.replaced + repeats.superseded,
-        unchanged: totals.unchanged + repeats.identical,
+        replaced: totals.replaced + changed,
+        unchanged: totals.unchanged + identical,
         rejected: stats.rejected,
         quarantine: stats.quarantine,
     })
+}
+
+/// Commits one batch: repeated ids resolved to their last row, then appended or merged.
+async fn commit_batch(
+    facts: &FactStore,
+    table: cxm_facts::FactTable,
+    commit: Commit,
+) -> Result<BatchOutcome, IngestError> {
+    let mut staged = facts.stage(table).await?;
+    for files in commit.files {
+        staged.add(files);
+    }
+    staged.keep_last(&commit.keys.last).await?;
+    let keys = commit.keys;
+    Ok(staged.commit_knowing(|hash| keys.may_contain(hash)).await?)
+}
+
+fn spawn<T: Send + 'static>(
+    name: &str,
+    work: impl FnOnce() -> Result<T, IngestError> + Send + 'static,
+) -> Result<JoinHandle<Result<T, IngestError>>, IngestError> {
+    std::thread::Builder::new()
+        .name(name.into())
+        .spawn(work)
+        .map_err(|e| IngestError::Worker(e.to_string()))
+}
+
+/// The threads besides the assembler, joined in an order that reports the first cause.
+#[derive(Default)]
+struct Threads {
+    reader: Option<JoinHandle<Result<(), IngestError>>>,
+    parsers: Vec<JoinHandle<Result<(), IngestError>>>,
+    writers: Vec<JoinHandle<Result<(), IngestError>>>,
+}
+
+impl Threads {
+    fn join(self) -> Result<(), IngestError> {
+        let join = |handle: JoinHandle<Result<(), IngestError>>, what: &str| {
+            handle
+                .join()
+                .map_err(|_| IngestError::Worker(format!("the {what} thread panicked")))?
+        };
+        let mut first = Ok(());
+        if let Some(reader) = self.reader {
+            first = join(reader, "reader");
+        }
+        for parser in self.parsers {
+            let result = join(parser, "parser");
+            first = first.and(result);
+        }
+        for writer in self.writers {
+            let result = join(writer, "writer");
+            first = first.and(result);
+        }
+        first
+    }
 }
 
 pub(crate) fn progress_bar(enabled: bool, total_bytes: u64) -> ProgressBar {
@@ -182,174 +320,328 @@ pub(crate) fn progress_bar(enabled: bool, total_bytes: u64) -> ProgressBar {
     bar
 }
 
-/// Records parsed per chunk handed from the reader to the assembler.
-const RECORDS_PER_CHUNK: usize = 4096;
-
-/// Stage one, the reader: reads every file, validates, checks references and quarantines
-/// rejected rows; valid records go to the assembler in chunks.
-fn read_records<R>(
-    mut prepared: Prepared,
-    mut quarantine: Quarantine,
-    assembler: std::sync::mpsc::SyncSender<Chunk<R>>,
-    progress: ProgressBar,
-) -> Result<ParseStats, IngestError>
-where
-    R: FactRow + Refers,
-{
-    let mut stats = ParseStats::default();
-    let mut chunk = Vec::with_capacity(RECORDS_PER_CHUNK);
-    let mut bytes_done: u64 = 0;
-    let mut last_tick = Instant::now();
-    let send = |chunk: Chunk<R>| {
-        assembler
-            .send(chunk)
-            .map_err(|_| IngestError::Worker("the assembler stopped".into()))
-    };
-    for source in prepared.sources.iter_mut() {
-        while let Some(row) = source.next_record::<R>()? {
-            stats.read += 1;
-            let (line, record) = match row {
-                Ok(parsed) => parsed,
-                Err(rejection) => {
-                    quarantine.reject(source.path(), &rejection)?;
-                    continue;
-                }
-            };
-            if let Some(references) = &prepared.references {
-                let errors = references.check(&record);
-                if !errors.is_empty() {
-                    quarantine.reject(
-                        source.path(),
-                        &Rejection::new(line, errors, source.last_row()),
-                    )?;
-                    continue;
+/// The reader: cuts every CSV file into blocks for the parsers and parses other files
+/// itself; units are numbered in file order. Ends with [`Unit::End`] only when every
+/// file was read completely.
+fn read_sources<R: FactRow + Refers>(
+    sources: Vec<AnyRows>,
+    work: &SyncSender<Work>,
+    units: &SyncSender<Unit>,
+    references: Option<&References>,
+) -> Result<(), IngestError> {
+    let stopped = || IngestError::Worker("the parsers stopped".into());
+    let mut seq = 0;
+    let mut done_bytes = 0;
+    for (index, source) in sources.into_iter().enumerate() {
+        let size = source.size();
+        match source.into_blocks() {
+            Ok(mut csv) => {
+                while let Some(block) = csv.blocks.next_block()? {
+                    let job = Work {
+                        seq,
+                        source: index,
+                        layout: csv.layout.clone(),
+                        block,
+                        progress: done_bytes + csv.progress.load(Ordering::Relaxed),
+                    };
+                    work.send(job).map_err(|_| stopped())?;
+                    seq += 1;
                 }
             }
-            stats.accepted += 1;
-            chunk.push(record);
-            if chunk.len() == RECORDS_PER_CHUNK {
-                send(Chunk::Records(std::mem::replace(
-                    &mut chunk,
-                    Vec::with_capacity(RECORDS_PER_CHUNK),
-                )))?;
-                if last_tick.elapsed() > Duration::from_millis(100) {
-                    progress.set_position(bytes_done + source.bytes_read());
-                    last_tick = Instant::now();
+            Err(mut rows) => loop {
+                let mut parsed = parse_rows::<R>(&mut rows, references)?;
+                if parsed.read == 0 {
+                    break;
+                }
+                parsed.seq = seq;
+                parsed.source = index;
+                parsed.progress = done_bytes + rows.bytes_read();
+                units
+                    .send(Unit::Parsed(Ok(parsed)))
+                    .map_err(|_| stopped())?;
+                seq += 1;
+            },
+        }
+        done_bytes += size;
+    }
+    units.send(Unit::End(seq)).map_err(|_| stopped())
+}
+
+/// Accepted rows of one unit, as they are parsed.
+struct UnitBuilder<R: FactRow> {
+    builder: FactBatchBuilder<R>,
+    parsed: Parsed,
+}
+
+impl<R: FactRow + Refers> UnitBuilder<R> {
+    fn new(rows: usize) -> Self {
+        Self {
+            builder: FactBatchBuilder::default(),
+            parsed: Parsed {
+                keys: Vec::with_capacity(rows),
+                contents: Vec::with_capacity(rows),
+                ..Default::default()
+            },
+        }
+    }
+
+    /// Takes one row: rejected, or checked against the references and accepted.
+    fn take(
+        &mut self,
+        row: Result<(u64, R), Rejection>,
+        references: Option<&References>,
+        row_as_read: impl FnOnce() -> serde_json::Value,
+    ) {
+        self.parsed.read += 1;
+        let (line, record) = match row {
+            Ok(parsed) => parsed,
+            Err(rejection) => {
+                self.parsed.rejections.push(rejection);
+                return;
+            }
+        };
+        if let Some(references) = references {
+            let errors = references.check(&record);
+            if !errors.is_empty() {
+                let rejection = Rejection::new(line, errors, row_as_read());
+                self.parsed.rejections.push(rejection);
+                return;
+            }
+        }
+        let content = record.content_hash();
+        self.parsed.keys.push(record.key_hash());
+        self.parsed.contents.push(content);
+        self.builder.push(&record, content);
+    }
+
+    fn finish(mut self) -> Result<Parsed, IngestError> {
+        if !self.builder.is_empty() {
+            self.parsed.batch = Some(self.builder.finish()?);
+        }
+        Ok(self.parsed)
+    }
+}
+
+/// Up to [`RECORDS_PER_UNIT`] rows of a file read row by row.
+fn parse_rows<R: FactRow + Refers>(
+    rows: &mut AnyRows,
+    references: Option<&References>,
+) -> Result<Parsed, IngestError> {
+    let mut unit = UnitBuilder::<R>::new(RECORDS_PER_UNIT);
+    while unit.parsed.read < RECORDS_PER_UNIT as u64 {
+        let Some(row) = rows.next_record::<R>()? else {
+            break;
+        };
+        unit.take(row, references, || rows.last_row());
+    }
+    unit.finish()
+}
+
+/// A parser: parses blocks until the reader is done or the assembler stops.
+fn parse_blocks<R: FactRow + Refers>(
+    work: &Mutex<Receiver<Work>>,
+    units: &SyncSender<Unit>,
+    references: Option<&References>,
+) {
+    loop {
+        let job = match work.lock() {
+            Ok(receiver) => receiver.recv(),
+            Err(_) => return,
+        };
+        let Ok(job) = job else { return };
+        let (seq, source, progress) = (job.seq, job.source, job.progress);
+        let rows_hint = job.block.bytes.len() / 64;
+        let mut rows = job.layout.rows(job.block);
+        let mut unit = UnitBuilder::<R>::new(rows_hint);
+        while let Some(row) = rows.next_record::<R>() {
+            unit.take(row, references, || rows.last_row());
+        }
+        let parsed = unit.finish().map(|mut parsed| {
+            parsed.seq = seq;
+            parsed.source = source;
+            parsed.progress = progress;
+            parsed
+        });
+        if units.send(Unit::Parsed(parsed)).is_err() {
+            return;
+        }
+    }
+}
+
+/// A writer thread: encodes record batches into staged files of the current batch.
+struct Writer {
+    jobs: SyncSender<WriterJob>,
+}
+
+enum WriterJob {
+    Write(RecordBatch),
+    /// finish the files of the current batch
+    Flush(SyncSender<Result<StagedFiles, IngestError>>),
+}
+
+impl Writer {
+    async fn start(
+        facts: &FactStore,
+        table: cxm_facts::FactTable,
+        threads: &mut Threads,
+    ) -> Result<Self, IngestError> {
+        let mut writer: StagedWriter = facts.writer(table).await?;
+        let runtime = tokio::runtime::Handle::current();
+        let (jobs, receiver) = sync_channel::<WriterJob>(2);
+        threads.writers.push(spawn("cxm-ingest-write", move || {
+            let mut failed = None;
+            for job in receiver {
+                match job {
+                    WriterJob::Write(batch) => {
+                        if failed.is_none()
+                            && let Err(error) = runtime.block_on(writer.write(batch))
+                        {
+                            failed = Some(error);
+                        }
+                    }
+                    WriterJob::Flush(reply) => {
+                        let files = match failed.take() {
+                            Some(error) => Err(error.into()),
+                            None => runtime.block_on(writer.flush()).map_err(Into::into),
+                        };
+                        let _ = reply.send(files);
+                    }
+                }
+            }
+            Ok(())
+        })?);
+        Ok(Self { jobs })
+    }
+}
+
+/// The assembler's state within the current batch.
+struct Batch {
+    rows: u64,
+    keys: Vec<u64>,
+    contents: Vec<u64>,
+    next_writer: usize,
+}
+
+/// The assembler: puts parsed units in order, quarantines rejected rows, cuts atomic
+/// batches and feeds the writers; hands each finished batch to the async side.
+fn assemble(
+    units: Receiver<Unit>,
+    paths: &[PathBuf],
+    mut quarantine: Quarantine,
+    writers: Vec<Writer>,
+    commits: &mpsc::Sender<Commit>,
+    batch_rows: u64,
+    progress: &ProgressBar,
+) -> Result<AssembleStats, IngestError> {
+    let mut stats = AssembleStats::default();
+    let mut waiting: BTreeMap<u64, Parsed> = BTreeMap::new();
+    let mut next = 0;
+    let mut total = None;
+    let reserve = batch_rows.min(1 << 24) as usize;
+    let mut batch = Batch {
+        rows: 0,
+        keys: Vec::with_capacity(reserve),
+        contents: Vec::with_capacity(reserve),
+        next_writer: 0,
+    };
+    let writer_stopped = || IngestError::Worker("a writer stopped".into());
+    let end_batch = |batch: &mut Batch, stats: &mut AssembleStats| -> Result<(), IngestError> {
+        let keys = BatchKeys::new(
+            std::mem::replace(&mut batch.keys, Vec::with_capacity(reserve)),
+            &std::mem::replace(&mut batch.contents, Vec::with_capacity(reserve)),
+        );
+        stats.identical += keys.identical;
+        stats.changed += keys.changed;
+        batch.rows = 0;
+        let mut files = Vec::with_capacity(writers.len());
+        for writer in &writers {
+            let (reply, answer) = sync_channel(1);
+            writer
+                .jobs
+                .send(WriterJob::Flush(reply))
+                .map_err(|_| writer_stopped())?;
+            files.push(answer.recv().map_err(|_| writer_stopped())??);
+        }
+        if writers.is_empty() {
+            return Ok(());
+        }
+        commits
+            .blocking_send(Commit { files, keys })
+            .map_err(|_| IngestError::Worker("the committer stopped".into()))
+    };
+    while total.is_none_or(|total| next < total) {
+        let Ok(unit) = units.recv() else {
+            return Err(IngestError::Worker("the reader stopped".into()));
+        };
+        match unit {
+            Unit::End(units) => total = Some(units),
+            Unit::Parsed(parsed) => {
+                let parsed = parsed?;
+                waiting.insert(parsed.seq, parsed);
+            }
+        }
+        while let Some(parsed) = waiting.remove(&next) {
+            next += 1;
+            stats.read += parsed.read;
+            for rejection in &parsed.rejections {
+                quarantine.reject(&paths[parsed.source], rejection)?;
+            }
+            progress.set_position(parsed.progress);
+            let rows = parsed.keys.len();
+            stats.accepted += rows as u64;
+            let mut offset = 0;
+            while offset < rows {
+                let take = (rows - offset).min((batch_rows - batch.rows) as usize);
+                if let (Some(records), false) = (&parsed.batch, writers.is_empty()) {
+                    let writer = &writers[batch.next_writer % writers.len()];
+                    batch.next_writer += 1;
+                    writer
+                        .jobs
+                        .send(WriterJob::Write(records.slice(offset, take)))
+                        .map_err(|_| writer_stopped())?;
+                }
+                batch
+                    .keys
+                    .extend_from_slice(&parsed.keys[offset..offset + take]);
+                batch
+                    .contents
+                    .extend_from_slice(&parsed.contents[offset..offset + take]);
+                batch.rows += take as u64;
+                offset += take;
+                if batch.rows >= batch_rows {
+                    end_batch(&mut batch, &mut stats)?;
                 }
             }
         }
-        bytes_done += source.size();
-        progress.set_position(bytes_done);
     }
-    send(Chunk::Records(chunk))?;
     // Only now may the last batch be committed: a read error above ends without it.
-    send(Chunk::End)?;
+    if batch.rows > 0 {
+        end_batch(&mut batch, &mut stats)?;
+    }
     progress.finish_and_clear();
     stats.rejected = quarantine.rejected;
     stats.quarantine = quarantine.finish()?;
     Ok(stats)
 }
 
-/// What the reader hands the assembler.
-enum Chunk<R> {
-    Records(Vec<R>),
-    /// every file was read completely
-    End,
-}
+#[cfg(test)]
+mod tests {
+    use super::*;
 
-/// Counts of the assembler: repeats of an id within a batch.
-#[derive(Default)]
-struct Repeats {
-    /// repeats with identical content
-    identical: u64,
-    /// superseding rows that were themselves superseded later in the batch
-    superseded: u64,
-}
+    #[test]
+    fn batch_keys_count_repeats_and_keep_the_last_content() {
+        // key 1: contents 10, 20, 30, 30 (two changes, one identical repeat); key 2: 5, 6;
+        // key 3 once.
+        let keys = vec![1, 2, 1, 3, 1, 2, 1];
+        let contents = [10, 5, 20, 7, 30, 6, 30];
+        let batch = BatchKeys::new(keys, &contents);
+        assert_eq!(batch.sorted, [1, 1, 1, 1, 2, 2, 3]);
+        assert_eq!((batch.changed, batch.identical), (3, 1));
+        assert_eq!(batch.last, HashMap::from([(1, 30), (2, 6)]));
+        assert!(batch.may_contain(3) && !batch.may_contain(4));
 
-/// Stage two, the assembler: deduplicates ids within a batch (last wins), builds Arrow
-/// batches and hands them to the writer, ending a batch every `batch_rows` rows.
-fn assemble<R: FactRow>(
-    chunks: std::sync::mpsc::Receiver<Chunk<R>>,
-    sender: mpsc::Sender<Message>,
-    batch_rows: u64,
-    expected_rows: usize,
-) -> Result<Repeats, IngestError> {
-    let mut repeats = Repeats::default();
-    let mut builder = FactBatchBuilder::<R>::default();
-    // key hash → content hash of the latest row with that key in this batch, sized up
-    // front so it does not rehash while it grows
-    let mut seen: KeyHashes = HashMap::with_capacity_and_hasher(expected_rows, Default::default());
-    let mut late: HashMap<String, (R, u64)> = HashMap::new();
-    let mut rows_in_batch: u64 = 0;
-    let send = |message: Message| {
-        sender
-            .blocking_send(message)
-            .map_err(|_| IngestError::Worker("the writer stopped".into()))
-    };
-    let mut complete = false;
-    for chunk in chunks {
-        let records = match chunk {
-            Chunk::Records(records) => records,
-            Chunk::End => {
-                complete = true;
-                break;
-            }
-        };
-        for record in records {
-            let content = record.content_hash();
-            match seen.entry(record.key_hash()) {
-                Entry::Vacant(entry) => {
-                    entry.insert(content);
-                    builder.push(&record, content);
-                    rows_in_batch += 1;
-                    if builder.len() >= ROWS_PER_BATCH {
-                        send(Message::Rows(builder.finish()?))?;
-                    }
-                }
-                Entry::Occupied(mut entry) => {
-                    if *entry.get() == content {
-                        repeats.identical += 1;
-                    } else {
-                        entry.insert(content);
-                        if late.insert(record.key(), (record, content)).is_some() {
-                            repeats.superseded += 1;
-                        }
-                    }
-                }
-            }
-            if rows_in_batch + late.len() as u64 >= batch_rows {
-                let keys = std::mem::replace(
-                    &mut seen,
-                    HashMap::with_capacity_and_hasher(expected_rows, Default::default()),
-                );
-                end_batch(&mut builder, &mut late, keys, &send)?;
-                rows_in_batch = 0;
-            }
-        }
+        let distinct = BatchKeys::new(vec![9, 4, 7], &[1, 2, 3]);
+        assert!(distinct.last.is_empty());
+        assert_eq!((distinct.changed, distinct.identical), (0, 0));
     }
-    if !complete {
-        return Err(IngestError::Worker("the reader stopped".into()));
-    }
-    end_batch(&mut builder, &mut late, seen, &send)?;
-    Ok(repeats)
-}
-
-fn end_batch<R: FactRow>(
-    builder: &mut FactBatchBuilder<R>,
-    late: &mut HashMap<String, (R, u64)>,
-    keys: KeyHashes,
-    send: &impl Fn(Message) -> Result<(), IngestError>,
-) -> Result<(), IngestError> {
-    if !builder.is_empty() {
-        send(Message::Rows(builder.finish()?))?;
-    }
-    if !late.is_empty() {
-        let mut late_builder = FactBatchBuilder::<R>::default();
-        for (record, content) in late.values() {
-            late_builder.push(record, *content);
-        }
-        late.clear();
-        send(Message::Late(late_builder.finish()?))?;
-    }
-    send(Message::Commit(keys))
 }

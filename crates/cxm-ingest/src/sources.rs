@@ -3,6 +3,7 @@
 use std::fs::File;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
+use std::sync::atomic::AtomicU64;
 
 use cxm_domain::Record;
 use cxm_facts::arrow::array::{Array, ArrayRef, AsArray, RecordBatch, StringArray};
@@ -12,8 +13,8 @@ use cxm_facts::parquet::arrow::arrow_reader::{
     ParquetRecordBatchReader, ParquetRecordBatchReaderBuilder,
 };
 use cxm_readers::{
-    ColumnPlan, CsvRows, FileError, Format, Input, Mapping, NdjsonRows, Rejection, RowResult,
-    RowSource,
+    BlockReader, ColumnPlan, CsvLayout, CsvRows, FileError, Format, Input, Mapping, NdjsonRows,
+    Rejection, RowResult, RowSource,
 };
 
 /// A file of any supported format, read row by row.
@@ -80,6 +81,23 @@ impl AnyRows {
         }
     }
 
+    /// A CSV file as its layout and its records in blocks, to parse on several threads;
+    /// any other file back as it is.
+    pub fn into_blocks(self) -> Result<CsvBlocks, Self> {
+        match self {
+            AnyRows::Csv { rows, .. } => {
+                let progress = rows.progress();
+                let (layout, blocks) = rows.into_blocks();
+                Ok(CsvBlocks {
+                    layout,
+                    blocks,
+                    progress,
+                })
+            }
+            other => Err(other),
+        }
+    }
+
     pub fn next_record<R: Record>(&mut self) -> Result<Option<RowResult<R>>, FileError> {
         match self {
             AnyRows::Csv { rows, .. } => rows.next_record(),
@@ -103,6 +121,14 @@ impl AnyRows {
             AnyRows::Parquet { rows, .. } => rows.last_row(),
         }
     }
+}
+
+/// A CSV file cut into blocks of whole records.
+pub(crate) struct CsvBlocks {
+    pub layout: Arc<CsvLayout>,
+    pub blocks: BlockReader,
+    /// bytes of the file consumed so far
+    pub progress: Arc<AtomicU64>,
 }
 
 /// Rows of a Parquet file: every column is read as text (lists joined with the list

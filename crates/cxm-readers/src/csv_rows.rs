@@ -1,6 +1,7 @@
-//! CSV with a header row, streamed record by record.
+//! CSV with a header row, read as blocks of whole records (see [`crate::blocks`]) and
+//! parsed record by record. The blocks of one file can be parsed on several threads.
 
-use std::io::BufRead;
+use std::io::{BufRead, Cursor};
 use std::path::PathBuf;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -8,23 +9,32 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use csv::ByteRecord;
 use cxm_domain::{FieldError, Record};
 
+use crate::blocks::{Block, BlockReader, Records};
 use crate::{ColumnPlan, FileError, Format, Input, Mapping, Rejection, RowResult, RowSource};
 
 /// Rows of a CSV file as records of one kind.
 pub struct CsvRows {
+    layout: Arc<CsvLayout>,
+    blocks: BlockReader,
+    current: Option<CsvBlockRows>,
+    consumed: Arc<AtomicU64>,
+}
+
+/// What every block of one CSV file needs to be parsed: its header resolved against the
+/// kind and mapping.
+#[derive(Debug)]
+pub struct CsvLayout {
     path: PathBuf,
-    reader: csv::Reader<Box<dyn BufRead + Send>>,
     plan: ColumnPlan,
     mapping: Mapping,
-    record: ByteRecord,
-    consumed: Arc<AtomicU64>,
+    delimiter: u8,
 }
 
 impl std::fmt::Debug for CsvRows {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("CsvRows")
-            .field("path", &self.path)
-            .field("columns", &self.plan.header())
+            .field("path", &self.layout.path)
+            .field("columns", &self.layout.plan.header())
             .finish()
     }
 }
@@ -49,21 +59,18 @@ impl CsvRows {
         mapping: &Mapping,
         consumed: Arc<AtomicU64>,
     ) -> Result<Self, FileError> {
-        let mut reader = csv::ReaderBuilder::new()
-            .delimiter(delimiter)
-            .flexible(true)
-            .has_headers(true)
-            .buffer_capacity(256 * 1024)
-            .from_reader(reader);
-        let header = reader
-            .byte_headers()
-            .map_err(|error| csv_error(&path, error))?
-            .clone();
+        let mut blocks = BlockReader::new(path.clone(), reader, Records::Csv { delimiter });
+        let empty = || FileError::NotReadable {
+            path: path.clone(),
+            reason: "is empty: no header row".to_owned(),
+        };
+        let header_block = blocks.first_record()?.ok_or_else(empty)?;
+        let mut header = ByteRecord::new();
+        csv_reader(header_block.bytes.as_slice(), delimiter)
+            .read_byte_record(&mut header)
+            .map_err(|error| csv_error(&path, error))?;
         if header.is_empty() || header.iter().all(<[u8]>::is_empty) {
-            return Err(FileError::NotReadable {
-                path,
-                reason: "is empty: no header row".to_owned(),
-            });
+            return Err(empty());
         }
         let header = header
             .iter()
@@ -79,18 +86,41 @@ impl CsvRows {
             .collect::<Result<Vec<_>, _>>()?;
         let plan = ColumnPlan::resolve(&path, header, mapping)?;
         Ok(Self {
-            path,
-            reader,
-            plan,
-            mapping: mapping.clone(),
-            record: ByteRecord::new(),
+            layout: Arc::new(CsvLayout {
+                path,
+                plan,
+                mapping: mapping.clone(),
+                delimiter,
+            }),
+            blocks,
+            current: None,
             consumed,
         })
     }
 
     pub fn plan(&self) -> &ColumnPlan {
-        &self.plan
+        &self.layout.plan
     }
+
+    /// Bytes of the file on disk consumed so far.
+    pub fn progress(&self) -> Arc<AtomicU64> {
+        self.consumed.clone()
+    }
+
+    /// The file's layout and its remaining records as blocks, to parse them elsewhere
+    /// (e.g. on several threads) with [`CsvLayout::rows`]. Rows of a block already
+    /// started are not included: call this before reading records.
+    pub fn into_blocks(self) -> (Arc<CsvLayout>, BlockReader) {
+        (self.layout, self.blocks)
+    }
+}
+
+fn csv_reader<R: std::io::Read>(reader: R, delimiter: u8) -> csv::Reader<R> {
+    csv::ReaderBuilder::new()
+        .delimiter(delimiter)
+        .flexible(true)
+        .has_headers(false)
+        .from_reader(reader)
 }
 
 fn csv_error(path: &std::path::Path, error: csv::Error) -> FileError {
@@ -120,29 +150,66 @@ fn row_as_json(header: &[String], values: &[Option<&str>]) -> serde_json::Value 
     serde_json::Value::Object(object)
 }
 
-impl RowSource for CsvRows {
-    fn next_record<R: Record>(&mut self) -> Result<Option<RowResult<R>>, FileError> {
-        match self.reader.read_byte_record(&mut self.record) {
-            Ok(false) => return Ok(None),
-            Ok(true) => {}
-            Err(error) => return Err(csv_error(&self.path, error)),
+impl CsvLayout {
+    pub fn path(&self) -> &std::path::Path {
+        &self.path
+    }
+
+    pub fn plan(&self) -> &ColumnPlan {
+        &self.plan
+    }
+
+    /// The records of one block of this file.
+    pub fn rows(self: &Arc<Self>, block: Block) -> CsvBlockRows {
+        CsvBlockRows {
+            layout: self.clone(),
+            line_offset: block.first_line - 1,
+            reader: csv_reader(Cursor::new(block.bytes), self.delimiter),
+            record: ByteRecord::new(),
         }
-        let line = self.record.position().map_or(0, csv::Position::line);
-        let header = self.plan.header();
+    }
+}
+
+/// The records of one block of a CSV file, in order.
+pub struct CsvBlockRows {
+    layout: Arc<CsvLayout>,
+    line_offset: u64,
+    reader: csv::Reader<Cursor<Vec<u8>>>,
+    record: ByteRecord,
+}
+
+impl CsvBlockRows {
+    /// The next row of the block, `None` after the last.
+    pub fn next_record<R: Record>(&mut self) -> Option<RowResult<R>> {
+        match self.reader.read_byte_record(&mut self.record) {
+            Ok(true) => {}
+            // Reading from memory fails on no input; treat it as the end.
+            Ok(false) | Err(_) => return None,
+        }
+        let line = self.line_offset + self.record.position().map_or(0, csv::Position::line);
+        let layout = &*self.layout;
+        let header = layout.plan.header();
+        let record = &self.record;
         let mut values: Vec<Option<&str>> = Vec::with_capacity(header.len());
         let mut invalid_utf8 = None;
-        for (index, bytes) in self.record.iter().enumerate() {
-            match std::str::from_utf8(bytes) {
-                Ok(text) => values.push(if text.is_empty() { None } else { Some(text) }),
-                Err(_) => {
+        // One check for the whole record; a field is then text unless a character spans
+        // two fields (a field must still start and end on a character boundary).
+        let all = std::str::from_utf8(record.as_slice()).ok();
+        for (index, bytes) in record.iter().enumerate() {
+            let text = match all {
+                Some(all) => record.range(index).and_then(|range| all.get(range)),
+                None => std::str::from_utf8(bytes).ok(),
+            };
+            match text {
+                Some(text) => values.push((!text.is_empty()).then_some(text)),
+                None => {
                     invalid_utf8.get_or_insert(index);
                     values.push(None);
                 }
             }
         }
         if values.len() != header.len() {
-            let raw = self
-                .record
+            let raw = record
                 .iter()
                 .map(String::from_utf8_lossy)
                 .collect::<Vec<_>>()
@@ -152,23 +219,53 @@ impl RowSource for CsvRows {
                 values.len(),
                 header.len()
             );
-            return Ok(Some(Err(Rejection::malformed(line, reason, raw))));
+            return Some(Err(Rejection::malformed(line, reason, raw)));
         }
         if let Some(index) = invalid_utf8 {
             let column = &header[index];
-            let value = String::from_utf8_lossy(&self.record[index]).into_owned();
+            let value = String::from_utf8_lossy(&record[index]).into_owned();
             let error =
                 FieldError::new(column, &value, format!("{column} is not valid UTF-8 text"));
-            return Ok(Some(Err(Rejection::new(
+            return Some(Err(Rejection::new(
                 line,
                 vec![error],
                 row_as_json(header, &values),
-            ))));
+            )));
         }
-        let result = R::parse(&self.plan.row(&values), self.mapping.parse_context())
-            .map(|record| (line, record))
+        let result = R::parse(&layout.plan.row(&values), layout.mapping.parse_context())
+            .map(|parsed| (line, parsed))
             .map_err(|errors| Rejection::new(line, errors, row_as_json(header, &values)));
-        Ok(Some(result))
+        Some(result)
+    }
+
+    /// The row last returned, as read (column → value).
+    pub fn last_row(&self) -> serde_json::Value {
+        let values: Vec<Option<String>> = self
+            .record
+            .iter()
+            .map(|v| Some(String::from_utf8_lossy(v).into_owned()))
+            .collect();
+        let values: Vec<Option<&str>> = values.iter().map(|v| v.as_deref()).collect();
+        row_as_json(self.layout.plan.header(), &values)
+    }
+}
+
+impl RowSource for CsvRows {
+    fn next_record<R: Record>(&mut self) -> Result<Option<RowResult<R>>, FileError> {
+        loop {
+            if let Some(rows) = &mut self.current
+                && let Some(row) = rows.next_record()
+            {
+                return Ok(Some(row));
+            }
+            match self.blocks.next_block()? {
+                Some(block) => self.current = Some(self.layout.rows(block)),
+                None => {
+                    self.current = None;
+                    return Ok(None);
+                }
+            }
+        }
     }
 
     fn bytes_read(&self) -> u64 {
@@ -176,13 +273,10 @@ impl RowSource for CsvRows {
     }
 
     fn last_row(&self) -> serde_json::Value {
-        let values: Vec<Option<String>> = self
-            .record
-            .iter()
-            .map(|v| Some(String::from_utf8_lossy(v).into_owned()))
-            .collect();
-        let values: Vec<Option<&str>> = values.iter().map(|v| v.as_deref()).collect();
-        row_as_json(self.plan.header(), &values)
+        match &self.current {
+            Some(rows) => rows.last_row(),
+            None => serde_json::Value::Null,
+        }
     }
 }
 

@@ -5,6 +5,7 @@
 //!
 //! Reading is streaming: memory does not grow with the file.
 
+pub mod blocks;
 pub mod csv_rows;
 pub mod error;
 pub mod input;
@@ -13,7 +14,8 @@ pub mod ndjson_rows;
 pub mod plan;
 pub mod rejection;
 
-pub use csv_rows::CsvRows;
+pub use blocks::{Block, BlockReader, Records};
+pub use csv_rows::{CsvBlockRows, CsvLayout, CsvRows};
 pub use error::FileError;
 pub use input::{Format, Input};
 pub use mapping::Mapping;
