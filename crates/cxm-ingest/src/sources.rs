@@ -83,7 +83,7 @@ impl AnyRows {
 
     /// A CSV file as its layout and its records in blocks, to parse on several threads;
     /// any other file back as it is.
-    pub fn into_blocks(self) -> Result<CsvBlocks, Self> {
+    pub fn into_blocks(self) -> Result<CsvBlocks, Box<Self>> {
         match self {
             AnyRows::Csv { rows, .. } => {
                 let progress = rows.progress();
@@ -94,7 +94,7 @@ impl AnyRows {
                     progress,
                 })
             }
-            other => Err(other),
+            other => Err(Box::new(other)),
         }
     }
 

@@ -68,13 +68,13 @@ impl BlockReader {
 
     /// The first record alone (a CSV header), `None` for an empty stream.
     pub fn first_record(&mut self) -> Result<Option<Block>, FileError> {
-        self.next_cut(false, |bytes, records| first_boundary(bytes, records))
+        self.next_cut(false, first_boundary)
     }
 
     /// The next block of whole records, `None` at the end of the stream. The last block
     /// holds the rest of the stream even when it does not end with a line terminator.
     pub fn next_block(&mut self) -> Result<Option<Block>, FileError> {
-        self.next_cut(true, |bytes, records| last_boundary(bytes, records))
+        self.next_cut(true, last_boundary)
     }
 
     /// Cuts the next block at `boundary`; with `rest_at_end`, the whole rest once the
@@ -294,7 +294,7 @@ mod tests {
 
     #[test]
     fn reader_counts_lines_and_keeps_the_unterminated_tail() {
-        let text = "h1,h2\n1,\"two\nlines\"\n3,4\n5,6".repeat(1);
+        let text = "h1,h2\n1,\"two\nlines\"\n3,4\n5,6".to_owned();
         let mut reader = BlockReader::new(
             PathBuf::from("t.csv"),
             Box::new(std::io::Cursor::new(text.clone().into_bytes())),
