@@ -233,6 +233,34 @@ fn repeated_ids_within_one_batch_keep_the_last_row() {
 }
 
 #[test]
+fn ids_repeated_across_blocks_and_writers_keep_the_last_row() {
+    let ws = Workspace::new();
+    // 3.07 MiB: four blocks of about 1 MiB, handed to the writers in turn, so the repeats
+    // (fourth block) are staged by another writer than the rows they replace (first).
+    let mut text = interactions_csv("R", 40_000, 1);
+    text.push_str(&interaction_rows("R", 3, 5));
+    text.push_str(&interaction_rows("R", 1, 5));
+    let file = ws.file("blocks.csv", &text);
+    let (code, summary) = ws.ingest("interactions", &[&file], &[]);
+    assert_eq!(code, 0, "{summary}");
+    // 1 → 5 → 5 (one change, one identical repeat): 1 → 5.
+    assert_eq!(
+        (
+            &summary["accepted"],
+            &summary["inserted"],
+            &summary["replaced"],
+            &summary["unchanged"]
+        ),
+        (&json!(40_004), &json!(40_000), &json!(3), &json!(1))
+    );
+    assert_eq!(ws.scalar("SELECT count(*) FROM interactions"), 40_000);
+    assert_eq!(
+        ws.scalar("SELECT sum(hold_seconds) FROM interactions"),
+        40_000 + 3 * 4
+    );
+}
+
+#[test]
 fn dry_run_validates_without_storing() {
     let ws = Workspace::new();
     let file = ws.file(

@@ -1,7 +1,7 @@
 //! The fact store: opening and creating the Delta tables, staging and committing batches,
 //! compaction, and registration in a DataFusion session.
 
-use std::collections::{HashMap, HashSet};
+use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
@@ -156,14 +156,20 @@ impl FactStore {
             table,
             delta,
             files: StagedFiles::default(),
-            own_writer: None,
         })
     }
 
-    /// A writer of staged files for `table`. Several writers (say one per core) can stage
-    /// the rows of one batch; their files join it with [`StagedBatch::add`].
-    pub async fn writer(&self, table: FactTable) -> Result<StagedWriter, FactError> {
-        StagedWriter::for_table(table, &self.table(table).await?)
+    /// `count` writers of staged files for `table` (say one per core); the files they
+    /// stage join a batch with [`StagedBatch::add`].
+    pub async fn writers(
+        &self,
+        table: FactTable,
+        count: usize,
+    ) -> Result<Vec<StagedWriter>, FactError> {
+        let delta = self.table(table).await?;
+        (0..count)
+            .map(|_| StagedWriter::for_table(table, &delta))
+            .collect()
     }
 
     /// Rewrites small files into large ones and deletes files no version references any
@@ -219,12 +225,6 @@ pub struct StagedFiles {
     rows: u64,
 }
 
-impl StagedFiles {
-    pub fn rows(&self) -> u64 {
-        self.rows
-    }
-}
-
 impl StagedWriter {
     fn for_table(table: FactTable, delta: &DeltaTable) -> Result<Self, FactError> {
         let writer = RecordBatchWriter::for_table(delta)
@@ -268,35 +268,15 @@ pub struct StagedBatch {
     table: FactTable,
     delta: DeltaTable,
     files: StagedFiles,
-    /// the writer of [`StagedBatch::write`], created on first use
-    own_writer: Option<StagedWriter>,
 }
 
 impl StagedBatch {
-    /// Streams rows into the batch. Ids must not repeat within the batch unless
-    /// [`StagedBatch::keep_last`] resolves the repeats before the commit.
-    pub async fn write(&mut self, batch: RecordBatch) -> Result<(), FactError> {
-        if self.own_writer.is_none() {
-            self.own_writer = Some(StagedWriter::for_table(self.table, &self.delta)?);
-        }
-        match self.own_writer.as_mut() {
-            Some(writer) => writer.write(batch).await,
-            None => Ok(()),
-        }
-    }
-
-    /// Adds files staged by a [`StagedWriter`] of this table to the batch.
+    /// Adds files staged by a [`StagedWriter`] of this table to the batch. Ids must not
+    /// repeat within the batch unless [`StagedBatch::keep_last`] resolves the repeats
+    /// before the commit.
     pub fn add(&mut self, files: StagedFiles) {
         self.files.adds.extend(files.adds);
         self.files.rows += files.rows;
-    }
-
-    async fn flush_own_writer(&mut self) -> Result<(), FactError> {
-        if let Some(mut writer) = self.own_writer.take() {
-            let files = writer.flush().await?;
-            self.add(files);
-        }
-        Ok(())
     }
 
     /// Resolves ids that occur more than once in the batch. `last` maps the xxh3-64 hash
@@ -304,22 +284,23 @@ impl StagedBatch {
     /// with that content stays. Staged files holding a row to drop are rewritten (reading
     /// one record batch at a time); the others are left as they are.
     pub async fn keep_last(&mut self, last: &HashMap<u64, u64>) -> Result<(), FactError> {
-        self.flush_own_writer().await?;
         if last.is_empty() {
             return Ok(());
         }
         let schema = self.table.schema();
         let key_index = schema.index_of(self.table.key_column())?;
         let hash_index = schema.index_of(ROW_HASH)?;
-        let mut kept = HashSet::new();
-        let mut ids: HashMap<u64, String> = HashMap::new();
+        // per repeated id hash: the id seen with it, and whether its row is kept yet
+        let mut seen: HashMap<u64, (String, bool)> = HashMap::new();
         let mut rewriter: Option<StagedWriter> = None;
         let mut files = StagedFiles::default();
         let mut rewritten = Vec::new();
         for add in std::mem::take(&mut self.files.adds) {
             let path = self.staged_path(&add)?;
-            if !file_has_any_key(&path, key_index, |hash| last.contains_key(&hash))? {
-                files.rows += parquet_rows(&path)?;
+            if let KeyScan::None { rows } =
+                scan_keys(&path, key_index, |hash| last.contains_key(&hash))?
+            {
+                files.rows += rows;
                 files.adds.push(add);
                 continue;
             }
@@ -328,26 +309,30 @@ impl StagedBatch {
             }
             for batch in read_parquet(&path, None)? {
                 let batch = batch?;
-                let keys = batch.column(key_index).as_string::<i32>();
-                let hashes = batch.column(hash_index).as_primitive::<Int64Type>();
+                let keys = string_column(&batch, key_index, &path)?;
+                let hashes = batch
+                    .column(hash_index)
+                    .as_primitive_opt::<Int64Type>()
+                    .ok_or_else(|| not_our_layout(&path, ROW_HASH))?;
                 let mut keep = Vec::with_capacity(batch.num_rows());
                 for row in 0..batch.num_rows() {
                     let id = keys.value(row);
                     let key = xxhash_rust::xxh3::xxh3_64(id.as_bytes());
-                    keep.push(match last.get(&key) {
-                        None => true,
-                        Some(&content) => {
-                            // Two different ids with one hash would be taken for one id.
-                            let first = ids.entry(key).or_insert_with(|| id.to_owned());
-                            if first != id {
-                                return Err(FactError::Invalid(format!(
-                                    "the ids {first:?} and {id:?} have the same 64-bit hash; \
-                                     ingest them in separate batches (see --batch-rows)"
-                                )));
-                            }
-                            hashes.value(row) as u64 == content && kept.insert(key)
-                        }
-                    });
+                    let Some(&content) = last.get(&key) else {
+                        keep.push(true);
+                        continue;
+                    };
+                    let (first, kept) = seen.entry(key).or_insert_with(|| (id.to_owned(), false));
+                    // Two different ids with one hash would be taken for one id.
+                    if first != id {
+                        return Err(FactError::Invalid(format!(
+                            "the ids {first:?} and {id:?} have the same 64-bit hash; \
+                             ingest them in separate batches (see --batch-rows)"
+                        )));
+                    }
+                    let keep_this = !*kept && hashes.value(row) as u64 == content;
+                    *kept |= keep_this;
+                    keep.push(keep_this);
                 }
                 let keep = BooleanArray::from(keep);
                 let batch = deltalake::arrow::compute::filter_record_batch(&batch, &keep)?;
@@ -381,7 +366,6 @@ impl StagedBatch {
         mut self,
         may_contain: impl Fn(u64) -> bool,
     ) -> Result<BatchOutcome, FactError> {
-        self.flush_own_writer().await?;
         let name = self.table.name();
         let adds = std::mem::take(&mut self.files.adds);
         let staged_paths = adds
@@ -658,34 +642,51 @@ fn read_parquet(
     Ok(builder.build()?)
 }
 
-fn parquet_rows(path: &str) -> Result<u64, FactError> {
-    let file = std::fs::File::open(path).map_err(|source| FactError::Io {
-        path: path.to_owned(),
-        source,
-    })?;
-    let reader = deltalake::parquet::file::reader::SerializedFileReader::new(file)?;
-    use deltalake::parquet::file::reader::FileReader;
-    Ok(reader.metadata().file_metadata().num_rows().max(0) as u64)
+/// What a staged file holds of the ids a test looks for.
+enum KeyScan {
+    /// at least one of them
+    Some,
+    /// none, in this many rows
+    None { rows: u64 },
 }
 
-/// Whether a staged file holds an id whose hash passes `test` (reads the key column only).
-fn file_has_any_key(
+/// Reads a staged file's key column and tells whether an id's hash passes `test`.
+fn scan_keys(
     path: &str,
     key_index: usize,
     test: impl Fn(u64) -> bool,
-) -> Result<bool, FactError> {
+) -> Result<KeyScan, FactError> {
+    let mut rows = 0;
     for batch in read_parquet(path, Some(key_index))? {
         let batch = batch?;
-        let keys = batch.column(0).as_string::<i32>();
-        if keys
+        rows += batch.num_rows() as u64;
+        if string_column(&batch, 0, path)?
             .iter()
             .flatten()
             .any(|key| test(xxhash_rust::xxh3::xxh3_64(key.as_bytes())))
         {
-            return Ok(true);
+            return Ok(KeyScan::Some);
         }
     }
-    Ok(false)
+    Ok(KeyScan::None { rows })
+}
+
+/// A text column of a staged file; another type means the file is not one of ours.
+fn string_column<'a>(
+    batch: &'a RecordBatch,
+    index: usize,
+    path: &str,
+) -> Result<&'a deltalake::arrow::array::StringArray, FactError> {
+    batch
+        .column(index)
+        .as_string_opt::<i32>()
+        .ok_or_else(|| not_our_layout(path, batch.schema().field(index).name()))
+}
+
+fn not_our_layout(path: &str, column: &str) -> FactError {
+    FactError::Invalid(format!(
+        "staged file {path}: column {column} does not have the table's type"
+    ))
 }
 
 fn remove_files(paths: &[String]) {

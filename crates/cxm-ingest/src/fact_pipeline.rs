@@ -183,8 +183,8 @@ where
     }
     let mut writers = Vec::new();
     if let Some(facts) = &facts {
-        for _ in 0..cores {
-            writers.push(Writer::start(facts, table, &mut threads).await?);
+        for writer in facts.writers(table, cores).await? {
+            writers.push(Writer::start(writer, &mut threads)?);
         }
     }
     let sources = prepared.sources;
@@ -235,12 +235,6 @@ where
         (stats.identical, stats.changed)
     };
     Ok(IngestSummary {
-        kind: request.kind.cli_name().to_owned(),
-        files: request
-            .files
-            .iter()
-            .map(|f| f.display().to_string())
-            .collect(),
         read: stats.read,
         accepted: stats.accepted,
         inserted: totals.inserted,
@@ -248,6 +242,7 @@ where
         unchanged: totals.unchanged + identical,
         rejected: stats.rejected,
         quarantine: stats.quarantine,
+        ..IngestSummary::of(request)
     })
 }
 
@@ -480,12 +475,7 @@ enum WriterJob {
 }
 
 impl Writer {
-    async fn start(
-        facts: &FactStore,
-        table: cxm_facts::FactTable,
-        threads: &mut Threads,
-    ) -> Result<Self, IngestError> {
-        let mut writer: StagedWriter = facts.writer(table).await?;
+    fn start(mut writer: StagedWriter, threads: &mut Threads) -> Result<Self, IngestError> {
         let runtime = tokio::runtime::Handle::current();
         let (jobs, receiver) = sync_channel::<WriterJob>(2);
         threads.writers.push(spawn("cxm-ingest-write", move || {

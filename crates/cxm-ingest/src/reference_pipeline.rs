@@ -308,12 +308,6 @@ fn summary(
     quarantine: Quarantine,
 ) -> Result<IngestSummary, IngestError> {
     Ok(IngestSummary {
-        kind: request.kind.cli_name().to_owned(),
-        files: request
-            .files
-            .iter()
-            .map(|f| f.display().to_string())
-            .collect(),
         read,
         accepted,
         inserted: counts.inserted,
@@ -321,5 +315,6 @@ fn summary(
         unchanged: counts.unchanged,
         rejected: quarantine.rejected,
         quarantine: quarantine.finish()?,
+        ..IngestSummary::of(request)
     })
 }

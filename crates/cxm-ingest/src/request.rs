@@ -60,6 +60,21 @@ pub struct IngestSummary {
     pub quarantine: Option<String>,
 }
 
+impl IngestSummary {
+    /// The summary of `request` before anything is counted: its kind and files.
+    pub(crate) fn of(request: &IngestRequest) -> Self {
+        Self {
+            kind: request.kind.cli_name().to_owned(),
+            files: request
+                .files
+                .iter()
+                .map(|f| f.display().to_string())
+                .collect(),
+            ..Self::default()
+        }
+    }
+}
+
 /// Everything checked before the first row is stored: the mapping is valid and every file
 /// opens as a file of the kind.
 pub(crate) struct Prepared {

@@ -140,7 +140,7 @@ impl BlockReader {
 }
 
 /// Where the record that `bytes` starts with ends (just past its terminator).
-pub fn first_boundary(bytes: &[u8], records: Records) -> Option<usize> {
+fn first_boundary(bytes: &[u8], records: Records) -> Option<usize> {
     match records {
         Records::Lines => memchr::memchr(b'\n', bytes).map(|i| i + 1),
         Records::Csv { delimiter } => {
@@ -173,7 +173,7 @@ fn csv_terminator_end(bytes: &[u8], at: usize) -> usize {
 
 /// Where the last whole record in `bytes` ends, when `bytes` starts at a record boundary.
 /// Prefers a boundary after `\n`, so a `\r\n` pair is never split.
-pub fn last_boundary(bytes: &[u8], records: Records) -> Option<usize> {
+fn last_boundary(bytes: &[u8], records: Records) -> Option<usize> {
     match records {
         Records::Lines => memchr::memrchr(b'\n', bytes).map(|i| i + 1),
         Records::Csv { delimiter } => {

@@ -151,19 +151,11 @@ fn row_as_json(header: &[String], values: &[Option<&str>]) -> serde_json::Value 
 }
 
 impl CsvLayout {
-    pub fn path(&self) -> &std::path::Path {
-        &self.path
-    }
-
-    pub fn plan(&self) -> &ColumnPlan {
-        &self.plan
-    }
-
     /// The records of one block of this file.
     pub fn rows(self: &Arc<Self>, block: Block) -> CsvBlockRows {
         CsvBlockRows {
             layout: self.clone(),
-            line_offset: block.first_line - 1,
+            line_offset: block.first_line.saturating_sub(1),
             reader: csv_reader(Cursor::new(block.bytes), self.delimiter),
             record: ByteRecord::new(),
         }
