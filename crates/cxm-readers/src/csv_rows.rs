@@ -9,7 +9,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use csv::ByteRecord;
 use cxm_domain::{FieldError, Record};
 
-use crate::blocks::{Block, BlockReader, Records};
+use crate::blocks::{Block, BlockReader, Records, csv_record_line};
 use crate::{ColumnPlan, FileError, Format, Input, Mapping, Rejection, RowResult, RowSource};
 
 /// Rows of a CSV file as records of one kind.
@@ -178,7 +178,11 @@ impl CsvBlockRows {
             // Reading from memory fails on no input; treat it as the end.
             Ok(false) | Err(_) => return None,
         }
-        let line = self.line_offset + self.record.position().map_or(0, csv::Position::line);
+        let line = self.line_offset
+            + self.record.position().map_or(0, |position| {
+                let bytes = self.reader.get_ref().get_ref();
+                csv_record_line(bytes, position.line(), position.byte())
+            });
         let layout = &*self.layout;
         let header = layout.plan.header();
         let record = &self.record;
@@ -317,6 +321,23 @@ mod tests {
             rejected[1],
             (4, "row has 4 fields; the header has 7".to_owned())
         );
+    }
+
+    #[test]
+    fn lines_are_those_of_the_file_across_blank_lines_and_crlf() {
+        let mut rows = rows(
+            "interaction_id,customer_id,agent_id,channel,started_at\r\n\
+             \r\n\
+             I1,C1,A1,phone,2024-01-01T10:00:00Z\r\n\
+             \n\n\
+             I2,C1,A1,fax,2024-01-01T11:00:00Z\n",
+        )
+        .unwrap();
+        let mut lines = Vec::new();
+        while let Some(row) = rows.next_record::<Interaction>().unwrap() {
+            lines.push(row.map_or_else(|rejection| rejection.line, |(line, _)| line));
+        }
+        assert_eq!(lines, [3, 6]);
     }
 
     #[test]
