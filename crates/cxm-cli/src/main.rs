@@ -2,6 +2,7 @@
 //!
 //! Each subcommand calls one library function and prints its result.
 
+mod accounts;
 mod output;
 mod report;
 
@@ -111,11 +112,35 @@ enum Command {
         #[arg(long)]
         json: bool,
     },
-    /// Generate a demo organisation into the data directory and load it: the first command
-    /// to run. Explore it with `cxm query`.
+    /// Generate a demo organisation into the data directory, load it, create one demo user
+    /// per role and serve it: the first command to run.
     Demo {
         #[command(flatten)]
         shape: GenerateShape,
+        /// Where to serve the demo.
+        #[arg(long, default_value = "127.0.0.1:8080")]
+        listen: std::net::SocketAddr,
+        /// Load and create the users, but do not serve.
+        #[arg(long)]
+        no_serve: bool,
+    },
+    /// Serve the web UI and the HTTP API (OpenAPI at /api/v1/openapi.json).
+    Serve {
+        #[arg(long, env = "CXM_LISTEN", default_value = "127.0.0.1:8080")]
+        listen: std::net::SocketAddr,
+        /// Mark session cookies Secure (when users reach cxm over TLS, e.g. behind a proxy).
+        #[arg(long, env = "CXM_SECURE_COOKIES")]
+        secure_cookies: bool,
+    },
+    /// Add, list, change and disable the people who sign in.
+    Users {
+        #[command(subcommand)]
+        action: accounts::UserAction,
+    },
+    /// API tokens for machines (e.g. a telephony platform sending contacts).
+    Tokens {
+        #[command(subcommand)]
+        action: accounts::TokenAction,
     },
     /// Compute metrics by any grouping, time grain and filter, with sample sizes, 95%
     /// intervals, change against the previous period and ranks.
@@ -293,14 +318,23 @@ fn parse_kind(name: &str) -> Result<RecordKind, String> {
 }
 
 fn main() -> ExitCode {
+    let cli = Cli::parse();
+    // A server logs every request; other commands only warnings.
+    let default_level = match cli.command {
+        Command::Serve { .. }
+        | Command::Demo {
+            no_serve: false, ..
+        } => "info",
+        _ => "warn",
+    };
     tracing_subscriber::fmt()
         .with_env_filter(
             tracing_subscriber::EnvFilter::try_from_env("CXM_LOG")
-                .unwrap_or_else(|_| "warn".into()),
+                .unwrap_or_else(|_| default_level.into()),
         )
         .with_writer(std::io::stderr)
+        .with_ansi(std::io::stderr().is_terminal())
         .init();
-    let cli = Cli::parse();
     let runtime = match tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
@@ -354,7 +388,23 @@ async fn run(cli: Cli) -> ExitCode {
             }
             generate(options, json).await
         }
-        Command::Demo { shape } => demo(&cli.data_dir, &shape).await,
+        Command::Demo {
+            shape,
+            listen,
+            no_serve,
+        } => demo(&cli.data_dir, &shape, (!no_serve).then_some(listen)).await,
+        Command::Serve {
+            listen,
+            secure_cookies,
+        } => serve(&cli.data_dir, listen, secure_cookies).await,
+        Command::Users { action } => match DataDir::open(&cli.data_dir) {
+            Ok(dir) => accounts::users(&dir, action).await,
+            Err(error) => Err(error.into()),
+        },
+        Command::Tokens { action } => match DataDir::open(&cli.data_dir) {
+            Ok(dir) => accounts::tokens(&dir, action).await,
+            Err(error) => Err(error.into()),
+        },
         Command::Metrics {
             metric,
             by,
@@ -547,7 +597,11 @@ fn last_twelve_months() -> chrono::NaiveDate {
         .unwrap_or(this_month)
 }
 
-async fn demo(path: &std::path::Path, shape: &GenerateShape) -> anyhow::Result<()> {
+async fn demo(
+    path: &std::path::Path,
+    shape: &GenerateShape,
+    listen: Option<std::net::SocketAddr>,
+) -> anyhow::Result<()> {
     let dir = DataDir::init(path, None).await?;
     let generated = dir.path().join("generated");
     let options = shape.options(generated.clone(), last_twelve_months());
@@ -571,10 +625,47 @@ async fn demo(path: &std::path::Path, shape: &GenerateShape) -> anyhow::Result<(
     }
     let report = refresh_rollup(&dir).await?;
     println!("metrics computed in {:.1} s", report.seconds);
+    let sign_ins = cxm_server::accounts::demo_users(&dir)
+        .await
+        .map_err(|e| anyhow::anyhow!(e.public_message()))?;
+    println!("sign in as (user / password: sees):");
+    for sign_in in &sign_ins {
+        println!(
+            "  {:<16} / {:<20}: {}",
+            sign_in.username, sign_in.password, sign_in.sees
+        );
+    }
     println!(
-        "ready: try `cxm --data-dir {0} metrics --metric contacts,csat,repeat_contact_rate --by site` or `cxm --data-dir {0} scorecard --unit S01`",
+        "or ask from the command line: `cxm --data-dir {0} metrics --metric contacts,csat,repeat_contact_rate --by site`, `cxm --data-dir {0} scorecard --unit S01`",
         dir.path().display()
     );
+    match listen {
+        Some(listen) => serve(dir.path(), listen, false).await,
+        None => Ok(()),
+    }
+}
+
+async fn serve(
+    path: &std::path::Path,
+    listen: std::net::SocketAddr,
+    secure_cookies: bool,
+) -> anyhow::Result<()> {
+    let dir = DataDir::open(path)?;
+    let config = cxm_server::ServerConfig {
+        secure_cookies,
+        ..cxm_server::ServerConfig::default()
+    };
+    let state = cxm_server::AppState::open(dir, config)
+        .await
+        .map_err(|e| anyhow::anyhow!("{e}"))?;
+    let listener = tokio::net::TcpListener::bind(listen)
+        .await
+        .map_err(|e| anyhow::anyhow!("cannot listen on {listen}: {e}"))?;
+    println!(
+        "serving on http://{} (Ctrl-C stops)",
+        listener.local_addr()?
+    );
+    cxm_server::serve(listener, state, cxm_server::shutdown_signal()).await?;
     Ok(())
 }
 

@@ -129,6 +129,20 @@ vocabulary!(
 );
 
 vocabulary!(
+    /// What a signed-in user may do and see: agents their own records and their team's
+    /// aggregates, leads their team, managers their subtree, executives and analysts
+    /// everything; only admins manage users.
+    AccessRole, "access role" {
+        Agent = "agent",
+        Lead = "lead",
+        Manager = "manager",
+        Executive = "executive",
+        Analyst = "analyst",
+        Admin = "admin",
+    }
+);
+
+vocabulary!(
     /// What kind of need a topic stands for.
     TopicKind, "topic kind" {
         Request = "request",

@@ -19,7 +19,8 @@ pub use error::FieldError;
 pub use fields::{FieldSource, RecordKind};
 pub use ids::RecordId;
 pub use kinds::{
-    Channel, CustomerEventKind, PersonRole, SurveyKind, TopicKind, TransactionKind, UnitLevel,
+    AccessRole, Channel, CustomerEventKind, PersonRole, SurveyKind, TopicKind, TransactionKind,
+    UnitLevel,
 };
 pub use parse::{DurationUnit, ParseContext, TimestampParser};
 pub use records::{

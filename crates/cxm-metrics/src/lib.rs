@@ -32,6 +32,7 @@ pub mod derive;
 pub mod organisation;
 pub mod plan;
 pub mod query;
+pub mod records;
 pub mod rollup;
 pub mod scorecard;
 pub mod settings;

@@ -202,6 +202,13 @@ impl Organisation {
             .map(|(name, role)| (name.as_str(), role.as_str()))
     }
 
+    /// Every person: (id, name, role), in no particular order.
+    pub fn people(&self) -> impl Iterator<Item = (&str, &str, &str)> {
+        self.people
+            .iter()
+            .map(|(id, (name, role))| (id.as_str(), name.as_str(), role.as_str()))
+    }
+
     /// The chain from `unit` up to the root, starting with `unit` itself.
     pub fn ancestors(&self, unit: &str) -> Vec<&Unit> {
         let mut chain = Vec::new();

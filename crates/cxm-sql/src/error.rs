@@ -8,6 +8,9 @@ pub enum SqlError {
     Migrate(#[from] sqlx::migrate::MigrateError),
     #[error("{0}")]
     Url(String),
+    /// A unique key is taken (a user name, a token id).
+    #[error("{0}")]
+    Conflict(String),
     #[error("database holds an invalid value: {0}")]
     Corrupt(String),
 }

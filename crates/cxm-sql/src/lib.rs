@@ -4,11 +4,13 @@
 //! (written with `$N` placeholders, which both understand) through sqlx; each has its own
 //! migrations.
 
+pub mod accounts;
 pub mod error;
 pub mod reference;
 pub mod store;
 pub mod targets;
 
+pub use accounts::{AccountStore, ApiToken, AuditEntry, Credentials, Session, TokenScope, User};
 pub use error::SqlError;
 pub use reference::{ReferenceRow, ReferenceTable};
 pub use store::{Backend, ReferenceStore, SqlStore, UpsertCounts, UpsertSession};

@@ -1,9 +1,10 @@
 //! One suite every SQL backend must pass: SQLite always, PostgreSQL when
 //! `CXM_TEST_POSTGRES_URL` names a server (CI sets it). Each test gets a fresh database.
 
+use cxm_domain::AccessRole;
 use cxm_sql::{
-    ReferenceRow, ReferenceStore, ReferenceTable, ScopeKind, SqlStore, Target, TargetStore,
-    UpsertCounts,
+    AccountStore, ApiToken, AuditEntry, ReferenceRow, ReferenceStore, ReferenceTable, ScopeKind,
+    SqlError, SqlStore, Target, TargetStore, TokenScope, UpsertCounts, User,
 };
 
 fn row(values: &[Option<&str>], hash: i64) -> ReferenceRow {
@@ -269,6 +270,150 @@ async fn targets_are_set_replaced_listed_and_removed(store: &SqlStore) {
     assert_eq!(store.targets().await.unwrap().len(), 2);
 }
 
+fn account(username: &str, role: AccessRole, person: Option<&str>) -> User {
+    User {
+        username: username.into(),
+        display_name: username.to_uppercase(),
+        role,
+        person_id: person.map(str::to_owned),
+        unit_id: None,
+        disabled: false,
+        created_at: "2026-01-01T00:00:00.000000Z".into(),
+    }
+}
+
+async fn accounts_sessions_tokens_and_the_audit_log(store: &SqlStore) {
+    let ana = account("ana", AccessRole::Agent, Some("A-1"));
+    store.add_user(&ana, "hash-1").await.unwrap();
+    store
+        .add_user(&account("bo", AccessRole::Manager, None), "hash-2")
+        .await
+        .unwrap();
+    assert!(matches!(
+        store.add_user(&ana, "other").await,
+        Err(SqlError::Conflict(_))
+    ));
+    let users = store.users().await.unwrap();
+    assert_eq!(
+        users
+            .iter()
+            .map(|u| u.username.as_str())
+            .collect::<Vec<_>>(),
+        ["ana", "bo"]
+    );
+    assert_eq!(users[0], ana);
+    let credentials = store.credentials("ana").await.unwrap().unwrap();
+    assert_eq!(credentials.password_hash, "hash-1");
+    assert!(store.credentials("cy").await.unwrap().is_none());
+
+    assert!(
+        store
+            .set_role("bo", AccessRole::Lead, Some("T1"))
+            .await
+            .unwrap()
+    );
+    assert!(!store.set_role("cy", AccessRole::Lead, None).await.unwrap());
+    let bo = store.credentials("bo").await.unwrap().unwrap().user;
+    assert_eq!(
+        (bo.role, bo.unit_id.as_deref()),
+        (AccessRole::Lead, Some("T1"))
+    );
+    assert!(store.set_password("bo", "hash-3").await.unwrap());
+    assert_eq!(
+        store
+            .credentials("bo")
+            .await
+            .unwrap()
+            .unwrap()
+            .password_hash,
+        "hash-3"
+    );
+
+    // Sessions: live until they expire or their user is disabled.
+    let (at, until, now) = (
+        "2026-01-01T10:00:00.000000Z",
+        "2026-01-01T22:00:00.000000Z",
+        "2026-01-01T12:00:00.000000Z",
+    );
+    store
+        .create_session("s1", "ana", "c1", at, until)
+        .await
+        .unwrap();
+    store
+        .create_session("s2", "bo", "c2", at, until)
+        .await
+        .unwrap();
+    let session = store.session("s1", now).await.unwrap().unwrap();
+    assert_eq!(
+        (session.user.username.as_str(), session.csrf.as_str()),
+        ("ana", "c1")
+    );
+    assert!(
+        store
+            .session("s1", "2026-01-02T00:00:00.000000Z")
+            .await
+            .unwrap()
+            .is_none()
+    );
+    assert!(store.session("nope", now).await.unwrap().is_none());
+    assert!(store.set_disabled("ana", true).await.unwrap());
+    assert!(store.session("s1", now).await.unwrap().is_none());
+    assert!(store.set_disabled("ana", false).await.unwrap());
+    assert!(
+        store.session("s1", now).await.unwrap().is_none(),
+        "disabling ended it"
+    );
+    store.delete_session("s2").await.unwrap();
+    assert!(store.session("s2", now).await.unwrap().is_none());
+    store
+        .create_session("s3", "bo", "c3", at, now)
+        .await
+        .unwrap();
+    assert_eq!(store.purge_sessions(until).await.unwrap(), 1);
+
+    // Tokens: found while not revoked, listed without secrets.
+    let token = ApiToken {
+        id: "t1".into(),
+        name: "telephony".into(),
+        scope: TokenScope::Ingest,
+        created_by: "cli".into(),
+        created_at: at.into(),
+        revoked: false,
+    };
+    store.create_token(&token, "secret-hash").await.unwrap();
+    assert!(matches!(
+        store.create_token(&token, "x").await,
+        Err(SqlError::Conflict(_))
+    ));
+    assert_eq!(
+        store.live_token("t1").await.unwrap(),
+        Some((token.clone(), "secret-hash".to_owned()))
+    );
+    assert!(store.revoke_token("t1").await.unwrap());
+    assert!(!store.revoke_token("t1").await.unwrap());
+    assert!(store.live_token("t1").await.unwrap().is_none());
+    let listed = store.tokens().await.unwrap();
+    assert_eq!(listed.len(), 1);
+    assert!(listed[0].revoked);
+
+    for (i, action) in ["sign-in", "ingest", "role-change"].iter().enumerate() {
+        store
+            .audit(&AuditEntry {
+                at: format!("2026-01-01T10:00:0{i}.000000Z"),
+                actor: "ana".into(),
+                action: (*action).into(),
+                detail: format!("#{i}"),
+            })
+            .await
+            .unwrap();
+    }
+    let log = store.audit_log(2).await.unwrap();
+    assert_eq!(
+        log.iter().map(|e| e.action.as_str()).collect::<Vec<_>>(),
+        ["role-change", "ingest"]
+    );
+}
+
 /// What to clean up after a test: a temporary directory or a PostgreSQL database.
 enum Fresh {
     Directory(#[allow(dead_code)] tempfile::TempDir),
@@ -322,6 +467,7 @@ macro_rules! store_suite {
             case!(large_batches_cross_lookup_chunks);
             case!(chunked_upserts_are_one_transaction);
             case!(targets_are_set_replaced_listed_and_removed);
+            case!(accounts_sessions_tokens_and_the_audit_log);
         }
     };
 }

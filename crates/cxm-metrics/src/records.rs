@@ -1,0 +1,266 @@
+//! The records behind any number: the contacts and survey answers a metric counted, with
+//! the same filters (period, unit subtree, person, channel, topic, segment, region), a
+//! visibility restriction from the caller's scope, sorting and paging.
+
+use std::collections::BTreeSet;
+
+use chrono::NaiveDate;
+use cxm_facts::arrow::array::RecordBatch;
+use cxm_facts::arrow::json::ArrayWriter;
+use cxm_facts::datafusion::prelude::{ParquetReadOptions, SessionContext};
+use serde::Serialize;
+
+use crate::query::Filters;
+use crate::rollup::rollup_dir;
+use crate::{Engine, MetricsError};
+
+/// Which records.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum RecordSet {
+    /// Interactions, newest first.
+    Contacts,
+    /// Survey answers (with comments), newest first or lowest rated first.
+    Answers,
+}
+
+/// Whose records a caller may see.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Visible {
+    All,
+    /// Records attributed (at the time) to one of these units.
+    Units(Vec<String>),
+    /// Records handled by this agent.
+    Agent(String),
+}
+
+/// How to order records.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum RecordOrder {
+    #[default]
+    Newest,
+    /// Answers with the lowest CSAT, then NPS, then CES first (for coaching); contacts
+    /// with the longest handle time first.
+    Worst,
+}
+
+/// A page of records.
+#[derive(Debug, Clone, Serialize)]
+pub struct RecordPage {
+    pub set: RecordSet,
+    /// Records matching the filters, on every page.
+    pub total: u64,
+    pub offset: u64,
+    pub limit: u64,
+    /// The columns of every row, in display order.
+    pub columns: Vec<String>,
+    /// Column name → value.
+    pub rows: Vec<serde_json::Map<String, serde_json::Value>>,
+}
+
+/// Most records on one page.
+pub const MAX_PAGE: u64 = 1_000;
+
+const CONTACT_COLUMNS: &[&str] = &[
+    "interaction_id",
+    "started_at",
+    "customer_id",
+    "agent_id",
+    "team_id",
+    "channel",
+    "topics",
+    "queue_seconds",
+    "talk_seconds",
+    "hold_seconds",
+    "after_work_seconds",
+    "handle_seconds",
+    "transfers",
+    "resolved",
+    "is_repeat",
+    "followed_by_repeat",
+    "complaint",
+    "segment",
+    "region",
+];
+
+const ANSWER_COLUMNS: &[&str] = &[
+    "response_id",
+    "answered_at",
+    "survey",
+    "customer_id",
+    "interaction_id",
+    "agent_id",
+    "team_id",
+    "channel",
+    "topics",
+    "csat",
+    "nps",
+    "ces",
+    "comment",
+    "segment",
+    "region",
+];
+
+fn quote(value: &str) -> String {
+    format!("'{}'", value.replace('\'', "''"))
+}
+
+fn list(values: &[String]) -> String {
+    values
+        .iter()
+        .map(|v| quote(v))
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
+fn date(day: NaiveDate) -> String {
+    format!("CAST({} AS DATE)", quote(&day.to_string()))
+}
+
+impl Engine {
+    /// One page of the records matching `filters` that `visible` admits.
+    pub async fn records(
+        &self,
+        set: RecordSet,
+        filters: &Filters,
+        visible: &Visible,
+        order: RecordOrder,
+        offset: u64,
+        limit: u64,
+    ) -> Result<RecordPage, MetricsError> {
+        let limit = limit.clamp(1, MAX_PAGE);
+        let (table, columns, newest, worst) = match set {
+            RecordSet::Contacts => (
+                "contacts",
+                CONTACT_COLUMNS,
+                "started_at DESC, interaction_id",
+                "handle_seconds DESC NULLS LAST, started_at DESC, interaction_id",
+            ),
+            RecordSet::Answers => (
+                "surveys",
+                ANSWER_COLUMNS,
+                "answered_at DESC, response_id",
+                "csat ASC NULLS LAST, nps ASC NULLS LAST, ces DESC NULLS LAST, answered_at DESC, response_id",
+            ),
+        };
+        let org = self.organisation();
+        let mut conditions = vec!["TRUE".to_owned()];
+        if let Some(from) = filters.from {
+            conditions.push(format!("day >= {}", date(from)));
+        }
+        if let Some(to) = filters.to {
+            conditions.push(format!("day <= {}", date(to)));
+        }
+        if let Some(unit) = &filters.unit {
+            if org.unit(unit).is_none() {
+                return Err(MetricsError::UnknownUnit(unit.clone()));
+            }
+            let units: Vec<String> = org
+                .units()
+                .iter()
+                .filter(|u| org.within(&u.id, unit))
+                .map(|u| u.id.clone())
+                .collect();
+            conditions.push(format!("team_id IN ({})", list(&units)));
+        }
+        if let Some(person) = &filters.person {
+            conditions.push(format!("agent_id = {}", quote(person)));
+        }
+        for (column, values) in [
+            ("channel", &filters.channels),
+            ("segment", &filters.segments),
+            ("region", &filters.regions),
+        ] {
+            if !values.is_empty() {
+                conditions.push(format!("{column} IN ({})", list(values)));
+            }
+        }
+        if !filters.topics.is_empty() {
+            let any = filters
+                .topics
+                .iter()
+                .map(|t| format!("array_has(topics, {})", quote(t)))
+                .collect::<Vec<_>>()
+                .join(" OR ");
+            conditions.push(format!("({any})"));
+        }
+        match visible {
+            Visible::All => {}
+            Visible::Units(units) if units.is_empty() => conditions.push("FALSE".into()),
+            Visible::Units(units) => {
+                let units: BTreeSet<&String> = units.iter().collect();
+                let units: Vec<String> = units.into_iter().cloned().collect();
+                conditions.push(format!("team_id IN ({})", list(&units)));
+            }
+            Visible::Agent(agent) => conditions.push(format!("agent_id = {}", quote(agent))),
+        }
+        let ctx = SessionContext::new();
+        let path = rollup_dir(&self.data_dir)
+            .join(&self.header.derived)
+            .join(table);
+        ctx.register_parquet(
+            table,
+            &format!("{}/", path.display()),
+            ParquetReadOptions::default(),
+        )
+        .await?;
+        let condition = conditions.join(" AND ");
+        let total_sql = format!("SELECT count(*) AS n FROM {table} WHERE {condition}");
+        let counted = ctx.sql(&total_sql).await?.collect().await?;
+        let total = counted
+            .first()
+            .and_then(|batch| {
+                batch
+                    .column(0)
+                    .as_any()
+                    .downcast_ref::<cxm_facts::arrow::array::Int64Array>()
+                    .map(|a| a.value(0))
+            })
+            .unwrap_or(0)
+            .max(0) as u64;
+        let order = match order {
+            RecordOrder::Newest => newest,
+            RecordOrder::Worst => worst,
+        };
+        let sql = format!(
+            "SELECT {} FROM {table} WHERE {condition} ORDER BY {order} LIMIT {limit} OFFSET {offset}",
+            columns.join(", ")
+        );
+        let batches = ctx.sql(&sql).await?.collect().await?;
+        Ok(RecordPage {
+            set,
+            total,
+            offset,
+            limit,
+            columns: columns.iter().map(|c| (*c).to_owned()).collect(),
+            rows: json_rows(&batches)?,
+        })
+    }
+}
+
+/// Rows of batches as JSON objects (nulls kept as `null`).
+fn json_rows(
+    batches: &[RecordBatch],
+) -> Result<Vec<serde_json::Map<String, serde_json::Value>>, MetricsError> {
+    let mut writer = ArrayWriter::new(Vec::new());
+    let batches: Vec<&RecordBatch> = batches.iter().collect();
+    writer.write_batches(&batches)?;
+    writer.finish()?;
+    let bytes = writer.into_inner();
+    if bytes.is_empty() {
+        return Ok(Vec::new());
+    }
+    let mut rows: Vec<serde_json::Map<String, serde_json::Value>> = serde_json::from_slice(&bytes)
+        .map_err(|e| MetricsError::Internal(format!("records as JSON: {e}")))?;
+    // The writer leaves out nulls: put them back so every row has every column.
+    if let Some(schema) = batches.first().map(|b| b.schema()) {
+        for row in &mut rows {
+            for field in schema.fields() {
+                row.entry(field.name().clone())
+                    .or_insert(serde_json::Value::Null);
+            }
+        }
+    }
+    Ok(rows)
+}

@@ -1,0 +1,732 @@
+//! The JSON API under `/api/v1`, and its OpenAPI document (generated from these handlers
+//! and types) at `/api/v1/openapi.json`. Every handler reads through the caller's
+//! [`Scope`]: nothing outside it is returned, whatever the filters, paging or ids asked for.
+
+use std::collections::BTreeMap;
+
+use axum::extract::{FromRequestParts, State};
+use axum::http::request::Parts;
+use axum::routing::get;
+use axum::{Json, Router};
+use chrono::NaiveDate;
+use cxm_domain::metrics::{Grain, Period};
+use cxm_metrics::records::{RecordOrder, RecordSet, Visible};
+use cxm_metrics::{Dimension, Filters, MetricRow, Query, Scorecard, Subject};
+use cxm_sql::TargetStore;
+use serde::de::DeserializeOwned;
+use serde::{Deserialize, Serialize};
+use utoipa::{IntoParams, OpenApi, ToSchema};
+
+use crate::auth::Principal;
+use crate::error::ErrorBody;
+use crate::scope::{RecordFilter, Scope};
+use crate::{ApiError, AppState};
+
+#[derive(OpenApi)]
+#[openapi(
+    info(
+        title = "cxm API",
+        description = "Customer experience metrics, scorecards, the org tree and the records behind every number. \
+                       Sign in with a session cookie (the login page) or send `Authorization: Bearer <token>` \
+                       (`cxm tokens create`). Every answer is limited to the caller's scope.",
+        version = "1"
+    ),
+    paths(me, catalogue, metrics, scorecard, units, people, targets, contacts, answers),
+    components(schemas(ErrorBody)),
+    modifiers(&Security),
+    security(("bearer" = []), ("session" = []))
+)]
+pub struct ApiDoc;
+
+struct Security;
+
+impl utoipa::Modify for Security {
+    fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
+        use utoipa::openapi::security::{ApiKey, ApiKeyValue, HttpAuthScheme, HttpBuilder};
+        let components = openapi.components.get_or_insert_with(Default::default);
+        components.add_security_scheme(
+            "bearer",
+            utoipa::openapi::security::SecurityScheme::Http(
+                HttpBuilder::new().scheme(HttpAuthScheme::Bearer).build(),
+            ),
+        );
+        components.add_security_scheme(
+            "session",
+            utoipa::openapi::security::SecurityScheme::ApiKey(ApiKey::Cookie(ApiKeyValue::new(
+                crate::auth::SESSION_COOKIE,
+            ))),
+        );
+    }
+}
+
+pub fn routes() -> Router<AppState> {
+    Router::new()
+        .route("/api/v1/openapi.json", get(openapi))
+        .route("/api/v1/me", get(me))
+        .route("/api/v1/catalogue", get(catalogue))
+        .route("/api/v1/metrics", get(metrics))
+        .route("/api/v1/scorecard", get(scorecard))
+        .route("/api/v1/org/units", get(units))
+        .route("/api/v1/people", get(people))
+        .route("/api/v1/targets", get(targets))
+        .route("/api/v1/records/contacts", get(contacts))
+        .route("/api/v1/records/answers", get(answers))
+}
+
+async fn openapi() -> Json<utoipa::openapi::OpenApi> {
+    Json(ApiDoc::openapi())
+}
+
+/// Query-string parameters, rejected in our error format when malformed.
+pub struct Params<T>(pub T);
+
+impl<T: DeserializeOwned + Send, S: Send + Sync> FromRequestParts<S> for Params<T> {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, _: &S) -> Result<Self, ApiError> {
+        let query = parts.uri.query().unwrap_or("");
+        serde_urlencoded_from_str(query)
+            .map(Params)
+            .map_err(|e| ApiError::BadRequest(format!("query string: {e}")))
+    }
+}
+
+fn serde_urlencoded_from_str<T: DeserializeOwned>(query: &str) -> Result<T, String> {
+    axum::extract::Query::<T>::try_from_uri(
+        &format!("/?{query}")
+            .parse()
+            .map_err(|e: axum::http::uri::InvalidUri| e.to_string())?,
+    )
+    .map(|q| q.0)
+    .map_err(|e| e.body_text())
+}
+
+fn name_of<T: Serialize>(value: &T) -> String {
+    match serde_json::to_value(value) {
+        Ok(serde_json::Value::String(text)) => text,
+        Ok(other) => other.to_string(),
+        Err(_) => String::new(),
+    }
+}
+
+/// Comma-separated values.
+fn values(text: &Option<String>) -> Vec<String> {
+    text.iter()
+        .flat_map(|t| t.split(','))
+        .map(str::trim)
+        .filter(|v| !v.is_empty())
+        .map(str::to_owned)
+        .collect()
+}
+
+fn day(name: &str, text: &Option<String>) -> Result<Option<NaiveDate>, ApiError> {
+    text.as_deref()
+        .filter(|t| !t.trim().is_empty())
+        .map(|t| {
+            NaiveDate::parse_from_str(t.trim(), "%Y-%m-%d").map_err(|_| {
+                ApiError::BadRequest(format!("{name} {t:?} is not a date (YYYY-MM-DD)"))
+            })
+        })
+        .transpose()
+}
+
+/// Which rows: the filters shared by metric queries and record listings.
+#[derive(Debug, Default, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct FilterParams {
+    /// First local day, YYYY-MM-DD (default: the first with data).
+    from: Option<String>,
+    /// Last local day, YYYY-MM-DD, inclusive.
+    to: Option<String>,
+    /// Only this org unit's subtree.
+    unit: Option<String>,
+    /// Only this person's contacts.
+    person: Option<String>,
+    /// Channels, comma-separated.
+    channel: Option<String>,
+    /// Topic codes, comma-separated.
+    topic: Option<String>,
+    /// Customer segments, comma-separated.
+    segment: Option<String>,
+    /// Customer regions, comma-separated.
+    region: Option<String>,
+}
+
+impl FilterParams {
+    fn filters(&self) -> Result<Filters, ApiError> {
+        let filters = Filters {
+            from: day("from", &self.from)?,
+            to: day("to", &self.to)?,
+            unit: self.unit.clone().filter(|u| !u.trim().is_empty()),
+            person: self.person.clone().filter(|p| !p.trim().is_empty()),
+            channels: values(&self.channel),
+            topics: values(&self.topic),
+            segments: values(&self.segment),
+            regions: values(&self.region),
+        };
+        if let (Some(from), Some(to)) = (filters.from, filters.to)
+            && from > to
+        {
+            return Err(ApiError::BadRequest(format!(
+                "from {from} is after to {to}"
+            )));
+        }
+        Ok(filters)
+    }
+}
+
+/// The signed-in caller.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct Me {
+    /// User name, or `token:<id>` for an API token.
+    actor: String,
+    display_name: Option<String>,
+    /// agent, lead, manager, executive, analyst or admin; `token` for API tokens.
+    role: String,
+    person_id: Option<String>,
+    /// `all`, `subtree:<unit>`, `own:<person>` or `nothing`.
+    scope: String,
+}
+
+fn scope_text(scope: &Scope) -> String {
+    match scope {
+        Scope::All => "all".into(),
+        Scope::Subtree { unit } => format!("subtree:{unit}"),
+        Scope::Own { person, .. } => format!("own:{person}"),
+        Scope::Nothing { .. } => "nothing".into(),
+    }
+}
+
+#[utoipa::path(get, path = "/api/v1/me", tag = "access",
+    responses((status = 200, body = Me), (status = 401, body = ErrorBody)))]
+async fn me(State(state): State<AppState>, principal: Principal) -> Json<Me> {
+    let engine = state.engine().await;
+    let scope = Scope::of(&principal, engine.organisation());
+    Json(match &principal {
+        Principal::User { user, .. } => Me {
+            actor: user.username.clone(),
+            display_name: Some(user.display_name.clone()),
+            role: user.role.as_str().to_owned(),
+            person_id: user.person_id.clone(),
+            scope: scope_text(&scope),
+        },
+        Principal::Token(token) => Me {
+            actor: principal.actor(),
+            display_name: Some(token.name.clone()),
+            role: "token".into(),
+            person_id: None,
+            scope: scope_text(&scope),
+        },
+    })
+}
+
+/// One metric of the catalogue.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct CatalogueEntry {
+    name: String,
+    label: String,
+    description: Option<String>,
+    /// contacts, surveys, transactions or customers.
+    source: String,
+    /// count, sum, share, mean, quantile, nps or attrition.
+    kind: String,
+    /// count, share, seconds, score, points, currency or number.
+    unit: String,
+    /// higher, lower or neutral.
+    direction: String,
+    endgame: Option<f64>,
+}
+
+#[utoipa::path(get, path = "/api/v1/catalogue", tag = "metrics",
+    responses((status = 200, body = Vec<CatalogueEntry>), (status = 401, body = ErrorBody)))]
+async fn catalogue(
+    State(state): State<AppState>,
+    principal: Principal,
+) -> Result<Json<Vec<CatalogueEntry>>, ApiError> {
+    principal.may_read()?;
+    let engine = state.engine().await;
+    Ok(Json(
+        engine
+            .config()
+            .catalogue
+            .metrics()
+            .iter()
+            .map(|m| CatalogueEntry {
+                name: m.name.clone(),
+                label: m.label.clone(),
+                description: m.description.clone(),
+                source: m.source.as_str().to_owned(),
+                kind: name_of(&m.kind),
+                unit: name_of(&m.unit),
+                direction: name_of(&m.direction),
+                endgame: m.endgame,
+            })
+            .collect(),
+    ))
+}
+
+#[derive(Debug, Default, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct MetricParams {
+    /// Metric names, comma-separated (default: the whole catalogue).
+    metric: Option<String>,
+    /// Group by, comma-separated: agent, team, site, division, company, channel, topic,
+    /// category, segment, region.
+    by: Option<String>,
+    /// day, week, month, quarter, year or all (default month).
+    grain: Option<String>,
+}
+
+/// One value of one metric for one group and period.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct MetricValue {
+    metric: String,
+    period: String,
+    /// Dimension → group.
+    group: BTreeMap<String, String>,
+    value: Option<f64>,
+    /// Observations behind the value.
+    n: u64,
+    /// 95% interval.
+    low: Option<f64>,
+    high: Option<f64>,
+    previous: Option<f64>,
+    change: Option<f64>,
+    p_value: Option<f64>,
+    rank: Option<usize>,
+    ranked: usize,
+}
+
+impl From<MetricRow> for MetricValue {
+    fn from(row: MetricRow) -> MetricValue {
+        MetricValue {
+            metric: row.metric,
+            period: row.period,
+            group: row.group,
+            value: row.value,
+            n: row.n,
+            low: row.low,
+            high: row.high,
+            previous: row.previous,
+            change: row.change,
+            p_value: row.p_value,
+            rank: row.rank,
+            ranked: row.ranked,
+        }
+    }
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct MetricsAnswer {
+    rows: Vec<MetricValue>,
+    /// precomputed, rollup or scan.
+    answered_from: String,
+    /// Metrics that could not be computed for this query, with the reason.
+    notes: Vec<String>,
+}
+
+#[utoipa::path(get, path = "/api/v1/metrics", tag = "metrics", params(MetricParams, FilterParams),
+    responses((status = 200, body = MetricsAnswer), (status = 400, body = ErrorBody),
+              (status = 401, body = ErrorBody), (status = 403, body = ErrorBody),
+              (status = 404, body = ErrorBody)))]
+async fn metrics(
+    State(state): State<AppState>,
+    principal: Principal,
+    Params(params): Params<MetricParams>,
+    Params(filters): Params<FilterParams>,
+) -> Result<Json<MetricsAnswer>, ApiError> {
+    principal.may_read()?;
+    let engine = state.engine().await;
+    let org = engine.organisation();
+    let by = values(&params.by)
+        .iter()
+        .map(|d| Dimension::parse(d).map_err(ApiError::BadRequest))
+        .collect::<Result<Vec<_>, _>>()?;
+    let grain = match params.grain.as_deref().filter(|g| !g.trim().is_empty()) {
+        Some(grain) => Grain::parse(grain).map_err(ApiError::BadRequest)?,
+        None => Grain::Month,
+    };
+    let filters = filters.filters()?;
+    check_known(org, &filters)?;
+    let scope = Scope::of(&principal, org);
+    let filters = scope.narrow(org, &filters, &by)?;
+    let query = Query {
+        metrics: values(&params.metric),
+        by,
+        grain,
+        filters,
+    };
+    let result = engine.query(&query).await?;
+    Ok(Json(MetricsAnswer {
+        rows: result.rows.into_iter().map(MetricValue::from).collect(),
+        answered_from: result.answered_from.to_owned(),
+        notes: result.notes,
+    }))
+}
+
+/// Unknown units and people are a 404 for everyone (before scope, which would otherwise
+/// tell a caller only that they may not see it).
+fn check_known(org: &cxm_metrics::Organisation, filters: &Filters) -> Result<(), ApiError> {
+    if let Some(unit) = &filters.unit
+        && org.unit(unit).is_none()
+    {
+        return Err(ApiError::NotFound(format!("no org unit {unit}")));
+    }
+    if let Some(person) = &filters.person
+        && org.person(person).is_none()
+    {
+        return Err(ApiError::NotFound(format!("no person {person}")));
+    }
+    Ok(())
+}
+
+#[derive(Debug, Default, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct ScorecardParams {
+    /// The org unit (give unit or person).
+    unit: Option<String>,
+    /// The person.
+    person: Option<String>,
+    /// 2025, 2025-Q1, 2025-03, 2025-W10 or 2025-03-04 (default: the latest complete month).
+    period: Option<String>,
+}
+
+/// One metric of a scorecard.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct ScoreLineView {
+    metric: String,
+    label: String,
+    unit: String,
+    direction: String,
+    actual: Option<f64>,
+    n: u64,
+    low: Option<f64>,
+    high: Option<f64>,
+    previous: Option<f64>,
+    change: Option<f64>,
+    p_value: Option<f64>,
+    target: Option<f64>,
+    target_from: Option<String>,
+    gap: Option<f64>,
+    /// met, missed, info, no_target, insufficient_sample or no_data.
+    status: String,
+    endgame: Option<f64>,
+    parent: Option<f64>,
+    /// Share of ranked peers this one is better than, 0–100.
+    percentile: Option<f64>,
+    rank: Option<usize>,
+    ranked: usize,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct ScorecardView {
+    /// unit or person.
+    subject_kind: String,
+    subject_id: String,
+    name: String,
+    kind: String,
+    period: String,
+    parent: Option<String>,
+    peers: String,
+    lines: Vec<ScoreLineView>,
+}
+
+impl From<Scorecard> for ScorecardView {
+    fn from(card: Scorecard) -> ScorecardView {
+        let (subject_kind, subject_id) = match card.subject {
+            Subject::Unit(id) => ("unit".to_owned(), id),
+            Subject::Person(id) => ("person".to_owned(), id),
+        };
+        ScorecardView {
+            subject_kind,
+            subject_id,
+            name: card.name,
+            kind: card.kind,
+            period: card.period,
+            parent: card.parent,
+            peers: card.peers,
+            lines: card
+                .lines
+                .into_iter()
+                .map(|l| ScoreLineView {
+                    unit: name_of(&l.unit),
+                    direction: name_of(&l.direction),
+                    status: name_of(&l.status),
+                    metric: l.metric,
+                    label: l.label,
+                    actual: l.actual,
+                    n: l.n,
+                    low: l.low,
+                    high: l.high,
+                    previous: l.previous,
+                    change: l.change,
+                    p_value: l.p_value,
+                    target: l.target,
+                    target_from: l.target_from,
+                    gap: l.gap,
+                    endgame: l.endgame,
+                    parent: l.parent,
+                    percentile: l.percentile,
+                    rank: l.rank,
+                    ranked: l.ranked,
+                })
+                .collect(),
+        }
+    }
+}
+
+#[utoipa::path(get, path = "/api/v1/scorecard", tag = "metrics", params(ScorecardParams),
+    responses((status = 200, body = ScorecardView), (status = 400, body = ErrorBody),
+              (status = 401, body = ErrorBody), (status = 403, body = ErrorBody),
+              (status = 404, body = ErrorBody)))]
+async fn scorecard(
+    State(state): State<AppState>,
+    principal: Principal,
+    Params(params): Params<ScorecardParams>,
+) -> Result<Json<ScorecardView>, ApiError> {
+    principal.may_read()?;
+    let engine = state.engine().await;
+    let org = engine.organisation();
+    let subject = match (
+        params.unit.filter(|u| !u.trim().is_empty()),
+        params.person.filter(|p| !p.trim().is_empty()),
+    ) {
+        (Some(unit), None) => {
+            if org.unit(&unit).is_none() {
+                return Err(ApiError::NotFound(format!("no org unit {unit}")));
+            }
+            Subject::Unit(unit)
+        }
+        (None, Some(person)) => {
+            if org.person(&person).is_none() {
+                return Err(ApiError::NotFound(format!("no person {person}")));
+            }
+            Subject::Person(person)
+        }
+        _ => {
+            return Err(ApiError::BadRequest(
+                "give exactly one of unit and person".into(),
+            ));
+        }
+    };
+    Scope::of(&principal, org).check_subject(org, &subject)?;
+    let period = match params.period.as_deref().filter(|p| !p.trim().is_empty()) {
+        Some(text) => Period::parse(text).map_err(ApiError::BadRequest)?,
+        None => cxm_metrics::scorecard::default_period(&engine),
+    };
+    let targets = state.store().targets().await?;
+    let card = cxm_metrics::scorecard::scorecard(&engine, &subject, period, &targets).await?;
+    Ok(Json(card.into()))
+}
+
+/// One org unit.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct UnitView {
+    id: String,
+    name: String,
+    parent: Option<String>,
+    /// company, division, site, department or team.
+    level: String,
+}
+
+#[utoipa::path(get, path = "/api/v1/org/units", tag = "organisation",
+    responses((status = 200, body = Vec<UnitView>), (status = 401, body = ErrorBody)))]
+async fn units(
+    State(state): State<AppState>,
+    principal: Principal,
+) -> Result<Json<Vec<UnitView>>, ApiError> {
+    principal.may_read()?;
+    let engine = state.engine().await;
+    let org = engine.organisation();
+    let scope = Scope::of(&principal, org);
+    Ok(Json(
+        org.units()
+            .iter()
+            .filter(|u| scope.sees_unit(org, &u.id))
+            .map(|u| UnitView {
+                id: u.id.clone(),
+                name: u.name.clone(),
+                parent: u.parent.clone(),
+                level: u.level.clone(),
+            })
+            .collect(),
+    ))
+}
+
+/// One person.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct PersonView {
+    id: String,
+    name: String,
+    role: String,
+    /// Their current unit.
+    unit: Option<String>,
+}
+
+#[utoipa::path(get, path = "/api/v1/people", tag = "organisation",
+    responses((status = 200, body = Vec<PersonView>), (status = 401, body = ErrorBody)))]
+async fn people(
+    State(state): State<AppState>,
+    principal: Principal,
+) -> Result<Json<Vec<PersonView>>, ApiError> {
+    principal.may_read()?;
+    let engine = state.engine().await;
+    let org = engine.organisation();
+    let scope = Scope::of(&principal, org);
+    let mut people: Vec<PersonView> = org
+        .people()
+        .filter(|(id, _, _)| scope.sees_person(org, id))
+        .map(|(id, name, role)| PersonView {
+            id: id.to_owned(),
+            name: name.to_owned(),
+            role: role.to_owned(),
+            unit: org.current_unit_of(id).map(str::to_owned),
+        })
+        .collect();
+    people.sort_by(|a, b| a.id.cmp(&b.id));
+    Ok(Json(people))
+}
+
+/// A target a unit or person should reach.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct TargetView {
+    metric: String,
+    /// unit or person.
+    scope_kind: String,
+    scope_id: String,
+    /// A period label (2025, 2025-Q1, …) or `*`.
+    period: String,
+    value: f64,
+    set_at: String,
+}
+
+#[utoipa::path(get, path = "/api/v1/targets", tag = "metrics",
+    responses((status = 200, body = Vec<TargetView>), (status = 401, body = ErrorBody)))]
+async fn targets(
+    State(state): State<AppState>,
+    principal: Principal,
+) -> Result<Json<Vec<TargetView>>, ApiError> {
+    principal.may_read()?;
+    let engine = state.engine().await;
+    let org = engine.organisation();
+    let scope = Scope::of(&principal, org);
+    let targets = state.store().targets().await?;
+    Ok(Json(
+        targets
+            .into_iter()
+            .filter(|t| match t.scope_kind {
+                cxm_sql::ScopeKind::Unit => scope.sees_unit(org, &t.scope_id),
+                cxm_sql::ScopeKind::Person => scope.sees_person(org, &t.scope_id),
+            })
+            .map(|t| TargetView {
+                metric: t.metric,
+                scope_kind: t.scope_kind.as_str().to_owned(),
+                scope_id: t.scope_id,
+                period: t.period,
+                value: t.value,
+                set_at: t.set_at,
+            })
+            .collect(),
+    ))
+}
+
+#[derive(Debug, Default, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct RecordParams {
+    /// newest (default) or worst (lowest rated answers, longest contacts first).
+    order: Option<String>,
+    /// Records to skip.
+    offset: Option<u64>,
+    /// Records per page, 1–1000 (default 50).
+    limit: Option<u64>,
+}
+
+/// A page of records.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct RecordsPage {
+    /// Records matching the filters in the caller's scope.
+    total: u64,
+    offset: u64,
+    limit: u64,
+    columns: Vec<String>,
+    #[schema(value_type = Vec<Object>)]
+    rows: Vec<serde_json::Map<String, serde_json::Value>>,
+}
+
+async fn records(
+    state: AppState,
+    principal: Principal,
+    (filters, params): (FilterParams, RecordParams),
+    set: RecordSet,
+) -> Result<Json<RecordsPage>, ApiError> {
+    principal.may_read()?;
+    let engine = state.engine().await;
+    let org = engine.organisation();
+    let filters = filters.filters()?;
+    check_known(org, &filters)?;
+    let scope = Scope::of(&principal, org);
+    let filters = scope.narrow(org, &filters, &[])?;
+    let visible = match scope.record_filter(org)? {
+        RecordFilter::All => Visible::All,
+        RecordFilter::Teams(units) => Visible::Units(units),
+        RecordFilter::Agent(agent) => Visible::Agent(agent),
+    };
+    let order = match params.order.as_deref().map(str::trim) {
+        None | Some("") | Some("newest") => RecordOrder::Newest,
+        Some("worst") => RecordOrder::Worst,
+        Some(other) => {
+            return Err(ApiError::BadRequest(format!(
+                "order {other:?}: expected newest or worst"
+            )));
+        }
+    };
+    let limit = params.limit.unwrap_or(50);
+    if !(1..=cxm_metrics::records::MAX_PAGE).contains(&limit) {
+        return Err(ApiError::BadRequest(format!(
+            "limit {limit}: expected 1 to {}",
+            cxm_metrics::records::MAX_PAGE
+        )));
+    }
+    let offset = params.offset.unwrap_or(0);
+    if offset > i64::MAX as u64 {
+        return Err(ApiError::BadRequest(format!(
+            "offset {offset} is too large"
+        )));
+    }
+    let page = engine
+        .records(set, &filters, &visible, order, offset, limit)
+        .await?;
+    Ok(Json(RecordsPage {
+        total: page.total,
+        offset: page.offset,
+        limit: page.limit,
+        columns: page.columns,
+        rows: page.rows,
+    }))
+}
+
+#[utoipa::path(get, path = "/api/v1/records/contacts", tag = "records", params(RecordParams, FilterParams),
+    responses((status = 200, body = RecordsPage), (status = 400, body = ErrorBody),
+              (status = 401, body = ErrorBody), (status = 403, body = ErrorBody),
+              (status = 404, body = ErrorBody)))]
+async fn contacts(
+    State(state): State<AppState>,
+    principal: Principal,
+    Params(params): Params<RecordParams>,
+    Params(filters): Params<FilterParams>,
+) -> Result<Json<RecordsPage>, ApiError> {
+    records(state, principal, (filters, params), RecordSet::Contacts).await
+}
+
+#[utoipa::path(get, path = "/api/v1/records/answers", tag = "records", params(RecordParams, FilterParams),
+    responses((status = 200, body = RecordsPage), (status = 400, body = ErrorBody),
+              (status = 401, body = ErrorBody), (status = 403, body = ErrorBody),
+              (status = 404, body = ErrorBody)))]
+async fn answers(
+    State(state): State<AppState>,
+    principal: Principal,
+    Params(params): Params<RecordParams>,
+    Params(filters): Params<FilterParams>,
+) -> Result<Json<RecordsPage>, ApiError> {
+    records(state, principal, (filters, params), RecordSet::Answers).await
+}

@@ -1,0 +1,167 @@
+//! `cxm serve`: the HTTP interface of a data directory.
+//!
+//! - [`router`] builds every route over an [`AppState`]: the JSON API under `/api/v1`
+//!   (described by the OpenAPI document at `/api/v1/openapi.json`), the sign-in pages, and
+//!   `/healthz`, `/readyz` and `/metrics` (Prometheus text format) for operators.
+//! - [`serve`] runs it on a listener until a shutdown signal, finishing requests in flight.
+//! - Who may see what is decided in [`scope`], where data is read: every query's filters
+//!   are narrowed to the caller's scope before the engine runs it.
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use axum::Router;
+use axum::extract::DefaultBodyLimit;
+use cxm_catalog::DataDir;
+use cxm_metrics::Engine;
+use cxm_sql::SqlStore;
+use tokio::sync::RwLock;
+
+pub mod accounts;
+pub mod api;
+pub mod auth;
+pub mod error;
+pub mod pages;
+pub mod scope;
+pub mod telemetry;
+
+pub use error::ApiError;
+
+/// Settings of a running server.
+#[derive(Debug, Clone)]
+pub struct ServerConfig {
+    /// Mark session cookies `Secure` (set when cxm is reached over TLS, e.g. behind a
+    /// TLS-terminating proxy).
+    pub secure_cookies: bool,
+    /// How long a browser session lasts without signing in again.
+    pub session_ttl: Duration,
+    /// Largest request body accepted (ingest batches), in bytes.
+    pub body_limit: usize,
+}
+
+impl Default for ServerConfig {
+    fn default() -> Self {
+        ServerConfig {
+            secure_cookies: false,
+            session_ttl: Duration::from_secs(12 * 3600),
+            body_limit: 16 << 20,
+        }
+    }
+}
+
+/// What every request handler shares.
+#[derive(Clone)]
+pub struct AppState(Arc<Inner>);
+
+struct Inner {
+    dir: DataDir,
+    store: SqlStore,
+    /// The metric engine over the current rollup; replaced when data changes.
+    engine: RwLock<Arc<Engine>>,
+    config: ServerConfig,
+    telemetry: telemetry::Telemetry,
+    throttle: auth::Throttle,
+}
+
+impl AppState {
+    /// Opens the data directory's store and metric engine (building the rollup when it is
+    /// out of date).
+    pub async fn open(dir: DataDir, config: ServerConfig) -> Result<AppState, ApiError> {
+        let store = dir.reference().await.map_err(ApiError::internal)?;
+        let engine = Engine::open(&dir).await.map_err(ApiError::internal)?;
+        Ok(AppState(Arc::new(Inner {
+            dir,
+            store,
+            engine: RwLock::new(Arc::new(engine)),
+            config,
+            telemetry: telemetry::Telemetry::default(),
+            throttle: auth::Throttle::default(),
+        })))
+    }
+
+    pub fn dir(&self) -> &DataDir {
+        &self.0.dir
+    }
+
+    pub fn store(&self) -> &SqlStore {
+        &self.0.store
+    }
+
+    pub fn config(&self) -> &ServerConfig {
+        &self.0.config
+    }
+
+    pub(crate) fn telemetry(&self) -> &telemetry::Telemetry {
+        &self.0.telemetry
+    }
+
+    pub(crate) fn throttle(&self) -> &auth::Throttle {
+        &self.0.throttle
+    }
+
+    /// The engine as of now (a request keeps the one it started with).
+    pub async fn engine(&self) -> Arc<Engine> {
+        self.0.engine.read().await.clone()
+    }
+
+    /// Reopens the engine after data changed.
+    pub async fn reload_engine(&self) -> Result<(), ApiError> {
+        let engine = Engine::open(&self.0.dir)
+            .await
+            .map_err(ApiError::internal)?;
+        *self.0.engine.write().await = Arc::new(engine);
+        Ok(())
+    }
+}
+
+/// Every route of the server.
+pub fn router(state: AppState) -> Router {
+    let limit = state.config().body_limit;
+    Router::new()
+        .merge(api::routes())
+        .merge(pages::routes())
+        .merge(telemetry::routes())
+        // After routing, so requests are counted under their route template.
+        .route_layer(axum::middleware::from_fn_with_state(
+            state.clone(),
+            telemetry::observe,
+        ))
+        .layer(DefaultBodyLimit::max(limit))
+        .with_state(state)
+}
+
+/// Serves `state` on `listener` until `shutdown` completes; requests in flight finish.
+pub async fn serve(
+    listener: tokio::net::TcpListener,
+    state: AppState,
+    shutdown: impl std::future::Future<Output = ()> + Send + 'static,
+) -> std::io::Result<()> {
+    let app = router(state).into_make_service_with_connect_info::<SocketAddr>();
+    axum::serve(listener, app)
+        .with_graceful_shutdown(shutdown)
+        .await
+}
+
+/// Completes on Ctrl-C or SIGTERM.
+pub async fn shutdown_signal() {
+    let ctrl_c = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    #[cfg(unix)]
+    let terminate = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut signal) => {
+                signal.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    #[cfg(not(unix))]
+    let terminate = std::future::pending::<()>();
+    tokio::select! {
+        () = ctrl_c => {}
+        () = terminate => {}
+    }
+    tracing::info!("shutting down: finishing requests in flight");
+}

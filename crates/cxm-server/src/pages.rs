@@ -1,0 +1,407 @@
+//! The browser side: sign-in and sign-out (CSRF-protected forms, throttled), and the home
+//! page with the caller's scorecard. Server-rendered HTML; nothing is loaded from another
+//! host.
+
+use std::net::SocketAddr;
+
+use axum::extract::{ConnectInfo, FromRequestParts, State};
+use axum::http::request::Parts;
+use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Redirect, Response};
+use axum::routing::get;
+use axum::{Form, Router};
+use cxm_metrics::Subject;
+use cxm_sql::{AccountStore, TargetStore};
+use maud::{DOCTYPE, Markup, html};
+use serde::Deserialize;
+
+use crate::auth::{self, Principal, SESSION_COOKIE};
+use crate::scope::Scope;
+use crate::{ApiError, AppState};
+
+const LOGIN_CSRF_COOKIE: &str = "cxm_login_csrf";
+
+pub fn routes() -> Router<AppState> {
+    Router::new()
+        .route("/", get(home))
+        .route("/login", get(login_page).post(login))
+        .route("/logout", axum::routing::post(logout))
+        .route("/static/cxm.css", get(stylesheet))
+}
+
+/// The client's address, when the server knows it.
+pub struct ClientAddr(pub Option<SocketAddr>);
+
+impl<S: Send + Sync> FromRequestParts<S> for ClientAddr {
+    type Rejection = std::convert::Infallible;
+
+    async fn from_request_parts(parts: &mut Parts, _: &S) -> Result<Self, Self::Rejection> {
+        Ok(ClientAddr(
+            parts
+                .extensions
+                .get::<ConnectInfo<SocketAddr>>()
+                .map(|info| info.0),
+        ))
+    }
+}
+
+/// The principal of a page request, if signed in.
+pub struct MaybeSignedIn(pub Option<Principal>);
+
+impl FromRequestParts<AppState> for MaybeSignedIn {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, ApiError> {
+        Ok(MaybeSignedIn(auth::principal(parts, state).await?))
+    }
+}
+
+fn cookie_header(
+    state: &AppState,
+    name: &str,
+    value: &str,
+    path: &str,
+    max_age: u64,
+    same_site: &str,
+) -> HeaderValue {
+    let secure = if state.config().secure_cookies {
+        "; Secure"
+    } else {
+        ""
+    };
+    HeaderValue::from_str(&format!(
+        "{name}={value}; Path={path}; Max-Age={max_age}; HttpOnly; SameSite={same_site}{secure}"
+    ))
+    .unwrap_or_else(|_| HeaderValue::from_static(""))
+}
+
+fn layout(title: &str, signed_in: Option<(&Principal, &str)>, body: Markup) -> Markup {
+    html! {
+        (DOCTYPE)
+        html lang="en" {
+            head {
+                meta charset="utf-8";
+                meta name="viewport" content="width=device-width, initial-scale=1";
+                title { (title) " · cxm" }
+                link rel="stylesheet" href="/static/cxm.css";
+            }
+            body {
+                header {
+                    a.brand href="/" { "cxm" }
+                    @if let Some((principal, csrf)) = signed_in {
+                        span.who { (principal.actor()) }
+                        form.inline method="post" action="/logout" {
+                            input type="hidden" name="csrf" value=(csrf);
+                            button type="submit" { "Sign out" }
+                        }
+                    }
+                }
+                main { (body) }
+            }
+        }
+    }
+}
+
+#[derive(Debug, Deserialize)]
+pub struct LoginQuery {
+    next: Option<String>,
+}
+
+/// A local path to go to after signing in (never another host).
+fn local_path(next: Option<&str>) -> String {
+    match next {
+        Some(path) if path.starts_with('/') && !path.starts_with("//") && !path.contains('\\') => {
+            path.to_owned()
+        }
+        _ => "/".to_owned(),
+    }
+}
+
+fn login_form(csrf: &str, next: &str, error: Option<&str>) -> Markup {
+    layout(
+        "Sign in",
+        None,
+        html! {
+            h1 { "Sign in" }
+            @if let Some(error) = error {
+                p.error role="alert" { (error) }
+            }
+            form.login method="post" action="/login" {
+                input type="hidden" name="csrf" value=(csrf);
+                input type="hidden" name="next" value=(next);
+                label { "User name" input name="username" autocomplete="username" required autofocus; }
+                label { "Password" input name="password" type="password" autocomplete="current-password" required; }
+                button type="submit" { "Sign in" }
+            }
+        },
+    )
+}
+
+/// The sign-in form, with a fresh CSRF token in a cookie and the form (double submit).
+async fn login_page(
+    State(state): State<AppState>,
+    crate::api::Params(query): crate::api::Params<LoginQuery>,
+) -> Result<Response, ApiError> {
+    let csrf = auth::random_secret()?;
+    let next = local_path(query.next.as_deref());
+    let mut response = login_form(&csrf, &next, None).into_response();
+    response.headers_mut().append(
+        header::SET_COOKIE,
+        cookie_header(&state, LOGIN_CSRF_COOKIE, &csrf, "/login", 3600, "Strict"),
+    );
+    Ok(response)
+}
+
+#[derive(Debug, Deserialize)]
+pub struct LoginForm {
+    username: String,
+    password: String,
+    csrf: String,
+    next: Option<String>,
+}
+
+async fn login(
+    State(state): State<AppState>,
+    ClientAddr(addr): ClientAddr,
+    headers: HeaderMap,
+    form: Result<Form<LoginForm>, axum::extract::rejection::FormRejection>,
+) -> Result<Response, ApiError> {
+    let Ok(Form(form)) = form else {
+        return Err(ApiError::BadRequest(
+            "the sign-in form was incomplete".into(),
+        ));
+    };
+    let next = local_path(form.next.as_deref());
+    let expected = headers
+        .get_all(header::COOKIE)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(';'))
+        .filter_map(|pair| pair.trim().split_once('='))
+        .find(|(k, _)| *k == LOGIN_CSRF_COOKIE)
+        .map(|(_, v)| v.to_owned())
+        .unwrap_or_default();
+    let retry = |message: &str, status: StatusCode| -> Result<Response, ApiError> {
+        let csrf = auth::random_secret()?;
+        let mut response = (status, login_form(&csrf, &next, Some(message))).into_response();
+        response.headers_mut().append(
+            header::SET_COOKIE,
+            cookie_header(&state, LOGIN_CSRF_COOKIE, &csrf, "/login", 3600, "Strict"),
+        );
+        Ok(response)
+    };
+    if !auth::csrf_matches(&expected, &form.csrf) {
+        return retry(
+            "The form expired. Please sign in again.",
+            StatusCode::FORBIDDEN,
+        );
+    }
+    let username = form.username.trim().to_lowercase();
+    let mut keys = vec![format!("user:{username}")];
+    if let Some(addr) = addr {
+        keys.push(format!("ip:{}", addr.ip()));
+    }
+    if let Err(ApiError::TooManyRequests {
+        retry_after_seconds,
+    }) = state.throttle().check(&keys)
+    {
+        auth::audit(&state, &username, "sign-in-throttled", String::new()).await;
+        let mut response = retry(
+            &format!(
+                "Too many failed attempts. Try again in {} minutes.",
+                retry_after_seconds.div_ceil(60)
+            ),
+            StatusCode::TOO_MANY_REQUESTS,
+        )?;
+        if let Ok(value) = HeaderValue::from_str(&retry_after_seconds.to_string()) {
+            response.headers_mut().insert(header::RETRY_AFTER, value);
+        }
+        return Ok(response);
+    }
+    let credentials = state.store().credentials(&username).await?;
+    let verified = match &credentials {
+        Some(c) if !c.user.disabled => {
+            auth::verify_password(c.password_hash.clone(), form.password.clone()).await?
+        }
+        _ => {
+            auth::spend_like_a_verification().await;
+            false
+        }
+    };
+    let Some(credentials) = credentials.filter(|_| verified) else {
+        state.throttle().failed(&keys);
+        auth::audit(
+            &state,
+            &username,
+            "sign-in-failed",
+            addr.map(|a| a.ip().to_string()).unwrap_or_default(),
+        )
+        .await;
+        return retry("Wrong user name or password.", StatusCode::UNAUTHORIZED);
+    };
+    state.throttle().succeeded(&keys);
+    let secret = auth::random_secret()?;
+    let csrf = auth::random_secret()?;
+    let ttl = state.config().session_ttl;
+    let now = chrono::Utc::now();
+    let expires = now + chrono::Duration::from_std(ttl).unwrap_or(chrono::Duration::hours(12));
+    let text =
+        |t: chrono::DateTime<chrono::Utc>| t.to_rfc3339_opts(chrono::SecondsFormat::Micros, true);
+    state
+        .store()
+        .create_session(
+            &auth::secret_hash(&secret),
+            &credentials.user.username,
+            &csrf,
+            &text(now),
+            &text(expires),
+        )
+        .await?;
+    auth::audit(
+        &state,
+        &credentials.user.username,
+        "sign-in",
+        addr.map(|a| a.ip().to_string()).unwrap_or_default(),
+    )
+    .await;
+    let mut response = Redirect::to(&next).into_response();
+    let headers = response.headers_mut();
+    headers.append(
+        header::SET_COOKIE,
+        cookie_header(&state, SESSION_COOKIE, &secret, "/", ttl.as_secs(), "Lax"),
+    );
+    headers.append(
+        header::SET_COOKIE,
+        cookie_header(&state, LOGIN_CSRF_COOKIE, "", "/login", 0, "Strict"),
+    );
+    Ok(response)
+}
+
+#[derive(Debug, Deserialize)]
+pub struct CsrfForm {
+    csrf: String,
+}
+
+async fn logout(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    MaybeSignedIn(principal): MaybeSignedIn,
+    form: Result<Form<CsrfForm>, axum::extract::rejection::FormRejection>,
+) -> Result<Response, ApiError> {
+    let Some(Principal::User { user, csrf }) = principal else {
+        return Ok(Redirect::to("/login").into_response());
+    };
+    let given = form.map(|Form(f)| f.csrf).unwrap_or_default();
+    if !auth::csrf_matches(&csrf, &given) {
+        return Err(ApiError::Forbidden(
+            "the form's CSRF token is missing or wrong".into(),
+        ));
+    }
+    let secret = headers
+        .get_all(header::COOKIE)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(';'))
+        .filter_map(|pair| pair.trim().split_once('='))
+        .find(|(k, _)| *k == SESSION_COOKIE)
+        .map(|(_, v)| v.to_owned())
+        .unwrap_or_default();
+    state
+        .store()
+        .delete_session(&auth::secret_hash(&secret))
+        .await?;
+    auth::audit(&state, &user.username, "sign-out", String::new()).await;
+    let mut response = Redirect::to("/login").into_response();
+    response.headers_mut().append(
+        header::SET_COOKIE,
+        cookie_header(&state, SESSION_COOKIE, "", "/", 0, "Lax"),
+    );
+    Ok(response)
+}
+
+fn number(value: Option<f64>, unit: &cxm_domain::metrics::MetricUnit) -> String {
+    use cxm_domain::metrics::MetricUnit as U;
+    match value {
+        None => "–".into(),
+        Some(v) => match unit {
+            U::Share => format!("{:.1}%", v * 100.0),
+            U::Seconds => format!("{v:.0} s"),
+            U::Count => format!("{v:.0}"),
+            U::Currency => format!("{v:.2}"),
+            U::Score | U::Points | U::Number => format!("{v:.2}"),
+        },
+    }
+}
+
+/// The caller's scorecard: an agent's own, a lead's or manager's unit, the company for
+/// everyone else.
+async fn home(
+    State(state): State<AppState>,
+    MaybeSignedIn(principal): MaybeSignedIn,
+) -> Result<Response, ApiError> {
+    let Some(principal) = principal else {
+        return Ok(Redirect::to("/login").into_response());
+    };
+    let Principal::User { user, csrf } = &principal else {
+        return Err(ApiError::Forbidden(
+            "pages are for signed-in people, not tokens".into(),
+        ));
+    };
+    let engine = state.engine().await;
+    let org = engine.organisation();
+    let scope = Scope::of(&principal, org);
+    let subject = match &scope {
+        Scope::All => org.root().map(|u| Subject::Unit(u.id.clone())),
+        Scope::Subtree { unit } => Some(Subject::Unit(unit.clone())),
+        Scope::Own { person, .. } => Some(Subject::Person(person.clone())),
+        Scope::Nothing { .. } => None,
+    };
+    let card = match &subject {
+        Some(subject) => {
+            let targets = state.store().targets().await?;
+            let period = cxm_metrics::scorecard::default_period(&engine);
+            Some(cxm_metrics::scorecard::scorecard(&engine, subject, period, &targets).await?)
+        }
+        None => None,
+    };
+    let body = html! {
+        h1 { "Welcome, " (user.display_name) }
+        p.role { (user.role.as_str()) }
+        @match (&card, &scope) {
+            (Some(card), _) => {
+                h2 { (card.name) " · " (card.period) }
+                table.scorecard {
+                    thead { tr { th { "Metric" } th { "Actual" } th { "n" } th { "Target" } th { "Status" } th { "Percentile" } } }
+                    tbody {
+                        @for line in &card.lines {
+                            tr {
+                                td { (line.label) }
+                                @match (line.low, line.high) {
+                                    (Some(low), Some(high)) => {
+                                        td.num title=(format!("95% interval {} – {}", number(Some(low), &line.unit), number(Some(high), &line.unit))) { (number(line.actual, &line.unit)) }
+                                    }
+                                    _ => { td.num { (number(line.actual, &line.unit)) } }
+                                }
+                                td.num { (line.n) }
+                                td.num { (number(line.target, &line.unit)) }
+                                td { (line.status.as_str()) }
+                                td.num { @if let Some(p) = line.percentile { (format!("{p:.0}")) } @else { "–" } }
+                            }
+                        }
+                    }
+                }
+            }
+            (None, Scope::Nothing { reason }) => { p.error { (reason) } }
+            (None, _) => { p { "No data yet." } }
+        }
+    };
+    Ok(layout("Home", Some((&principal, csrf)), body).into_response())
+}
+
+async fn stylesheet() -> Response {
+    (
+        [(header::CONTENT_TYPE, "text/css; charset=utf-8")],
+        include_str!("../static/cxm.css"),
+    )
+        .into_response()
+}

@@ -1,0 +1,748 @@
+//! The real server on port 0 over a freshly generated and ingested organisation: sign-in,
+//! sessions, CSRF, throttling, tokens, the OpenAPI document, and the authorization matrix
+//! (every role × every endpoint × own and other scope).
+
+use std::collections::BTreeSet;
+use std::path::PathBuf;
+use std::sync::OnceLock;
+
+use cxm_catalog::DataDir;
+use cxm_domain::RecordKind;
+use cxm_ingest::IngestRequest;
+use cxm_metrics::Organisation;
+use cxm_server::accounts::DemoSignIn;
+use cxm_server::{AppState, ServerConfig};
+use cxm_sql::{AccountStore, TokenScope};
+use reqwest::StatusCode;
+use reqwest::redirect::Policy;
+use serde_json::Value;
+
+/// The organisation every test serves (generated once per test binary).
+struct World {
+    _temp: tempfile::TempDir,
+    path: PathBuf,
+    users: Vec<DemoSignIn>,
+    read_token: String,
+    ingest_token: String,
+}
+
+fn world() -> &'static World {
+    static WORLD: OnceLock<World> = OnceLock::new();
+    WORLD.get_or_init(|| {
+        // Its own runtime: the world outlives every test's runtime.
+        std::thread::spawn(|| {
+            tokio::runtime::Runtime::new()
+                .unwrap()
+                .block_on(build_world())
+        })
+        .join()
+        .unwrap()
+    })
+}
+
+async fn build_world() -> World {
+    let temp = tempfile::tempdir().unwrap();
+    let path = temp.path().join("data");
+    let dir = DataDir::init(&path, None).await.unwrap();
+    let generated = temp.path().join("generated");
+    let mut options = cxm_generate::GenerateOptions::new(generated.clone());
+    options.contacts = 30_000;
+    cxm_generate::generate(&options).unwrap();
+    for (file, kind) in cxm_generate::FILES {
+        let kind = RecordKind::from_cli_name(kind).unwrap();
+        let request = IngestRequest::new(kind, vec![generated.join(file)]);
+        let summary = cxm_ingest::ingest(&dir, &request).await.unwrap();
+        assert_eq!(summary.rejected, 0, "{file}");
+    }
+    cxm_metrics::refresh(&dir).await.unwrap();
+    let users = cxm_server::accounts::demo_users(&dir).await.unwrap();
+    let store = dir.reference().await.unwrap();
+    let read = cxm_server::auth::create_token(&store, "reader", TokenScope::Read, "test")
+        .await
+        .unwrap();
+    let ingest = cxm_server::auth::create_token(&store, "loader", TokenScope::Ingest, "test")
+        .await
+        .unwrap();
+    store.close().await;
+    World {
+        _temp: temp,
+        path,
+        users,
+        read_token: read.text,
+        ingest_token: ingest.text,
+    }
+}
+
+/// A server on port 0 for one test; stops when dropped.
+struct Server {
+    base: String,
+    state: AppState,
+    stop: Option<tokio::sync::oneshot::Sender<()>>,
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        if let Some(stop) = self.stop.take() {
+            let _ = stop.send(());
+        }
+    }
+}
+
+async fn server() -> Server {
+    let dir = DataDir::open(&world().path).unwrap();
+    let state = AppState::open(dir, ServerConfig::default()).await.unwrap();
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let base = format!("http://{}", listener.local_addr().unwrap());
+    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+    let serving = state.clone();
+    tokio::spawn(async move {
+        cxm_server::serve(listener, serving, async {
+            let _ = stopped.await;
+        })
+        .await
+        .unwrap();
+    });
+    Server {
+        base,
+        state,
+        stop: Some(stop),
+    }
+}
+
+fn client() -> reqwest::Client {
+    reqwest::Client::builder()
+        .redirect(Policy::none())
+        .build()
+        .unwrap()
+}
+
+fn user(role: &str) -> &'static DemoSignIn {
+    world()
+        .users
+        .iter()
+        .find(|u| u.role.as_str() == role)
+        .unwrap()
+}
+
+/// The value of `name="csrf"` in a page.
+fn hidden_csrf(html: &str) -> String {
+    let at = html.find("name=\"csrf\" value=\"").unwrap() + "name=\"csrf\" value=\"".len();
+    html[at..].split('"').next().unwrap().to_owned()
+}
+
+/// `name=value` of a Set-Cookie header named `name`.
+fn set_cookie<'a>(response: &'a reqwest::Response, name: &str) -> Option<&'a str> {
+    response
+        .headers()
+        .get_all(reqwest::header::SET_COOKIE)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .find(|v| v.starts_with(&format!("{name}=")))
+}
+
+fn cookie_pair(set_cookie: &str) -> String {
+    set_cookie.split(';').next().unwrap().to_owned()
+}
+
+/// Signs in through the form; returns the login response.
+async fn post_login(base: &str, username: &str, password: &str) -> reqwest::Response {
+    let client = client();
+    let page = client.get(format!("{base}/login")).send().await.unwrap();
+    assert_eq!(page.status(), StatusCode::OK);
+    let login_cookie = cookie_pair(set_cookie(&page, "cxm_login_csrf").unwrap());
+    let csrf = hidden_csrf(&page.text().await.unwrap());
+    client
+        .post(format!("{base}/login"))
+        .header(reqwest::header::COOKIE, login_cookie)
+        .form(&[
+            ("username", username),
+            ("password", password),
+            ("csrf", &csrf),
+            ("next", "/"),
+        ])
+        .send()
+        .await
+        .unwrap()
+}
+
+/// A signed-in session cookie (`cxm_session=…`).
+async fn sign_in(base: &str, who: &DemoSignIn) -> String {
+    let response = post_login(base, &who.username, &who.password).await;
+    assert_eq!(response.status(), StatusCode::SEE_OTHER, "{}", who.username);
+    cookie_pair(set_cookie(&response, "cxm_session").unwrap())
+}
+
+enum As<'a> {
+    Anonymous,
+    Cookie(&'a str),
+    Bearer(&'a str),
+}
+
+async fn get(base: &str, path: &str, who: &As<'_>) -> (StatusCode, Value) {
+    let mut request = client().get(format!("{base}{path}"));
+    match who {
+        As::Anonymous => {}
+        As::Cookie(cookie) => request = request.header(reqwest::header::COOKIE, *cookie),
+        As::Bearer(token) => request = request.bearer_auth(token),
+    }
+    let response = request.send().await.unwrap();
+    let status = response.status();
+    let text = response.text().await.unwrap();
+    (
+        status,
+        serde_json::from_str(&text).unwrap_or(Value::String(text)),
+    )
+}
+
+#[tokio::test]
+async fn operators_get_health_readiness_and_prometheus_metrics() {
+    let server = server().await;
+    let (status, body) = get(&server.base, "/healthz", &As::Anonymous).await;
+    assert_eq!((status, body.as_str()), (StatusCode::OK, Some("ok\n")));
+    let (status, body) = get(&server.base, "/readyz", &As::Anonymous).await;
+    assert_eq!(status, StatusCode::OK);
+    assert!(body.as_str().unwrap().starts_with("ready: data "), "{body}");
+    get(&server.base, "/api/v1/me", &As::Anonymous).await;
+    let (_, body) = get(&server.base, "/metrics", &As::Anonymous).await;
+    let text = body.as_str().unwrap();
+    assert!(
+        text.contains(
+            "cxm_http_requests_total{method=\"GET\",route=\"/api/v1/me\",status=\"401\"} 1"
+        ),
+        "{text}"
+    );
+    assert!(text.contains("cxm_http_request_duration_seconds_bucket{method=\"GET\",route=\"/healthz\",status=\"200\",le=\"+Inf\"} 1"));
+}
+
+#[tokio::test]
+async fn the_openapi_document_describes_every_route() {
+    let server = server().await;
+    let (status, doc) = get(&server.base, "/api/v1/openapi.json", &As::Anonymous).await;
+    assert_eq!(status, StatusCode::OK);
+    assert!(doc["openapi"].as_str().unwrap().starts_with("3."));
+    let paths: BTreeSet<&str> = doc["paths"]
+        .as_object()
+        .unwrap()
+        .keys()
+        .map(String::as_str)
+        .collect();
+    for path in [
+        "/api/v1/me",
+        "/api/v1/catalogue",
+        "/api/v1/metrics",
+        "/api/v1/scorecard",
+        "/api/v1/org/units",
+        "/api/v1/people",
+        "/api/v1/targets",
+        "/api/v1/records/contacts",
+        "/api/v1/records/answers",
+    ] {
+        assert!(paths.contains(path), "{path} missing from {paths:?}");
+    }
+    assert!(doc["components"]["securitySchemes"]["bearer"].is_object());
+}
+
+#[tokio::test]
+async fn signing_in_sets_a_safe_cookie_and_signing_out_ends_the_session() {
+    let server = server().await;
+    let analyst = user("analyst");
+    let response = post_login(&server.base, &analyst.username, &analyst.password).await;
+    assert_eq!(response.status(), StatusCode::SEE_OTHER);
+    assert_eq!(response.headers()["location"], "/");
+    let set = set_cookie(&response, "cxm_session").unwrap();
+    assert!(set.contains("HttpOnly"), "{set}");
+    assert!(set.contains("SameSite=Lax"), "{set}");
+    assert!(set.contains("Path=/"), "{set}");
+    let cookie = cookie_pair(set);
+    let (status, me) = get(&server.base, "/api/v1/me", &As::Cookie(&cookie)).await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(me["actor"], "demo-analyst");
+    assert_eq!(me["scope"], "all");
+
+    // The home page shows the scorecard and the sign-out form with the session's token.
+    let home = client()
+        .get(format!("{}/", server.base))
+        .header(reqwest::header::COOKIE, &cookie)
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(home.contains("<table class=\"scorecard\">"), "{home}");
+    let csrf = hidden_csrf(&home);
+
+    // Signing out needs the token.
+    let refused = client()
+        .post(format!("{}/logout", server.base))
+        .header(reqwest::header::COOKIE, &cookie)
+        .form(&[("csrf", "forged")])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(refused.status(), StatusCode::FORBIDDEN);
+    assert_eq!(
+        get(&server.base, "/api/v1/me", &As::Cookie(&cookie))
+            .await
+            .0,
+        StatusCode::OK
+    );
+    let out = client()
+        .post(format!("{}/logout", server.base))
+        .header(reqwest::header::COOKIE, &cookie)
+        .form(&[("csrf", csrf.as_str())])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(out.status(), StatusCode::SEE_OTHER);
+    assert_eq!(
+        get(&server.base, "/api/v1/me", &As::Cookie(&cookie))
+            .await
+            .0,
+        StatusCode::UNAUTHORIZED
+    );
+
+    // Signed out, the home page sends people to the sign-in page.
+    let home = client()
+        .get(format!("{}/", server.base))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(home.status(), StatusCode::SEE_OTHER);
+    assert_eq!(home.headers()["location"], "/login");
+
+    let store = server.state.store();
+    let log = store.audit_log(100).await.unwrap();
+    assert!(
+        log.iter()
+            .any(|e| e.action == "sign-in" && e.actor == "demo-analyst")
+    );
+    assert!(
+        log.iter()
+            .any(|e| e.action == "sign-out" && e.actor == "demo-analyst")
+    );
+}
+
+#[tokio::test]
+async fn a_login_form_without_its_csrf_cookie_is_refused() {
+    let server = server().await;
+    let analyst = user("analyst");
+    let response = client()
+        .post(format!("{}/login", server.base))
+        .form(&[
+            ("username", analyst.username.as_str()),
+            ("password", analyst.password.as_str()),
+            ("csrf", "guessed"),
+        ])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), StatusCode::FORBIDDEN);
+    assert!(set_cookie(&response, "cxm_session").is_none());
+}
+
+#[tokio::test]
+async fn failed_sign_ins_are_throttled_even_before_a_right_password() {
+    let server = server().await;
+    let executive = user("executive");
+    for _ in 0..cxm_server::auth::Throttle::LIMIT {
+        let response = post_login(&server.base, &executive.username, "wrong password").await;
+        assert_eq!(response.status(), StatusCode::UNAUTHORIZED);
+        assert!(set_cookie(&response, "cxm_session").is_none());
+    }
+    let response = post_login(&server.base, &executive.username, &executive.password).await;
+    assert_eq!(response.status(), StatusCode::TOO_MANY_REQUESTS);
+    assert!(response.headers().contains_key("retry-after"));
+    assert!(set_cookie(&response, "cxm_session").is_none());
+    // Unknown users fail the same way.
+    let response = post_login(&server.base, "nobody", "whatever-it-is").await;
+    assert_eq!(response.status(), StatusCode::TOO_MANY_REQUESTS);
+}
+
+#[tokio::test]
+async fn disabled_users_lose_their_sessions() {
+    let server = server().await;
+    let dir = DataDir::open(&world().path).unwrap();
+    let store = dir.reference().await.unwrap();
+    let org = Organisation::load_structure(&store).await.unwrap();
+    cxm_server::accounts::add_user(
+        &store,
+        &org,
+        cxm_server::accounts::NewUser {
+            username: "Temp.Analyst".into(),
+            role: cxm_domain::AccessRole::Analyst,
+            person: None,
+            unit: None,
+            name: None,
+            password: "a long password".into(),
+        },
+    )
+    .await
+    .unwrap();
+    let response = post_login(&server.base, "temp.analyst", "a long password").await;
+    let cookie = cookie_pair(set_cookie(&response, "cxm_session").unwrap());
+    assert_eq!(
+        get(&server.base, "/api/v1/me", &As::Cookie(&cookie))
+            .await
+            .0,
+        StatusCode::OK
+    );
+    assert!(store.set_disabled("temp.analyst", true).await.unwrap());
+    assert_eq!(
+        get(&server.base, "/api/v1/me", &As::Cookie(&cookie))
+            .await
+            .0,
+        StatusCode::UNAUTHORIZED
+    );
+    let again = post_login(&server.base, "temp.analyst", "a long password").await;
+    assert_eq!(again.status(), StatusCode::UNAUTHORIZED);
+    store.close().await;
+}
+
+#[tokio::test]
+async fn tokens_are_scoped_and_bad_ones_are_refused() {
+    let server = server().await;
+    let w = world();
+    let (status, me) = get(&server.base, "/api/v1/me", &As::Bearer(&w.read_token)).await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(me["role"], "token");
+    let (status, _) = get(
+        &server.base,
+        "/api/v1/metrics?metric=contacts",
+        &As::Bearer(&w.read_token),
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK);
+    let (status, body) = get(
+        &server.base,
+        "/api/v1/metrics?metric=contacts",
+        &As::Bearer(&w.ingest_token),
+    )
+    .await;
+    assert_eq!(status, StatusCode::FORBIDDEN, "{body}");
+    let forged = format!("{}x", &w.read_token[..w.read_token.len() - 1]);
+    for bad in [forged.as_str(), "cxm_nope", "nonsense", ""] {
+        let (status, _) = get(&server.base, "/api/v1/me", &As::Bearer(bad)).await;
+        assert_eq!(status, StatusCode::UNAUTHORIZED, "{bad}");
+    }
+}
+
+#[tokio::test]
+async fn malformed_parameters_are_400s_in_our_error_format() {
+    let server = server().await;
+    let token = &world().read_token;
+    for path in [
+        "/api/v1/metrics?grain=fortnight",
+        "/api/v1/metrics?by=shoe_size",
+        "/api/v1/metrics?from=2025-13-01",
+        "/api/v1/metrics?from=2025-03-01&to=2025-02-01",
+        "/api/v1/metrics?metric=no_such_metric",
+        "/api/v1/scorecard",
+        "/api/v1/scorecard?unit=CO&period=someday",
+        "/api/v1/records/contacts?limit=0",
+        "/api/v1/records/contacts?limit=abc",
+        "/api/v1/records/answers?order=sideways",
+    ] {
+        let (status, body) = get(&server.base, path, &As::Bearer(token)).await;
+        assert_eq!(status, StatusCode::BAD_REQUEST, "{path}: {body}");
+        assert_eq!(body["error"], "bad_request", "{path}");
+        assert!(!body["message"].as_str().unwrap().is_empty());
+    }
+    for path in [
+        "/api/v1/metrics?unit=NOWHERE",
+        "/api/v1/scorecard?person=NOBODY",
+    ] {
+        let (status, body) = get(&server.base, path, &As::Bearer(token)).await;
+        assert_eq!(status, StatusCode::NOT_FOUND, "{path}: {body}");
+    }
+}
+
+/// Whose data a role's own and other scope refer to.
+struct Cases {
+    /// A unit inside the scope and one outside (for the agent: their team and another).
+    own_unit: String,
+    other_unit: String,
+    /// A person inside and one outside.
+    own_person: String,
+    other_person: String,
+}
+
+fn cases(org: &Organisation, who: &DemoSignIn) -> Cases {
+    let person = who.person.clone().unwrap();
+    let unit = org.current_unit_of(&person).unwrap().to_owned();
+    let (top, own_person) = match who.role {
+        cxm_domain::AccessRole::Agent => (unit.clone(), person.clone()),
+        _ => {
+            let agent = org
+                .people()
+                .filter(|(_, _, role)| *role == "agent")
+                .map(|(id, _, _)| id)
+                .find(|id| {
+                    org.units_of(id).iter().all(|u| org.within(u, &unit))
+                        && !org.units_of(id).is_empty()
+                })
+                .unwrap();
+            (unit.clone(), agent.to_owned())
+        }
+    };
+    let other_unit = org
+        .units()
+        .iter()
+        .find(|u| u.level == "team" && !org.within(&u.id, &top) && !org.within(&top, &u.id))
+        .unwrap()
+        .id
+        .clone();
+    let other_person = org
+        .people()
+        .filter(|(_, _, role)| *role == "agent")
+        .map(|(id, _, _)| id)
+        .find(|id| {
+            !org.units_of(id).is_empty() && org.units_of(id).iter().all(|u| !org.within(u, &top))
+        })
+        .unwrap()
+        .to_owned();
+    Cases {
+        own_unit: unit,
+        other_unit,
+        own_person,
+        other_person,
+    }
+}
+
+#[tokio::test]
+async fn the_authorization_matrix_holds_for_every_role_endpoint_and_scope() {
+    let server = server().await;
+    let base = &server.base;
+    let engine = server.state.engine().await;
+    let org = engine.organisation();
+    let month = cxm_metrics::scorecard::default_period(&engine).to_string();
+
+    // Anonymous callers get nothing but a 401.
+    for path in [
+        "/api/v1/me",
+        "/api/v1/catalogue",
+        "/api/v1/metrics",
+        "/api/v1/scorecard?unit=CO",
+        "/api/v1/org/units",
+        "/api/v1/people",
+        "/api/v1/targets",
+        "/api/v1/records/contacts",
+        "/api/v1/records/answers",
+    ] {
+        let (status, body) = get(base, path, &As::Anonymous).await;
+        assert_eq!(status, StatusCode::UNAUTHORIZED, "{path}");
+        assert_eq!(body["error"], "unauthenticated");
+    }
+
+    for who in &world().users {
+        let cookie = sign_in(base, who).await;
+        let me = As::Cookie(&cookie);
+        let role = who.role.as_str();
+        let everything = matches!(role, "executive" | "analyst" | "admin");
+        let (status, _) = get(base, "/api/v1/catalogue", &me).await;
+        assert_eq!(status, StatusCode::OK, "{role} catalogue");
+
+        if everything {
+            for path in [
+                "/api/v1/metrics?by=team&metric=contacts,csat".to_owned(),
+                "/api/v1/scorecard?unit=CO".to_owned(),
+                format!(
+                    "/api/v1/scorecard?person={}&period={month}",
+                    cases_any_agent(org)
+                ),
+                "/api/v1/records/contacts?limit=5".to_owned(),
+            ] {
+                let (status, body) = get(base, &path, &me).await;
+                assert_eq!(status, StatusCode::OK, "{role} {path}: {body}");
+            }
+            let (_, units) = get(base, "/api/v1/org/units", &me).await;
+            assert_eq!(units.as_array().unwrap().len(), org.units().len(), "{role}");
+            continue;
+        }
+
+        let c = cases(org, who);
+        let in_scope_unit = |unit: &str| match role {
+            "agent" => unit == c.own_unit,
+            _ => org.within(unit, &c.own_unit),
+        };
+        let in_scope_person = |person: &str| match role {
+            "agent" => person == c.own_person,
+            _ => org
+                .units_of(person)
+                .iter()
+                .any(|u| org.within(u, &c.own_unit)),
+        };
+
+        // Scorecards: own unit and person yes, others no.
+        for (path, allowed) in [
+            (
+                format!("/api/v1/scorecard?unit={}&period={month}", c.own_unit),
+                true,
+            ),
+            (
+                format!("/api/v1/scorecard?unit={}&period={month}", c.other_unit),
+                false,
+            ),
+            (
+                format!("/api/v1/scorecard?person={}&period={month}", c.own_person),
+                true,
+            ),
+            (
+                format!("/api/v1/scorecard?person={}&period={month}", c.other_person),
+                false,
+            ),
+            ("/api/v1/scorecard?unit=CO".to_owned(), false),
+        ] {
+            let (status, body) = get(base, &path, &me).await;
+            let expected = if allowed {
+                StatusCode::OK
+            } else {
+                StatusCode::FORBIDDEN
+            };
+            assert_eq!(status, expected, "{role} {path}: {body}");
+        }
+
+        // Metric queries: the default is narrowed to the scope; others are refused.
+        let (status, body) = get(
+            base,
+            "/api/v1/metrics?metric=contacts&by=team&grain=all",
+            &me,
+        )
+        .await;
+        assert_eq!(status, StatusCode::OK, "{role}: {body}");
+        let teams: Vec<&str> = body["rows"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter_map(|r| r["group"]["team"].as_str())
+            .collect();
+        assert!(!teams.is_empty(), "{role}");
+        for team in &teams {
+            assert!(in_scope_unit(team), "{role} sees team {team}");
+        }
+        for (path, allowed) in [
+            (
+                format!("/api/v1/metrics?metric=contacts&unit={}", c.other_unit),
+                false,
+            ),
+            (
+                format!("/api/v1/metrics?metric=contacts&person={}", c.other_person),
+                false,
+            ),
+            (
+                format!("/api/v1/metrics?metric=contacts&person={}", c.own_person),
+                true,
+            ),
+            (
+                format!("/api/v1/metrics?metric=contacts&unit={}", c.own_unit),
+                true,
+            ),
+            ("/api/v1/metrics?metric=contacts&unit=CO".to_owned(), false),
+            (
+                "/api/v1/metrics?metric=csat&by=agent".to_owned(),
+                role != "agent",
+            ),
+        ] {
+            let (status, body) = get(base, &path, &me).await;
+            let expected = if allowed {
+                StatusCode::OK
+            } else {
+                StatusCode::FORBIDDEN
+            };
+            assert_eq!(status, expected, "{role} {path}: {body}");
+            if allowed {
+                for row in body["rows"].as_array().unwrap() {
+                    if let Some(agent) = row["group"]["agent"].as_str() {
+                        assert!(in_scope_person(agent), "{role} sees agent {agent}");
+                    }
+                }
+            }
+        }
+
+        // Records: every row on every page lies in the scope, whatever the filters.
+        for set in ["contacts", "answers"] {
+            for filter in [
+                String::new(),
+                format!("&unit={}", c.own_unit),
+                format!("&person={}", c.own_person),
+                "&order=worst".to_owned(),
+            ] {
+                let path = format!("/api/v1/records/{set}?limit=200{filter}");
+                let (status, page) = get(base, &path, &me).await;
+                assert_eq!(status, StatusCode::OK, "{role} {path}: {page}");
+                let rows = page["rows"].as_array().unwrap();
+                assert!(page["total"].as_u64().unwrap() >= rows.len() as u64);
+                assert!(!rows.is_empty(), "{role} {path}: nothing in scope to check");
+                for row in rows {
+                    match role {
+                        "agent" => {
+                            assert_eq!(row["agent_id"], c.own_person.as_str(), "{role} {path}")
+                        }
+                        _ => assert!(
+                            in_scope_unit(row["team_id"].as_str().unwrap_or("")),
+                            "{role} {path} sees {row}"
+                        ),
+                    }
+                }
+            }
+            for filter in [
+                format!("unit={}", c.other_unit),
+                format!("person={}", c.other_person),
+            ] {
+                let path = format!("/api/v1/records/{set}?{filter}");
+                let (status, page) = get(base, &path, &me).await;
+                // Either refused outright or empty: never another's records.
+                match status {
+                    StatusCode::FORBIDDEN => {}
+                    StatusCode::OK => assert_eq!(page["total"], 0, "{role} {path}"),
+                    other => panic!("{role} {path}: {other} {page}"),
+                }
+            }
+        }
+
+        // Paging walks the same scoped set without overlap.
+        let (_, first) = get(base, "/api/v1/records/contacts?limit=7&offset=0", &me).await;
+        let (_, second) = get(base, "/api/v1/records/contacts?limit=7&offset=7", &me).await;
+        let ids = |page: &Value| -> BTreeSet<String> {
+            page["rows"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|r| r["interaction_id"].as_str().unwrap().to_owned())
+                .collect()
+        };
+        assert_eq!(first["total"], second["total"]);
+        assert!(ids(&first).is_disjoint(&ids(&second)), "{role}");
+        let beyond = format!(
+            "/api/v1/records/contacts?limit=7&offset={}",
+            first["total"].as_u64().unwrap()
+        );
+        let (_, past_end) = get(base, &beyond, &me).await;
+        assert!(past_end["rows"].as_array().unwrap().is_empty());
+
+        // The org tree and people are those of the scope.
+        let (_, units) = get(base, "/api/v1/org/units", &me).await;
+        for unit in units.as_array().unwrap() {
+            assert!(
+                in_scope_unit(unit["id"].as_str().unwrap()),
+                "{role} sees {unit}"
+            );
+        }
+        let (_, people) = get(base, "/api/v1/people", &me).await;
+        let people = people.as_array().unwrap();
+        assert!(!people.is_empty());
+        for person in people {
+            assert!(
+                in_scope_person(person["id"].as_str().unwrap()),
+                "{role} sees {person}"
+            );
+        }
+    }
+}
+
+fn cases_any_agent(org: &Organisation) -> String {
+    org.people()
+        .find(|(_, _, role)| *role == "agent")
+        .map(|(id, _, _)| id.to_owned())
+        .unwrap()
+}
