@@ -31,8 +31,8 @@ use crate::{ApiError, AppState};
                        (`cxm tokens create`). Every answer is limited to the caller's scope.",
         version = "1"
     ),
-    paths(me, catalogue, metrics, scorecard, units, people, targets, contacts, answers),
-    components(schemas(ErrorBody)),
+    paths(me, catalogue, metrics, unit_scorecard, person_scorecard, units, people, targets, contacts, answers),
+    components(schemas(ErrorBody, GrainName, OrderName)),
     modifiers(&Security),
     security(("bearer" = []), ("session" = []))
 )]
@@ -65,7 +65,8 @@ pub fn routes() -> Router<AppState> {
         .route("/api/v1/me", get(me))
         .route("/api/v1/catalogue", get(catalogue))
         .route("/api/v1/metrics", get(metrics))
-        .route("/api/v1/scorecard", get(scorecard))
+        .route("/api/v1/org/units/{unit}/scorecard", get(unit_scorecard))
+        .route("/api/v1/people/{person}/scorecard", get(person_scorecard))
         .route("/api/v1/org/units", get(units))
         .route("/api/v1/people", get(people))
         .route("/api/v1/targets", get(targets))
@@ -119,9 +120,19 @@ fn values(text: &Option<String>) -> Vec<String> {
         .collect()
 }
 
+/// Refuses ASCII control characters (no id, code or name holds one), as the parameters'
+/// schema says.
+fn plain_text(name: &str, value: &str) -> Result<(), ApiError> {
+    if let Some(bad) = value.chars().find(|&c| c < ' ' || c == '\u{7f}') {
+        return Err(ApiError::BadRequest(format!(
+            "{name} {value:?} contains the control character {bad:?}"
+        )));
+    }
+    Ok(())
+}
+
 fn day(name: &str, text: &Option<String>) -> Result<Option<NaiveDate>, ApiError> {
     text.as_deref()
-        .filter(|t| !t.trim().is_empty())
         .map(|t| {
             NaiveDate::parse_from_str(t.trim(), "%Y-%m-%d").map_err(|_| {
                 ApiError::BadRequest(format!("{name} {t:?} is not a date (YYYY-MM-DD)"))
@@ -135,25 +146,67 @@ fn day(name: &str, text: &Option<String>) -> Result<Option<NaiveDate>, ApiError>
 #[into_params(parameter_in = Query)]
 pub struct FilterParams {
     /// First local day, YYYY-MM-DD (default: the first with data).
+    #[param(format = Date)]
     from: Option<String>,
     /// Last local day, YYYY-MM-DD, inclusive.
+    #[param(format = Date)]
     to: Option<String>,
     /// Only this org unit's subtree.
+    #[param(pattern = r"^[^\x00-\x1f\x7f]*$")]
     unit: Option<String>,
     /// Only this person's contacts.
+    #[param(pattern = r"^[^\x00-\x1f\x7f]*$")]
     person: Option<String>,
     /// Channels, comma-separated.
+    #[param(pattern = r"^[^\x00-\x1f\x7f]*$")]
     channel: Option<String>,
     /// Topic codes, comma-separated.
+    #[param(pattern = r"^[^\x00-\x1f\x7f]*$")]
     topic: Option<String>,
     /// Customer segments, comma-separated.
+    #[param(pattern = r"^[^\x00-\x1f\x7f]*$")]
     segment: Option<String>,
     /// Customer regions, comma-separated.
+    #[param(pattern = r"^[^\x00-\x1f\x7f]*$")]
     region: Option<String>,
+}
+
+/// Time grains.
+#[derive(Debug, ToSchema)]
+#[schema(rename_all = "lowercase")]
+#[allow(dead_code)]
+enum GrainName {
+    Day,
+    Week,
+    Month,
+    Quarter,
+    Year,
+    All,
+}
+
+/// How record listings are ordered.
+#[derive(Debug, ToSchema)]
+#[schema(rename_all = "lowercase")]
+#[allow(dead_code)]
+enum OrderName {
+    Newest,
+    Worst,
 }
 
 impl FilterParams {
     fn filters(&self) -> Result<Filters, ApiError> {
+        for (name, value) in [
+            ("unit", &self.unit),
+            ("person", &self.person),
+            ("channel", &self.channel),
+            ("topic", &self.topic),
+            ("segment", &self.segment),
+            ("region", &self.region),
+        ] {
+            if let Some(value) = value {
+                plain_text(name, value)?;
+            }
+        }
         let filters = Filters {
             from: day("from", &self.from)?,
             to: day("to", &self.to)?,
@@ -164,13 +217,6 @@ impl FilterParams {
             segments: values(&self.segment),
             regions: values(&self.region),
         };
-        if let (Some(from), Some(to)) = (filters.from, filters.to)
-            && from > to
-        {
-            return Err(ApiError::BadRequest(format!(
-                "from {from} is after to {to}"
-            )));
-        }
         Ok(filters)
     }
 }
@@ -268,12 +314,17 @@ async fn catalogue(
 #[derive(Debug, Default, Deserialize, IntoParams)]
 #[into_params(parameter_in = Query)]
 pub struct MetricParams {
-    /// Metric names, comma-separated (default: the whole catalogue).
+    /// Metric names, comma-separated (default: the whole catalogue); an unknown name is a 404.
+    #[param(pattern = r"^[^\x00-\x1f\x7f]*$")]
     metric: Option<String>,
-    /// Group by, comma-separated: agent, team, site, division, company, channel, topic,
-    /// category, segment, region.
+    /// Group by, comma-separated: agent, team, site, division, department, company,
+    /// channel, topic or category (one of the two), segment, region.
+    #[param(
+        pattern = r"^((agent|team|site|division|department|company|channel|topic|category|segment|region)(,(agent|team|site|division|department|company|channel|topic|segment|region))*)?$"
+    )]
     by: Option<String>,
-    /// day, week, month, quarter, year or all (default month).
+    /// The time grain (default month).
+    #[param(value_type = Option<GrainName>)]
     grain: Option<String>,
 }
 
@@ -336,6 +387,15 @@ async fn metrics(
     Params(filters): Params<FilterParams>,
 ) -> Result<Json<MetricsAnswer>, ApiError> {
     principal.may_read()?;
+    for (name, value) in [
+        ("metric", &params.metric),
+        ("by", &params.by),
+        ("grain", &params.grain),
+    ] {
+        if let Some(value) = value {
+            plain_text(name, value)?;
+        }
+    }
     let engine = state.engine().await;
     let org = engine.organisation();
     let by = values(&params.by)
@@ -350,6 +410,21 @@ async fn metrics(
     check_known(org, &filters)?;
     let scope = Scope::of(&principal, org);
     let filters = scope.narrow(org, &filters, &by)?;
+    // Without a bound the engine uses the first or last day with data.
+    let span = engine.span();
+    let from = filters.from.or(span.map(|(first, _)| first));
+    let to = filters.to.or(span.map(|(_, last)| last));
+    if let (Some(from), Some(to)) = (from, to)
+        && from > to
+    {
+        return Ok(Json(MetricsAnswer {
+            rows: Vec::new(),
+            answered_from: "nothing".into(),
+            notes: vec![format!(
+                "from {from} is after to {to}: no days to answer for"
+            )],
+        }));
+    }
     let query = Query {
         metrics: values(&params.metric),
         by,
@@ -383,11 +458,11 @@ fn check_known(org: &cxm_metrics::Organisation, filters: &Filters) -> Result<(),
 #[derive(Debug, Default, Deserialize, IntoParams)]
 #[into_params(parameter_in = Query)]
 pub struct ScorecardParams {
-    /// The org unit (give unit or person).
-    unit: Option<String>,
-    /// The person.
-    person: Option<String>,
-    /// 2025, 2025-Q1, 2025-03, 2025-W10 or 2025-03-04 (default: the latest complete month).
+    /// A year (2025), quarter (2025-Q1), month (2025-03), ISO week (2025-W10) or day
+    /// (2025-03-04) [default: the latest complete month].
+    #[param(
+        pattern = r"^([0-9]{4}(-Q[1-4]|-W(0[1-9]|[1-4][0-9]|5[0-2])|-(0[1-9]|1[0-2])(-(0[1-9]|1[0-9]|2[0-8]))?)?)?$"
+    )]
     period: Option<String>,
 }
 
@@ -475,40 +550,52 @@ impl From<Scorecard> for ScorecardView {
     }
 }
 
-#[utoipa::path(get, path = "/api/v1/scorecard", tag = "metrics", params(ScorecardParams),
+#[utoipa::path(get, path = "/api/v1/org/units/{unit}/scorecard", tag = "metrics",
+    params(("unit" = String, Path, description = "The org unit"), ScorecardParams),
     responses((status = 200, body = ScorecardView), (status = 400, body = ErrorBody),
               (status = 401, body = ErrorBody), (status = 403, body = ErrorBody),
               (status = 404, body = ErrorBody)))]
-async fn scorecard(
+async fn unit_scorecard(
     State(state): State<AppState>,
     principal: Principal,
+    axum::extract::Path(unit): axum::extract::Path<String>,
     Params(params): Params<ScorecardParams>,
+) -> Result<Json<ScorecardView>, ApiError> {
+    scorecard(state, principal, Subject::Unit(unit), params).await
+}
+
+#[utoipa::path(get, path = "/api/v1/people/{person}/scorecard", tag = "metrics",
+    params(("person" = String, Path, description = "The person"), ScorecardParams),
+    responses((status = 200, body = ScorecardView), (status = 400, body = ErrorBody),
+              (status = 401, body = ErrorBody), (status = 403, body = ErrorBody),
+              (status = 404, body = ErrorBody)))]
+async fn person_scorecard(
+    State(state): State<AppState>,
+    principal: Principal,
+    axum::extract::Path(person): axum::extract::Path<String>,
+    Params(params): Params<ScorecardParams>,
+) -> Result<Json<ScorecardView>, ApiError> {
+    scorecard(state, principal, Subject::Person(person), params).await
+}
+
+async fn scorecard(
+    state: AppState,
+    principal: Principal,
+    subject: Subject,
+    params: ScorecardParams,
 ) -> Result<Json<ScorecardView>, ApiError> {
     principal.may_read()?;
     let engine = state.engine().await;
     let org = engine.organisation();
-    let subject = match (
-        params.unit.filter(|u| !u.trim().is_empty()),
-        params.person.filter(|p| !p.trim().is_empty()),
-    ) {
-        (Some(unit), None) => {
-            if org.unit(&unit).is_none() {
-                return Err(ApiError::NotFound(format!("no org unit {unit}")));
-            }
-            Subject::Unit(unit)
+    match &subject {
+        Subject::Unit(unit) if org.unit(unit).is_none() => {
+            return Err(ApiError::NotFound(format!("no org unit {unit}")));
         }
-        (None, Some(person)) => {
-            if org.person(&person).is_none() {
-                return Err(ApiError::NotFound(format!("no person {person}")));
-            }
-            Subject::Person(person)
+        Subject::Person(person) if org.person(person).is_none() => {
+            return Err(ApiError::NotFound(format!("no person {person}")));
         }
-        _ => {
-            return Err(ApiError::BadRequest(
-                "give exactly one of unit and person".into(),
-            ));
-        }
-    };
+        _ => {}
+    }
     Scope::of(&principal, org).check_subject(org, &subject)?;
     let period = match params.period.as_deref().filter(|p| !p.trim().is_empty()) {
         Some(text) => Period::parse(text).map_err(ApiError::BadRequest)?,
@@ -634,10 +721,13 @@ async fn targets(
 #[into_params(parameter_in = Query)]
 pub struct RecordParams {
     /// newest (default) or worst (lowest rated answers, longest contacts first).
+    #[param(value_type = Option<OrderName>)]
     order: Option<String>,
     /// Records to skip.
+    #[param(minimum = 0, maximum = 9_223_372_036_854_775_807_u64)]
     offset: Option<u64>,
-    /// Records per page, 1–1000 (default 50).
+    /// Records per page (default 50).
+    #[param(minimum = 1, maximum = 1000)]
     limit: Option<u64>,
 }
 

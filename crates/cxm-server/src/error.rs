@@ -79,7 +79,11 @@ impl From<cxm_metrics::MetricsError> for ApiError {
     fn from(error: cxm_metrics::MetricsError) -> ApiError {
         use cxm_metrics::MetricsError as E;
         match error {
-            E::UnknownUnit(_) | E::UnknownPerson(_) => ApiError::NotFound(error.to_string()),
+            E::UnknownUnit(_)
+            | E::UnknownPerson(_)
+            | E::Catalogue(cxm_domain::metrics::CatalogueError::Unknown { .. }) => {
+                ApiError::NotFound(error.to_string())
+            }
             E::Catalogue(_) | E::Invalid(_) | E::Expression { .. } => {
                 ApiError::BadRequest(error.to_string())
             }

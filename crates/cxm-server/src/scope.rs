@@ -93,14 +93,16 @@ impl Scope {
         }
     }
 
-    /// Whether a person's own records and scorecard may be seen.
+    /// Whether a person's own records and scorecard may be seen: for a lead or manager,
+    /// the people currently in their subtree (a person's scorecard covers all their
+    /// contacts, so someone who moved in from elsewhere brings theirs along, and someone
+    /// who moved away is no longer theirs to see).
     pub fn sees_person(&self, org: &Organisation, person: &str) -> bool {
         match self {
             Scope::All => true,
             Scope::Subtree { unit: top } => org
-                .units_of(person)
-                .iter()
-                .any(|unit| org.within(unit, top)),
+                .current_unit_of(person)
+                .is_some_and(|unit| org.within(unit, top)),
             Scope::Own { person: own, .. } => own == person,
             Scope::Nothing { .. } => false,
         }

@@ -89,8 +89,12 @@ impl Drop for Server {
 }
 
 async fn server() -> Server {
+    server_with(ServerConfig::default()).await
+}
+
+async fn server_with(config: ServerConfig) -> Server {
     let dir = DataDir::open(&world().path).unwrap();
-    let state = AppState::open(dir, ServerConfig::default()).await.unwrap();
+    let state = AppState::open(dir, config).await.unwrap();
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let base = format!("http://{}", listener.local_addr().unwrap());
     let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
@@ -230,7 +234,8 @@ async fn the_openapi_document_describes_every_route() {
         "/api/v1/me",
         "/api/v1/catalogue",
         "/api/v1/metrics",
-        "/api/v1/scorecard",
+        "/api/v1/org/units/{unit}/scorecard",
+        "/api/v1/people/{person}/scorecard",
         "/api/v1/org/units",
         "/api/v1/people",
         "/api/v1/targets",
@@ -253,6 +258,14 @@ async fn signing_in_sets_a_safe_cookie_and_signing_out_ends_the_session() {
     assert!(set.contains("HttpOnly"), "{set}");
     assert!(set.contains("SameSite=Lax"), "{set}");
     assert!(set.contains("Path=/"), "{set}");
+    assert!(!set.contains("Secure"), "{set}: plain HTTP here");
+    for header in [
+        "content-security-policy",
+        "x-frame-options",
+        "x-content-type-options",
+    ] {
+        assert!(response.headers().contains_key(header), "{header}");
+    }
     let cookie = cookie_pair(set);
     let (status, me) = get(&server.base, "/api/v1/me", &As::Cookie(&cookie)).await;
     assert_eq!(status, StatusCode::OK);
@@ -321,6 +334,19 @@ async fn signing_in_sets_a_safe_cookie_and_signing_out_ends_the_session() {
         log.iter()
             .any(|e| e.action == "sign-out" && e.actor == "demo-analyst")
     );
+}
+
+#[tokio::test]
+async fn behind_tls_session_cookies_are_secure() {
+    let server = server_with(ServerConfig {
+        secure_cookies: true,
+        ..ServerConfig::default()
+    })
+    .await;
+    let analyst = user("analyst");
+    let response = post_login(&server.base, &analyst.username, &analyst.password).await;
+    let set = set_cookie(&response, "cxm_session").unwrap();
+    assert!(set.contains("; Secure"), "{set}");
 }
 
 #[tokio::test]
@@ -428,6 +454,37 @@ async fn tokens_are_scoped_and_bad_ones_are_refused() {
 }
 
 #[tokio::test]
+async fn a_period_that_ends_before_it_starts_holds_nothing() {
+    let server = server().await;
+    let token = &world().read_token;
+    let (status, body) = get(
+        &server.base,
+        "/api/v1/metrics?metric=contacts&from=2025-03-01&to=2025-02-01",
+        &As::Bearer(token),
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    assert!(body["rows"].as_array().unwrap().is_empty());
+    assert!(body["notes"][0].as_str().unwrap().contains("after"));
+    // Also when only one bound is given and the data lie beyond it.
+    let (status, body) = get(
+        &server.base,
+        "/api/v1/metrics?metric=contacts&to=2000-01-01",
+        &As::Bearer(token),
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    assert!(body["rows"].as_array().unwrap().is_empty());
+    let (status, page) = get(
+        &server.base,
+        "/api/v1/records/contacts?from=2025-03-01&to=2025-02-01",
+        &As::Bearer(token),
+    )
+    .await;
+    assert_eq!((status, page["total"].as_u64()), (StatusCode::OK, Some(0)));
+}
+
+#[tokio::test]
 async fn malformed_parameters_are_400s_in_our_error_format() {
     let server = server().await;
     let token = &world().read_token;
@@ -435,13 +492,13 @@ async fn malformed_parameters_are_400s_in_our_error_format() {
         "/api/v1/metrics?grain=fortnight",
         "/api/v1/metrics?by=shoe_size",
         "/api/v1/metrics?from=2025-13-01",
-        "/api/v1/metrics?from=2025-03-01&to=2025-02-01",
-        "/api/v1/metrics?metric=no_such_metric",
-        "/api/v1/scorecard",
-        "/api/v1/scorecard?unit=CO&period=someday",
+        "/api/v1/org/units/CO/scorecard?period=someday",
         "/api/v1/records/contacts?limit=0",
         "/api/v1/records/contacts?limit=abc",
         "/api/v1/records/answers?order=sideways",
+        "/api/v1/records/answers?channel=phone%00x",
+        "/api/v1/metrics?topic=%07",
+        "/api/v1/records/contacts?to=",
     ] {
         let (status, body) = get(&server.base, path, &As::Bearer(token)).await;
         assert_eq!(status, StatusCode::BAD_REQUEST, "{path}: {body}");
@@ -450,7 +507,9 @@ async fn malformed_parameters_are_400s_in_our_error_format() {
     }
     for path in [
         "/api/v1/metrics?unit=NOWHERE",
-        "/api/v1/scorecard?person=NOBODY",
+        "/api/v1/metrics?metric=no_such_metric",
+        "/api/v1/people/NOBODY/scorecard",
+        "/api/v1/org/units/NOWHERE/scorecard",
     ] {
         let (status, body) = get(&server.base, path, &As::Bearer(token)).await;
         assert_eq!(status, StatusCode::NOT_FOUND, "{path}: {body}");
@@ -522,7 +581,7 @@ async fn the_authorization_matrix_holds_for_every_role_endpoint_and_scope() {
         "/api/v1/me",
         "/api/v1/catalogue",
         "/api/v1/metrics",
-        "/api/v1/scorecard?unit=CO",
+        "/api/v1/org/units/CO/scorecard",
         "/api/v1/org/units",
         "/api/v1/people",
         "/api/v1/targets",
@@ -545,9 +604,9 @@ async fn the_authorization_matrix_holds_for_every_role_endpoint_and_scope() {
         if everything {
             for path in [
                 "/api/v1/metrics?by=team&metric=contacts,csat".to_owned(),
-                "/api/v1/scorecard?unit=CO".to_owned(),
+                "/api/v1/org/units/CO/scorecard".to_owned(),
                 format!(
-                    "/api/v1/scorecard?person={}&period={month}",
+                    "/api/v1/people/{}/scorecard?period={month}",
                     cases_any_agent(org)
                 ),
                 "/api/v1/records/contacts?limit=5".to_owned(),
@@ -576,22 +635,25 @@ async fn the_authorization_matrix_holds_for_every_role_endpoint_and_scope() {
         // Scorecards: own unit and person yes, others no.
         for (path, allowed) in [
             (
-                format!("/api/v1/scorecard?unit={}&period={month}", c.own_unit),
+                format!("/api/v1/org/units/{}/scorecard?period={month}", c.own_unit),
                 true,
             ),
             (
-                format!("/api/v1/scorecard?unit={}&period={month}", c.other_unit),
+                format!(
+                    "/api/v1/org/units/{}/scorecard?period={month}",
+                    c.other_unit
+                ),
                 false,
             ),
             (
-                format!("/api/v1/scorecard?person={}&period={month}", c.own_person),
+                format!("/api/v1/people/{}/scorecard?period={month}", c.own_person),
                 true,
             ),
             (
-                format!("/api/v1/scorecard?person={}&period={month}", c.other_person),
+                format!("/api/v1/people/{}/scorecard?period={month}", c.other_person),
                 false,
             ),
-            ("/api/v1/scorecard?unit=CO".to_owned(), false),
+            ("/api/v1/org/units/CO/scorecard".to_owned(), false),
         ] {
             let (status, body) = get(base, &path, &me).await;
             let expected = if allowed {
