@@ -230,3 +230,16 @@ pub async fn tokens(dir: &DataDir, action: TokenAction) -> anyhow::Result<()> {
     }
     Ok(())
 }
+
+/// Prints the latest audit entries, newest first.
+pub async fn audit_log(dir: &DataDir, limit: u32) -> anyhow::Result<()> {
+    let store = dir.reference().await?;
+    for entry in store.audit_log(limit).await? {
+        println!(
+            "{}  {:<20} {:<18} {}",
+            entry.at, entry.actor, entry.action, entry.detail
+        );
+    }
+    store.close().await;
+    Ok(())
+}

@@ -142,6 +142,11 @@ enum Command {
         #[command(subcommand)]
         action: accounts::TokenAction,
     },
+    /// The audit log: sign-ins, ingests, role changes, tokens; newest first.
+    Audit {
+        #[arg(long, default_value_t = 50)]
+        limit: u32,
+    },
     /// Compute metrics by any grouping, time grain and filter, with sample sizes, 95%
     /// intervals, change against the previous period and ranks.
     Metrics {
@@ -405,6 +410,10 @@ async fn run(cli: Cli) -> ExitCode {
             Ok(dir) => accounts::tokens(&dir, action).await,
             Err(error) => Err(error.into()),
         },
+        Command::Audit { limit } => match DataDir::open(&cli.data_dir) {
+            Ok(dir) => accounts::audit_log(&dir, limit).await,
+            Err(error) => Err(error.into()),
+        },
         Command::Metrics {
             metric,
             by,
@@ -490,6 +499,12 @@ async fn ingest(
     } else {
         print_summary(&summary, request.dry_run);
     }
+    if !request.dry_run
+        && let Err(error) = audit_ingest(&dir, &summary).await
+    {
+        eprintln!("error: the data was stored but the audit log could not record it: {error}");
+        return ExitCode::FAILURE;
+    }
     if !refresh
         && !request.dry_run
         && summary.inserted + summary.replaced > 0
@@ -518,6 +533,24 @@ async fn ingest(
     } else {
         ExitCode::SUCCESS
     }
+}
+
+/// Records a stored batch in the audit log: what, from which files, with what outcome.
+async fn audit_ingest(dir: &DataDir, summary: &IngestSummary) -> anyhow::Result<()> {
+    let store = dir.reference().await?;
+    let detail = format!(
+        "{} from {}: {} read, {} inserted, {} replaced, {} unchanged, {} rejected",
+        summary.kind,
+        summary.files.join(", "),
+        summary.read,
+        summary.inserted,
+        summary.replaced,
+        summary.unchanged,
+        summary.rejected
+    );
+    let result = cxm_server::accounts::audit_cli(&store, "ingest", detail).await;
+    store.close().await;
+    result.map_err(|e| anyhow::anyhow!(e.public_message()))
 }
 
 fn print_summary(summary: &IngestSummary, dry_run: bool) {

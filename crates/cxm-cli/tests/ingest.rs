@@ -198,6 +198,16 @@ fn ingesting_twice_changes_nothing_and_changed_records_replace() {
         ws.scalar("SELECT sum(hold_seconds) FROM interactions"),
         100 * 99 + 400 * 10 + 50
     );
+    // Every stored batch is in the audit log, newest first.
+    let audit = ws.cxm(&["audit", "--limit", "10"]);
+    let log = String::from_utf8_lossy(&audit.stdout);
+    let ingests: Vec<&str> = log.lines().filter(|l| l.contains(" ingest ")).collect();
+    assert_eq!(ingests.len(), 3, "{log}");
+    assert!(
+        ingests[0].contains("interactions from")
+            && ingests[0].contains("50 inserted, 100 replaced"),
+        "{log}"
+    );
 }
 
 #[test]

@@ -165,10 +165,9 @@ impl Principal {
     }
 }
 
-/// The value of cookie `name` in a request.
-pub fn cookie<'a>(parts: &'a Parts, name: &str) -> Option<&'a str> {
-    parts
-        .headers
+/// The value of cookie `name` in a request's headers.
+pub fn cookie<'a>(headers: &'a axum::http::HeaderMap, name: &str) -> Option<&'a str> {
+    headers
         .get_all(header::COOKIE)
         .iter()
         .filter_map(|value| value.to_str().ok())
@@ -203,7 +202,7 @@ pub async fn principal(parts: &Parts, state: &AppState) -> Result<Option<Princip
         }
         return Ok(None);
     }
-    let Some(secret) = cookie(parts, SESSION_COOKIE) else {
+    let Some(secret) = cookie(&parts.headers, SESSION_COOKIE) else {
         return Ok(None);
     };
     let session = store.session(&secret_hash(secret), &now_text()).await?;

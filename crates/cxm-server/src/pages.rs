@@ -172,15 +172,9 @@ async fn login(
         ));
     };
     let next = local_path(form.next.as_deref());
-    let expected = headers
-        .get_all(header::COOKIE)
-        .iter()
-        .filter_map(|v| v.to_str().ok())
-        .flat_map(|v| v.split(';'))
-        .filter_map(|pair| pair.trim().split_once('='))
-        .find(|(k, _)| *k == LOGIN_CSRF_COOKIE)
-        .map(|(_, v)| v.to_owned())
-        .unwrap_or_default();
+    let expected = auth::cookie(&headers, LOGIN_CSRF_COOKIE)
+        .unwrap_or_default()
+        .to_owned();
     let retry = |message: &str, status: StatusCode| -> Result<Response, ApiError> {
         let csrf = auth::random_secret()?;
         let mut response = (status, login_form(&csrf, &next, Some(message))).into_response();
@@ -297,18 +291,10 @@ async fn logout(
             "the form's CSRF token is missing or wrong".into(),
         ));
     }
-    let secret = headers
-        .get_all(header::COOKIE)
-        .iter()
-        .filter_map(|v| v.to_str().ok())
-        .flat_map(|v| v.split(';'))
-        .filter_map(|pair| pair.trim().split_once('='))
-        .find(|(k, _)| *k == SESSION_COOKIE)
-        .map(|(_, v)| v.to_owned())
-        .unwrap_or_default();
+    let secret = auth::cookie(&headers, SESSION_COOKIE).unwrap_or_default();
     state
         .store()
-        .delete_session(&auth::secret_hash(&secret))
+        .delete_session(&auth::secret_hash(secret))
         .await?;
     auth::audit(&state, &user.username, "sign-out", String::new()).await;
     let mut response = Redirect::to("/login").into_response();
