@@ -26,6 +26,7 @@ pub fn routes() -> Router<AppState> {
         .route("/", get(home))
         .route("/login", get(login_page).post(login))
         .route("/logout", axum::routing::post(logout))
+        .route("/units/{unit}", get(unit_page))
         .route("/static/cxm.css", get(stylesheet))
 }
 
@@ -355,33 +356,169 @@ async fn home(
         p.role { (user.role.as_str()) }
         @match (&card, &scope) {
             (Some(card), _) => {
-                h2 { (card.name) " · " (card.period) }
-                table.scorecard {
-                    thead { tr { th { "Metric" } th { "Actual" } th { "n" } th { "Target" } th { "Status" } th { "Percentile" } } }
-                    tbody {
-                        @for line in &card.lines {
-                            tr {
-                                td { (line.label) }
-                                @match (line.low, line.high) {
-                                    (Some(low), Some(high)) => {
-                                        td.num title=(format!("95% interval {} – {}", number(Some(low), &line.unit), number(Some(high), &line.unit))) { (number(line.actual, &line.unit)) }
-                                    }
-                                    _ => { td.num { (number(line.actual, &line.unit)) } }
-                                }
-                                td.num { (line.n) }
-                                td.num { (number(line.target, &line.unit)) }
-                                td { (line.status.as_str()) }
-                                td.num { @if let Some(p) = line.percentile { (format!("{p:.0}")) } @else { "–" } }
-                            }
-                        }
+                h2 {
+                    @match &card.subject {
+                        Subject::Unit(id) => { a href=(format!("/units/{id}")) { (card.name) } }
+                        Subject::Person(_) => { (card.name) }
                     }
+                    " · " (card.period)
                 }
+                (scorecard_table(card))
             }
             (None, Scope::Nothing { reason }) => { p.error { (reason) } }
             (None, _) => { p { "No data yet." } }
         }
     };
     Ok(layout("Home", Some((&principal, csrf)), body).into_response())
+}
+
+/// A scorecard as a table: actual (with its interval on hover), sample, target, status and
+/// percentile among peers.
+fn scorecard_table(card: &cxm_metrics::Scorecard) -> Markup {
+    html! {
+        table.scorecard {
+            thead { tr { th { "Metric" } th { "Actual" } th { "n" } th { "Target" } th { "Status" } th { "Percentile" } } }
+            tbody {
+                @for line in &card.lines {
+                    tr {
+                        td { (line.label) }
+                        @match (line.low, line.high) {
+                            (Some(low), Some(high)) => {
+                                td.num title=(format!("95% interval {} – {}", number(Some(low), &line.unit), number(Some(high), &line.unit))) { (number(line.actual, &line.unit)) }
+                            }
+                            _ => { td.num { (number(line.actual, &line.unit)) } }
+                        }
+                        td.num { (line.n) }
+                        td.num { (number(line.target, &line.unit)) }
+                        td { (line.status.as_str()) }
+                        td.num { @if let Some(p) = line.percentile { (format!("{p:.0}")) } @else { "–" } }
+                    }
+                }
+            }
+        }
+    }
+}
+
+/// One child unit on its parent's page: the value and sample of each [`CHILD_METRICS`].
+struct ChildRow {
+    id: String,
+    name: String,
+    values: [(Option<f64>, u64); CHILD_METRICS.len()],
+}
+
+/// Metrics of the children table on a unit's page.
+const CHILD_METRICS: [&str; 3] = ["contacts", "csat", "repeat_contact_rate"];
+
+/// A unit's page: its scorecard for the latest complete month and its children (within
+/// the caller's scope) ranked by CSAT, each with its sample.
+async fn unit_page(
+    State(state): State<AppState>,
+    MaybeSignedIn(principal): MaybeSignedIn,
+    axum::extract::Path(unit): axum::extract::Path<String>,
+) -> Result<Response, ApiError> {
+    let Some(principal) = principal else {
+        let next = format!("/units/{unit}");
+        let next: String = url::form_urlencoded::byte_serialize(next.as_bytes()).collect();
+        return Ok(Redirect::to(&format!("/login?next={next}")).into_response());
+    };
+    let Principal::User { csrf, .. } = &principal else {
+        return Err(ApiError::Forbidden(
+            "pages are for signed-in people, not tokens".into(),
+        ));
+    };
+    let engine = state.engine().await;
+    let org = engine.organisation();
+    let Some(found) = org.unit(&unit) else {
+        return Err(ApiError::NotFound(format!("no org unit {unit}")));
+    };
+    let scope = Scope::of(&principal, org);
+    let subject = Subject::Unit(unit.clone());
+    scope.check_subject(org, &subject)?;
+    let period = cxm_metrics::scorecard::default_period(&engine);
+    let targets = state.store().targets().await?;
+    let card = cxm_metrics::scorecard::scorecard(&engine, &subject, period, &targets).await?;
+    let children: Vec<&cxm_metrics::organisation::Unit> = org
+        .children(&unit)
+        .into_iter()
+        .filter(|child| scope.sees_unit(org, &child.id))
+        .collect();
+    let mut table: Vec<ChildRow> = children
+        .iter()
+        .map(|c| ChildRow {
+            id: c.id.clone(),
+            name: c.name.clone(),
+            values: [(None, 0); CHILD_METRICS.len()],
+        })
+        .collect();
+    if let Some(level) = children.first().map(|c| c.level.clone()) {
+        let query = cxm_metrics::Query {
+            metrics: CHILD_METRICS.iter().map(|m| (*m).to_owned()).collect(),
+            by: vec![cxm_metrics::Dimension::Level(level.clone())],
+            grain: period.grain,
+            filters: cxm_metrics::Filters {
+                from: Some(period.start),
+                to: Some(period.end.pred_opt().unwrap_or(period.end)),
+                unit: Some(unit.clone()),
+                ..cxm_metrics::Filters::default()
+            },
+        };
+        let filters = scope.narrow(org, &query.filters, &query.by)?;
+        let query = cxm_metrics::Query { filters, ..query };
+        let answer = engine.query(&query).await?;
+        for row in answer.rows {
+            let (Some(child), Some(metric)) = (
+                row.group.get(&level),
+                CHILD_METRICS.iter().position(|m| *m == row.metric),
+            ) else {
+                continue;
+            };
+            if let Some(entry) = table.iter_mut().find(|entry| &entry.id == child) {
+                entry.values[metric] = (row.value, row.n);
+            }
+        }
+    }
+    // Best CSAT first; children without answers last.
+    table.sort_by(|a, b| {
+        b.values[1]
+            .0
+            .partial_cmp(&a.values[1].0)
+            .unwrap_or(std::cmp::Ordering::Equal)
+    });
+    let units = [
+        cxm_domain::metrics::MetricUnit::Count,
+        cxm_domain::metrics::MetricUnit::Share,
+        cxm_domain::metrics::MetricUnit::Share,
+    ];
+    let body = html! {
+        p.breadcrumbs {
+            @for ancestor in org.ancestors(&unit).iter().rev() {
+                @if scope.sees_unit(org, &ancestor.id) && ancestor.id != unit {
+                    a href=(format!("/units/{}", ancestor.id)) { (ancestor.name) } " › "
+                }
+            }
+        }
+        h1 { (found.name) " · " (card.period) }
+        p.role { (found.level) }
+        (scorecard_table(&card))
+        @if !table.is_empty() {
+            h2 { "Units below, by CSAT" }
+            table.children {
+                thead { tr { th { "Unit" } th { "Contacts" } th { "CSAT" } th { "n" } th { "Repeat contacts" } } }
+                tbody {
+                    @for ChildRow { id, name, values } in &table {
+                        tr {
+                            td { a href=(format!("/units/{id}")) { (name) } }
+                            td.num { (number(values[0].0, &units[0])) }
+                            td.num { (number(values[1].0, &units[1])) }
+                            td.num { (values[1].1) }
+                            td.num { (number(values[2].0, &units[2])) }
+                        }
+                    }
+                }
+            }
+        }
+    };
+    Ok(layout(&found.name, Some((&principal, csrf)), body).into_response())
 }
 
 async fn stylesheet() -> Response {

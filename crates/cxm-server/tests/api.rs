@@ -336,6 +336,101 @@ async fn signing_in_sets_a_safe_cookie_and_signing_out_ends_the_session() {
     );
 }
 
+async fn page(base: &str, path: &str, cookie: Option<&str>) -> (StatusCode, String) {
+    let mut request = client().get(format!("{base}{path}"));
+    if let Some(cookie) = cookie {
+        request = request.header(reqwest::header::COOKIE, cookie);
+    }
+    let response = request.send().await.unwrap();
+    let status = response.status();
+    let location = response
+        .headers()
+        .get("location")
+        .map(|l| l.to_str().unwrap().to_owned());
+    let text = response.text().await.unwrap();
+    (status, location.unwrap_or(text))
+}
+
+#[tokio::test]
+async fn unit_pages_rank_the_children_in_scope_and_refuse_the_rest() {
+    let server = server().await;
+    let engine = server.state.engine().await;
+    let org = engine.organisation();
+    let manager = user("manager");
+    let site = org
+        .current_unit_of(manager.person.as_deref().unwrap())
+        .unwrap()
+        .to_owned();
+    let cookie = sign_in(&server.base, manager).await;
+    let (status, html) = page(&server.base, &format!("/units/{site}"), Some(&cookie)).await;
+    assert_eq!(status, StatusCode::OK, "{html}");
+    assert!(html.contains("<table class=\"scorecard\">"));
+    let children = org.children(&site);
+    assert!(!children.is_empty());
+    for child in &children {
+        assert!(
+            html.contains(&format!("href=\"/units/{}\"", child.id)),
+            "{} not linked",
+            child.id
+        );
+    }
+    // Ranked by CSAT as the API computes it for the same month, best first.
+    let period = cxm_metrics::scorecard::default_period(&engine);
+    let last = period.end.pred_opt().unwrap();
+    let level = &children[0].level;
+    let (_, answer) = get(
+        &server.base,
+        &format!(
+            "/api/v1/metrics?metric=csat&by={level}&unit={site}&from={}&to={last}&grain={}",
+            period.start,
+            period.grain.as_str()
+        ),
+        &As::Cookie(&cookie),
+    )
+    .await;
+    let csat = |id: &str| {
+        answer["rows"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|r| r["group"][level.as_str()] == id)
+            .and_then(|r| r["value"].as_f64())
+            .unwrap_or(f64::NEG_INFINITY)
+    };
+    let listed = &html[html.find("Units below").unwrap()..];
+    let mut shown: Vec<(usize, f64)> = children
+        .iter()
+        .map(|c| {
+            let at = listed.find(&format!("href=\"/units/{}\"", c.id)).unwrap();
+            (at, csat(&c.id))
+        })
+        .collect();
+    shown.sort_by_key(|(at, _)| *at);
+    assert!(
+        shown.windows(2).all(|w| w[0].1 >= w[1].1),
+        "not ranked by CSAT: {shown:?}"
+    );
+    assert!(shown.iter().any(|(_, v)| v.is_finite()), "no CSAT at all");
+    let other_site = org
+        .units()
+        .iter()
+        .find(|u| u.level == "site" && u.id != site)
+        .unwrap();
+    let (status, _) = page(
+        &server.base,
+        &format!("/units/{}", other_site.id),
+        Some(&cookie),
+    )
+    .await;
+    assert_eq!(status, StatusCode::FORBIDDEN);
+    let (status, _) = page(&server.base, "/units/NOWHERE", Some(&cookie)).await;
+    assert_eq!(status, StatusCode::NOT_FOUND);
+    // Signed out: to the sign-in page, and back here afterwards.
+    let (status, location) = page(&server.base, &format!("/units/{site}"), None).await;
+    assert_eq!(status, StatusCode::SEE_OTHER);
+    assert_eq!(location, format!("/login?next=%2Funits%2F{site}"));
+}
+
 #[tokio::test]
 async fn behind_tls_session_cookies_are_secure() {
     let server = server_with(ServerConfig {
