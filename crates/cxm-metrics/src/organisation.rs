@@ -245,6 +245,11 @@ impl Organisation {
         self.ancestors(unit).iter().any(|u| u.id == top)
     }
 
+    /// `top` and every unit below it.
+    pub fn subtree<'a>(&'a self, top: &'a str) -> impl Iterator<Item = &'a Unit> + 'a {
+        self.units.iter().filter(move |u| self.within(&u.id, top))
+    }
+
     /// The unit's children.
     pub fn children(&self, unit: &str) -> Vec<&Unit> {
         self.units

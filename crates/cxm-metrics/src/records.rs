@@ -45,6 +45,24 @@ pub enum RecordOrder {
     Worst,
 }
 
+impl RecordOrder {
+    pub const ALL: [RecordOrder; 2] = [RecordOrder::Newest, RecordOrder::Worst];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            RecordOrder::Newest => "newest",
+            RecordOrder::Worst => "worst",
+        }
+    }
+
+    pub fn parse(text: &str) -> Result<RecordOrder, String> {
+        RecordOrder::ALL
+            .into_iter()
+            .find(|order| order.as_str() == text.trim())
+            .ok_or_else(|| format!("order {text:?}: expected newest or worst"))
+    }
+}
+
 /// A page of records.
 #[derive(Debug, Clone, Serialize)]
 pub struct RecordPage {
@@ -156,12 +174,7 @@ impl Engine {
             if org.unit(unit).is_none() {
                 return Err(MetricsError::UnknownUnit(unit.clone()));
             }
-            let units: Vec<String> = org
-                .units()
-                .iter()
-                .filter(|u| org.within(&u.id, unit))
-                .map(|u| u.id.clone())
-                .collect();
+            let units: Vec<String> = org.subtree(unit).map(|u| u.id.clone()).collect();
             conditions.push(format!("team_id IN ({})", list(&units)));
         }
         if let Some(person) = &filters.person {

@@ -10,7 +10,7 @@ use axum::routing::get;
 use axum::{Json, Router};
 use chrono::NaiveDate;
 use cxm_domain::metrics::{Grain, Period};
-use cxm_metrics::records::{RecordOrder, RecordSet, Visible};
+use cxm_metrics::records::{RecordOrder, RecordSet};
 use cxm_metrics::{Dimension, Filters, MetricRow, Query, Scorecard, Subject};
 use cxm_sql::TargetStore;
 use serde::de::DeserializeOwned;
@@ -19,7 +19,7 @@ use utoipa::{IntoParams, OpenApi, ToSchema};
 
 use crate::auth::Principal;
 use crate::error::ErrorBody;
-use crate::scope::{RecordFilter, Scope};
+use crate::scope::Scope;
 use crate::{ApiError, AppState};
 
 #[derive(OpenApi)]
@@ -32,7 +32,7 @@ use crate::{ApiError, AppState};
         version = "1"
     ),
     paths(me, catalogue, metrics, unit_scorecard, person_scorecard, units, people, targets, contacts, answers),
-    components(schemas(ErrorBody, GrainName, OrderName)),
+    components(schemas(ErrorBody)),
     modifiers(&Security),
     security(("bearer" = []), ("session" = []))
 )]
@@ -85,21 +85,38 @@ impl<T: DeserializeOwned + Send, S: Send + Sync> FromRequestParts<S> for Params<
     type Rejection = ApiError;
 
     async fn from_request_parts(parts: &mut Parts, _: &S) -> Result<Self, ApiError> {
-        let query = parts.uri.query().unwrap_or("");
-        serde_urlencoded_from_str(query)
-            .map(Params)
-            .map_err(|e| ApiError::BadRequest(format!("query string: {e}")))
+        axum::extract::Query::<T>::try_from_uri(&parts.uri)
+            .map(|query| Params(query.0))
+            .map_err(|e| ApiError::BadRequest(format!("query string: {}", e.body_text())))
     }
 }
 
-fn serde_urlencoded_from_str<T: DeserializeOwned>(query: &str) -> Result<T, String> {
-    axum::extract::Query::<T>::try_from_uri(
-        &format!("/?{query}")
-            .parse()
-            .map_err(|e: axum::http::uri::InvalidUri| e.to_string())?,
-    )
-    .map(|q| q.0)
-    .map_err(|e| e.body_text())
+/// What every reading handler starts with: the caller may read, the engine as of now, and
+/// the caller's scope in its organisation.
+async fn reading(
+    state: &AppState,
+    principal: &Principal,
+) -> Result<(std::sync::Arc<cxm_metrics::Engine>, Scope), ApiError> {
+    principal.may_read()?;
+    let engine = state.engine().await;
+    let scope = Scope::of(principal, engine.organisation());
+    Ok((engine, scope))
+}
+
+/// A string parameter that must be one of `names` (the schema's enum).
+fn one_of(names: impl IntoIterator<Item = &'static str>) -> utoipa::openapi::Object {
+    utoipa::openapi::ObjectBuilder::new()
+        .schema_type(utoipa::openapi::schema::Type::String)
+        .enum_values(Some(names))
+        .build()
+}
+
+fn grain_schema() -> utoipa::openapi::Object {
+    one_of(Grain::ALL.map(Grain::as_str))
+}
+
+fn order_schema() -> utoipa::openapi::Object {
+    one_of(RecordOrder::ALL.map(RecordOrder::as_str))
 }
 
 fn name_of<T: Serialize>(value: &T) -> String {
@@ -169,28 +186,6 @@ pub struct FilterParams {
     /// Customer regions, comma-separated.
     #[param(pattern = r"^[^\x00-\x1f\x7f]*$")]
     region: Option<String>,
-}
-
-/// Time grains.
-#[derive(Debug, ToSchema)]
-#[schema(rename_all = "lowercase")]
-#[allow(dead_code)]
-enum GrainName {
-    Day,
-    Week,
-    Month,
-    Quarter,
-    Year,
-    All,
-}
-
-/// How record listings are ordered.
-#[derive(Debug, ToSchema)]
-#[schema(rename_all = "lowercase")]
-#[allow(dead_code)]
-enum OrderName {
-    Newest,
-    Worst,
 }
 
 impl FilterParams {
@@ -324,7 +319,7 @@ pub struct MetricParams {
     )]
     by: Option<String>,
     /// The time grain (default month).
-    #[param(value_type = Option<GrainName>)]
+    #[param(schema_with = grain_schema)]
     grain: Option<String>,
 }
 
@@ -386,7 +381,7 @@ async fn metrics(
     Params(params): Params<MetricParams>,
     Params(filters): Params<FilterParams>,
 ) -> Result<Json<MetricsAnswer>, ApiError> {
-    principal.may_read()?;
+    let (engine, scope) = reading(&state, &principal).await?;
     for (name, value) in [
         ("metric", &params.metric),
         ("by", &params.by),
@@ -396,7 +391,6 @@ async fn metrics(
             plain_text(name, value)?;
         }
     }
-    let engine = state.engine().await;
     let org = engine.organisation();
     let by = values(&params.by)
         .iter()
@@ -407,8 +401,7 @@ async fn metrics(
         None => Grain::Month,
     };
     let filters = filters.filters()?;
-    check_known(org, &filters)?;
-    let scope = Scope::of(&principal, org);
+    check_known(org, filters.unit.as_deref(), filters.person.as_deref())?;
     let filters = scope.narrow(org, &filters, &by)?;
     // Without a bound the engine uses the first or last day with data.
     let span = engine.span();
@@ -441,13 +434,17 @@ async fn metrics(
 
 /// Unknown units and people are a 404 for everyone (before scope, which would otherwise
 /// tell a caller only that they may not see it).
-fn check_known(org: &cxm_metrics::Organisation, filters: &Filters) -> Result<(), ApiError> {
-    if let Some(unit) = &filters.unit
+fn check_known(
+    org: &cxm_metrics::Organisation,
+    unit: Option<&str>,
+    person: Option<&str>,
+) -> Result<(), ApiError> {
+    if let Some(unit) = unit
         && org.unit(unit).is_none()
     {
         return Err(ApiError::NotFound(format!("no org unit {unit}")));
     }
-    if let Some(person) = &filters.person
+    if let Some(person) = person
         && org.person(person).is_none()
     {
         return Err(ApiError::NotFound(format!("no person {person}")));
@@ -584,19 +581,13 @@ async fn scorecard(
     subject: Subject,
     params: ScorecardParams,
 ) -> Result<Json<ScorecardView>, ApiError> {
-    principal.may_read()?;
-    let engine = state.engine().await;
+    let (engine, scope) = reading(&state, &principal).await?;
     let org = engine.organisation();
     match &subject {
-        Subject::Unit(unit) if org.unit(unit).is_none() => {
-            return Err(ApiError::NotFound(format!("no org unit {unit}")));
-        }
-        Subject::Person(person) if org.person(person).is_none() => {
-            return Err(ApiError::NotFound(format!("no person {person}")));
-        }
-        _ => {}
+        Subject::Unit(unit) => check_known(org, Some(unit), None)?,
+        Subject::Person(person) => check_known(org, None, Some(person))?,
     }
-    Scope::of(&principal, org).check_subject(org, &subject)?;
+    scope.check_subject(org, &subject)?;
     let period = match params.period.as_deref().filter(|p| !p.trim().is_empty()) {
         Some(text) => Period::parse(text).map_err(ApiError::BadRequest)?,
         None => cxm_metrics::scorecard::default_period(&engine),
@@ -622,10 +613,8 @@ async fn units(
     State(state): State<AppState>,
     principal: Principal,
 ) -> Result<Json<Vec<UnitView>>, ApiError> {
-    principal.may_read()?;
-    let engine = state.engine().await;
+    let (engine, scope) = reading(&state, &principal).await?;
     let org = engine.organisation();
-    let scope = Scope::of(&principal, org);
     Ok(Json(
         org.units()
             .iter()
@@ -656,10 +645,8 @@ async fn people(
     State(state): State<AppState>,
     principal: Principal,
 ) -> Result<Json<Vec<PersonView>>, ApiError> {
-    principal.may_read()?;
-    let engine = state.engine().await;
+    let (engine, scope) = reading(&state, &principal).await?;
     let org = engine.organisation();
-    let scope = Scope::of(&principal, org);
     let mut people: Vec<PersonView> = org
         .people()
         .filter(|(id, _, _)| scope.sees_person(org, id))
@@ -693,10 +680,8 @@ async fn targets(
     State(state): State<AppState>,
     principal: Principal,
 ) -> Result<Json<Vec<TargetView>>, ApiError> {
-    principal.may_read()?;
-    let engine = state.engine().await;
+    let (engine, scope) = reading(&state, &principal).await?;
     let org = engine.organisation();
-    let scope = Scope::of(&principal, org);
     let targets = state.store().targets().await?;
     Ok(Json(
         targets
@@ -721,7 +706,7 @@ async fn targets(
 #[into_params(parameter_in = Query)]
 pub struct RecordParams {
     /// newest (default) or worst (lowest rated answers, longest contacts first).
-    #[param(value_type = Option<OrderName>)]
+    #[param(schema_with = order_schema)]
     order: Option<String>,
     /// Records to skip.
     #[param(minimum = 0, maximum = 9_223_372_036_854_775_807_u64)]
@@ -749,27 +734,20 @@ async fn records(
     (filters, params): (FilterParams, RecordParams),
     set: RecordSet,
 ) -> Result<Json<RecordsPage>, ApiError> {
-    principal.may_read()?;
-    let engine = state.engine().await;
+    let (engine, scope) = reading(&state, &principal).await?;
     let org = engine.organisation();
     let filters = filters.filters()?;
-    check_known(org, &filters)?;
-    let scope = Scope::of(&principal, org);
+    check_known(org, filters.unit.as_deref(), filters.person.as_deref())?;
     let filters = scope.narrow(org, &filters, &[])?;
-    let visible = match scope.record_filter(org)? {
-        RecordFilter::All => Visible::All,
-        RecordFilter::Teams(units) => Visible::Units(units),
-        RecordFilter::Agent(agent) => Visible::Agent(agent),
-    };
-    let order = match params.order.as_deref().map(str::trim) {
-        None | Some("") | Some("newest") => RecordOrder::Newest,
-        Some("worst") => RecordOrder::Worst,
-        Some(other) => {
-            return Err(ApiError::BadRequest(format!(
-                "order {other:?}: expected newest or worst"
-            )));
-        }
-    };
+    let visible = scope.visible_records(org)?;
+    let order = params
+        .order
+        .as_deref()
+        .filter(|order| !order.trim().is_empty())
+        .map(RecordOrder::parse)
+        .transpose()
+        .map_err(ApiError::BadRequest)?
+        .unwrap_or_default();
     let limit = params.limit.unwrap_or(50);
     if !(1..=cxm_metrics::records::MAX_PAGE).contains(&limit) {
         return Err(ApiError::BadRequest(format!(

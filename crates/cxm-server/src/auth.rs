@@ -12,7 +12,6 @@ use axum::extract::FromRequestParts;
 use axum::http::header;
 use axum::http::request::Parts;
 use chrono::{SecondsFormat, Utc};
-use cxm_domain::AccessRole;
 use cxm_sql::{AccountStore, ApiToken, AuditEntry, TokenScope, User};
 use sha2::{Digest, Sha256};
 use subtle::ConstantTimeEq;
@@ -88,11 +87,10 @@ pub async fn spend_like_a_verification() {
     let _ = verify_password(hash, "still not it".into()).await;
 }
 
-/// A new API token: the full text to show once, and what to store.
+/// A new API token: the full text to show once, and what was stored.
 pub struct NewToken {
     pub text: String,
     pub token: ApiToken,
-    pub secret_hash: String,
 }
 
 /// Creates (and stores) an API token for `scope`.
@@ -112,12 +110,10 @@ pub async fn create_token(
         created_at: now_text(),
         revoked: false,
     };
-    let secret_hash = secret_hash(&secret);
-    store.create_token(&token, &secret_hash).await?;
+    store.create_token(&token, &secret_hash(&secret)).await?;
     Ok(NewToken {
         text: format!("cxm_{id}_{secret}"),
         token,
-        secret_hash,
     })
 }
 
@@ -158,10 +154,6 @@ impl Principal {
                 "this token may only ingest; reading needs a token with scope read".into(),
             )),
         }
-    }
-
-    pub fn is_admin(&self) -> bool {
-        matches!(self, Principal::User { user, .. } if user.role == AccessRole::Admin)
     }
 }
 

@@ -138,19 +138,28 @@ fn login_form(csrf: &str, next: &str, error: Option<&str>) -> Markup {
     )
 }
 
-/// The sign-in form, with a fresh CSRF token in a cookie and the form (double submit).
+/// The sign-in form with a fresh CSRF token, in a cookie and in the form (double submit).
+fn login_form_response(
+    state: &AppState,
+    next: &str,
+    error: Option<&str>,
+    status: StatusCode,
+) -> Result<Response, ApiError> {
+    let csrf = auth::random_secret()?;
+    let mut response = (status, login_form(&csrf, next, error)).into_response();
+    response.headers_mut().append(
+        header::SET_COOKIE,
+        cookie_header(state, LOGIN_CSRF_COOKIE, &csrf, "/login", 3600, "Strict"),
+    );
+    Ok(response)
+}
+
 async fn login_page(
     State(state): State<AppState>,
     crate::api::Params(query): crate::api::Params<LoginQuery>,
 ) -> Result<Response, ApiError> {
-    let csrf = auth::random_secret()?;
     let next = local_path(query.next.as_deref());
-    let mut response = login_form(&csrf, &next, None).into_response();
-    response.headers_mut().append(
-        header::SET_COOKIE,
-        cookie_header(&state, LOGIN_CSRF_COOKIE, &csrf, "/login", 3600, "Strict"),
-    );
-    Ok(response)
+    login_form_response(&state, &next, None, StatusCode::OK)
 }
 
 #[derive(Debug, Deserialize)]
@@ -176,14 +185,8 @@ async fn login(
     let expected = auth::cookie(&headers, LOGIN_CSRF_COOKIE)
         .unwrap_or_default()
         .to_owned();
-    let retry = |message: &str, status: StatusCode| -> Result<Response, ApiError> {
-        let csrf = auth::random_secret()?;
-        let mut response = (status, login_form(&csrf, &next, Some(message))).into_response();
-        response.headers_mut().append(
-            header::SET_COOKIE,
-            cookie_header(&state, LOGIN_CSRF_COOKIE, &csrf, "/login", 3600, "Strict"),
-        );
-        Ok(response)
+    let retry = |message: &str, status: StatusCode| {
+        login_form_response(&state, &next, Some(message), status)
     };
     if !auth::csrf_matches(&expected, &form.csrf) {
         return retry(
@@ -252,6 +255,8 @@ async fn login(
             &text(expires),
         )
         .await?;
+    // Expired sessions are never read again; drop them while here.
+    state.store().purge_sessions(&text(now)).await?;
     auth::audit(
         &state,
         &credentials.user.username,

@@ -10,6 +10,7 @@
 //! one of its siblings, which either tighten the request to the scope or refuse it.
 
 use cxm_domain::AccessRole;
+use cxm_metrics::records::Visible;
 use cxm_metrics::{Dimension, Filters, Organisation, Subject};
 use cxm_sql::User;
 
@@ -177,32 +178,18 @@ impl Scope {
         }
     }
 
-    /// Which records of contacts and answers may be listed: `None` = all; else the agents
-    /// whose records, or the teams whose records, are visible.
-    pub fn record_filter(&self, org: &Organisation) -> Result<RecordFilter, ApiError> {
+    /// Which contacts and answers may be listed: all, those attributed to a unit of the
+    /// subtree, or the agent's own.
+    pub fn visible_records(&self, org: &Organisation) -> Result<Visible, ApiError> {
         match self {
-            Scope::All => Ok(RecordFilter::All),
-            Scope::Subtree { unit: top } => Ok(RecordFilter::Teams(
-                org.units()
-                    .iter()
-                    .filter(|u| org.within(&u.id, top))
-                    .map(|u| u.id.clone())
-                    .collect(),
+            Scope::All => Ok(Visible::All),
+            Scope::Subtree { unit: top } => Ok(Visible::Units(
+                org.subtree(top).map(|u| u.id.clone()).collect(),
             )),
-            Scope::Own { person, .. } => Ok(RecordFilter::Agent(person.clone())),
+            Scope::Own { person, .. } => Ok(Visible::Agent(person.clone())),
             Scope::Nothing { .. } => Err(self.refuse("records")),
         }
     }
-}
-
-/// Which rows of the record listings a scope admits.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum RecordFilter {
-    All,
-    /// Rows attributed to one of these units (at the time of the contact).
-    Teams(Vec<String>),
-    /// Rows handled by this agent.
-    Agent(String),
 }
 
 #[cfg(test)]

@@ -13,7 +13,6 @@ use axum::http::{StatusCode, header};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
-use cxm_sql::AccountStore;
 
 use crate::AppState;
 
@@ -141,7 +140,7 @@ async fn healthz() -> &'static str {
 
 /// The store answers and the metric engine is open.
 async fn readyz(State(state): State<AppState>) -> Response {
-    match state.store().tokens().await {
+    match state.store().ping().await {
         Ok(_) => {
             let engine = state.engine().await;
             let span = engine

@@ -153,6 +153,12 @@ impl SqlStore {
         &self.pool
     }
 
+    /// Whether the database answers (a readiness probe).
+    pub async fn ping(&self) -> Result<(), SqlError> {
+        sqlx::query("SELECT 1").execute(&self.pool).await?;
+        Ok(())
+    }
+
     pub async fn close(&self) {
         self.pool.close().await;
     }

@@ -21,6 +21,16 @@ pub enum Grain {
 }
 
 impl Grain {
+    /// Every grain, finest first.
+    pub const ALL: [Grain; 6] = [
+        Grain::Day,
+        Grain::Week,
+        Grain::Month,
+        Grain::Quarter,
+        Grain::Year,
+        Grain::All,
+    ];
+
     pub fn parse(text: &str) -> Result<Grain, String> {
         Ok(match text.trim().to_ascii_lowercase().as_str() {
             "day" | "daily" => Grain::Day,
