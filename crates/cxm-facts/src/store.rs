@@ -159,6 +159,61 @@ impl FactStore {
         })
     }
 
+    /// The content hash stored for each of `ids` that the table holds (ids it does not
+    /// hold are absent). Streams the key and hash columns once; memory grows with `ids`,
+    /// not with the table.
+    pub async fn stored_hashes(
+        &self,
+        table: FactTable,
+        ids: &[String],
+    ) -> Result<HashMap<String, u64>, FactError> {
+        use futures::StreamExt;
+        let mut found = HashMap::new();
+        if ids.is_empty() {
+            return Ok(found);
+        }
+        let delta = self.table(table).await?;
+        let files = delta
+            .snapshot()
+            .map_err(FactError::delta(table.name()))?
+            .log_data()
+            .num_files();
+        if files == 0 {
+            return Ok(found);
+        }
+        let wanted: std::collections::HashSet<&str> = ids.iter().map(String::as_str).collect();
+        let ctx = SessionContext::new();
+        let provider = delta.table_provider().await.map_err(FactError::from)?;
+        delta
+            .update_datafusion_session(&ctx.state())
+            .map_err(FactError::delta(table.name()))?;
+        let key = table.key_column();
+        let mut rows = ctx
+            .read_table(provider)?
+            .filter(col(key).in_list(ids.iter().map(|id| lit(id.as_str())).collect(), false))?
+            .select(vec![col(key), col(ROW_HASH)])?
+            .execute_stream()
+            .await?;
+        while let Some(batch) = rows.next().await {
+            let batch = batch?;
+            let keys = deltalake::arrow::compute::cast(
+                batch.column(0),
+                &deltalake::arrow::datatypes::DataType::Utf8,
+            )?;
+            let keys = keys.as_string::<i32>();
+            let hashes = batch
+                .column(1)
+                .as_primitive_opt::<Int64Type>()
+                .ok_or_else(|| FactError::Invalid(format!("{ROW_HASH} is not an integer")))?;
+            for row in 0..batch.num_rows() {
+                if keys.is_valid(row) && wanted.contains(keys.value(row)) {
+                    found.insert(keys.value(row).to_owned(), hashes.value(row) as u64);
+                }
+            }
+        }
+        Ok(found)
+    }
+
     /// `count` writers of staged files for `table` (say one per core); the files they
     /// stage join a batch with [`StagedBatch::add`].
     pub async fn writers(

@@ -8,12 +8,14 @@
 mod error;
 mod fact_pipeline;
 mod quarantine;
+mod records;
 mod reference_pipeline;
 mod references;
 mod request;
 mod sources;
 
 pub use error::IngestError;
+pub use records::{BatchReport, RecordBatchRequest, RecordResult, RecordStatus, ingest_records};
 pub use request::{IngestRequest, IngestSummary};
 
 use cxm_catalog::DataDir;

@@ -7,6 +7,7 @@ use std::collections::BTreeSet;
 use chrono::NaiveDate;
 use cxm_facts::arrow::array::RecordBatch;
 use cxm_facts::arrow::json::ArrayWriter;
+use cxm_facts::datafusion::execution::SendableRecordBatchStream;
 use cxm_facts::datafusion::prelude::{ParquetReadOptions, SessionContext};
 use serde::Serialize;
 
@@ -120,6 +121,14 @@ const ANSWER_COLUMNS: &[&str] = &[
     "region",
 ];
 
+/// The columns of a record set, in display (and export) order.
+pub fn columns(set: RecordSet) -> &'static [&'static str] {
+    match set {
+        RecordSet::Contacts => CONTACT_COLUMNS,
+        RecordSet::Answers => ANSWER_COLUMNS,
+    }
+}
+
 fn quote(value: &str) -> String {
     format!("'{}'", value.replace('\'', "''"))
 }
@@ -136,18 +145,35 @@ fn date(day: NaiveDate) -> String {
     format!("CAST({} AS DATE)", quote(&day.to_string()))
 }
 
+/// A query over one record set, ready to count, page or stream.
+struct Selection {
+    ctx: SessionContext,
+    table: &'static str,
+    columns: &'static [&'static str],
+    condition: String,
+    order: &'static str,
+}
+
+impl Selection {
+    fn sql(&self) -> String {
+        format!(
+            "SELECT {} FROM {} WHERE {} ORDER BY {}",
+            self.columns.join(", "),
+            self.table,
+            self.condition,
+            self.order
+        )
+    }
+}
+
 impl Engine {
-    /// One page of the records matching `filters` that `visible` admits.
-    pub async fn records(
+    async fn select(
         &self,
         set: RecordSet,
         filters: &Filters,
         visible: &Visible,
         order: RecordOrder,
-        offset: u64,
-        limit: u64,
-    ) -> Result<RecordPage, MetricsError> {
-        let limit = limit.clamp(1, MAX_PAGE);
+    ) -> Result<Selection, MetricsError> {
         let (table, columns, newest, worst) = match set {
             RecordSet::Contacts => (
                 "contacts",
@@ -218,9 +244,35 @@ impl Engine {
             ParquetReadOptions::default(),
         )
         .await?;
-        let condition = conditions.join(" AND ");
-        let total_sql = format!("SELECT count(*) AS n FROM {table} WHERE {condition}");
-        let counted = ctx.sql(&total_sql).await?.collect().await?;
+        Ok(Selection {
+            ctx,
+            table,
+            columns,
+            condition: conditions.join(" AND "),
+            order: match order {
+                RecordOrder::Newest => newest,
+                RecordOrder::Worst => worst,
+            },
+        })
+    }
+
+    /// One page of the records matching `filters` that `visible` admits.
+    pub async fn records(
+        &self,
+        set: RecordSet,
+        filters: &Filters,
+        visible: &Visible,
+        order: RecordOrder,
+        offset: u64,
+        limit: u64,
+    ) -> Result<RecordPage, MetricsError> {
+        let limit = limit.clamp(1, MAX_PAGE);
+        let selection = self.select(set, filters, visible, order).await?;
+        let total_sql = format!(
+            "SELECT count(*) AS n FROM {} WHERE {}",
+            selection.table, selection.condition
+        );
+        let counted = selection.ctx.sql(&total_sql).await?.collect().await?;
         let total = counted
             .first()
             .and_then(|batch| {
@@ -232,24 +284,87 @@ impl Engine {
             })
             .unwrap_or(0)
             .max(0) as u64;
-        let order = match order {
-            RecordOrder::Newest => newest,
-            RecordOrder::Worst => worst,
-        };
-        let sql = format!(
-            "SELECT {} FROM {table} WHERE {condition} ORDER BY {order} LIMIT {limit} OFFSET {offset}",
-            columns.join(", ")
-        );
-        let batches = ctx.sql(&sql).await?.collect().await?;
+        let sql = format!("{} LIMIT {limit} OFFSET {offset}", selection.sql());
+        let batches = selection.ctx.sql(&sql).await?.collect().await?;
         Ok(RecordPage {
             set,
             total,
             offset,
             limit,
-            columns: columns.iter().map(|c| (*c).to_owned()).collect(),
+            columns: selection.columns.iter().map(|c| (*c).to_owned()).collect(),
             rows: json_rows(&batches)?,
         })
     }
+
+    /// Every record matching `filters` that `visible` admits, in order, as a stream of
+    /// batches (for exports: memory stays bounded whatever the number of records).
+    pub async fn record_stream(
+        &self,
+        set: RecordSet,
+        filters: &Filters,
+        visible: &Visible,
+        order: RecordOrder,
+    ) -> Result<SendableRecordBatchStream, MetricsError> {
+        let selection = self.select(set, filters, visible, order).await?;
+        let frame = selection.ctx.sql(&selection.sql()).await?;
+        Ok(frame.execute_stream().await?)
+    }
+}
+
+/// Batches as CSV text (RFC 4180): a header row first when `header`, lists joined with
+/// `|`, empty fields for missing values.
+pub fn csv_rows(batch: &RecordBatch, header: bool) -> Result<Vec<u8>, MetricsError> {
+    use cxm_facts::arrow::array::{Array, AsArray};
+    use cxm_facts::arrow::datatypes::DataType;
+    use cxm_facts::arrow::util::display::{ArrayFormatter, FormatOptions};
+    let failed = |e: csv::Error| MetricsError::Internal(format!("CSV export: {e}"));
+    let mut writer = csv::Writer::from_writer(Vec::new());
+    if header {
+        writer
+            .write_record(batch.schema().fields().iter().map(|f| f.name()))
+            .map_err(failed)?;
+    }
+    let options = FormatOptions::default().with_null("");
+    let columns = batch.columns();
+    let formatters = columns
+        .iter()
+        .map(|column| match column.data_type() {
+            DataType::List(_) | DataType::LargeList(_) => Ok(None),
+            _ => ArrayFormatter::try_new(column.as_ref(), &options).map(Some),
+        })
+        .collect::<Result<Vec<_>, _>>()?;
+    let mut fields: Vec<String> = vec![String::new(); columns.len()];
+    for row in 0..batch.num_rows() {
+        for (index, column) in columns.iter().enumerate() {
+            let field = &mut fields[index];
+            field.clear();
+            match &formatters[index] {
+                Some(formatter) => {
+                    use std::fmt::Write;
+                    let _ = write!(field, "{}", formatter.value(row));
+                }
+                None if column.is_valid(row) => {
+                    let items = match column.data_type() {
+                        DataType::LargeList(_) => column.as_list::<i64>().value(row),
+                        _ => column.as_list::<i32>().value(row),
+                    };
+                    let item = ArrayFormatter::try_new(items.as_ref(), &options)?;
+                    for i in 0..items.len() {
+                        if i > 0 {
+                            field.push('|');
+                        }
+                        use std::fmt::Write;
+                        let _ = write!(field, "{}", item.value(i));
+                    }
+                }
+                None => {}
+            }
+        }
+        writer.write_record(&fields).map_err(failed)?;
+    }
+    writer
+        .into_inner()
+        .map_err(|e| MetricsError::Internal(format!("CSV export: {e}")))
 }
 
 /// Rows of batches as JSON objects (nulls kept as `null`).
@@ -276,4 +391,42 @@ fn json_rows(
         }
     }
     Ok(rows)
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::Arc;
+
+    use cxm_facts::arrow::array::{Int64Array, ListBuilder, StringArray, StringBuilder};
+
+    use super::*;
+
+    #[test]
+    fn csv_quotes_text_joins_lists_and_leaves_missing_values_empty() {
+        let mut topics = ListBuilder::new(StringBuilder::new());
+        topics.values().append_value("billing");
+        topics.values().append_value("refund");
+        topics.append(true);
+        topics.append(false);
+        let batch = RecordBatch::try_from_iter([
+            ("id", Arc::new(StringArray::from(vec!["R1", "R2"])) as _),
+            ("csat", Arc::new(Int64Array::from(vec![Some(2), None])) as _),
+            (
+                "comment",
+                Arc::new(StringArray::from(vec![
+                    Some("slow, \"very\" slow\nagain"),
+                    None,
+                ])) as _,
+            ),
+            ("topics", Arc::new(topics.finish()) as _),
+        ])
+        .unwrap();
+        let text = String::from_utf8(csv_rows(&batch, true).unwrap()).unwrap();
+        assert_eq!(
+            text,
+            "id,csat,comment,topics\nR1,2,\"slow, \"\"very\"\" slow\nagain\",billing|refund\nR2,,,\n"
+        );
+        let body = String::from_utf8(csv_rows(&batch, false).unwrap()).unwrap();
+        assert!(body.starts_with("R1,"));
+    }
 }

@@ -169,68 +169,79 @@ impl NdjsonRows {
                 text.trim_end().to_owned(),
             )
         })?;
-        let separator = self.mapping.parse_context().list_separator;
-        let mut errors = Vec::new();
-        let owned: Vec<Option<Cow<'_, str>>> = self
-            .plan
-            .header()
-            .iter()
-            .map(|column| match object.get(column) {
-                None | Some(Value::Null) => None,
-                Some(value) => match json_text(value, separator) {
-                    Ok(text) => Some(text),
-                    Err(reason) => {
-                        errors.push(FieldError::new(
-                            column,
-                            &value.to_string(),
-                            format!("{column} {reason}"),
-                        ));
-                        None
-                    }
-                },
-            })
-            .collect();
-        if !errors.is_empty() {
-            return Err(Rejection::new(line_no, errors, Value::Object(object)));
-        }
-        // Open columns (e.g. `rating_<attribute>`) first seen after line 1 still count.
-        let kind = self.plan.kind();
-        let mut late_extras: Vec<(&str, Cow<'_, str>)> = Vec::new();
-        for (key, value) in &object {
-            if kind.accepts_extra(key)
-                && kind.field_index(key).is_none()
-                && !self.plan.header().iter().any(|h| h == key)
-            {
-                match json_text(value, separator) {
-                    Ok(text) => late_extras.push((key.as_str(), text)),
-                    Err(reason) => errors.push(FieldError::new(
-                        key,
-                        &value.to_string(),
-                        format!("{key} {reason}"),
-                    )),
-                }
-            }
-        }
-        if !errors.is_empty() {
-            return Err(Rejection::new(
-                line_no,
-                errors,
-                Value::Object(object.clone()),
-            ));
-        }
-        let values: Vec<Option<&str>> = owned.iter().map(|v| v.as_deref()).collect();
-        let row = WithExtras {
-            row: self.plan.row(&values),
-            extras: &late_extras,
-        };
-        R::parse(&row, self.mapping.parse_context())
-            .map(|record| (line_no, record))
-            .map_err(|errors| Rejection::new(line_no, errors, Value::Object(object.clone())))
+        parse_object(&self.plan, &self.mapping, line_no, object)
     }
 
     pub fn plan(&self) -> &ColumnPlan {
         &self.plan
     }
+}
+
+/// One JSON object (an NDJSON line, or a record of an API batch) as a record of kind `R`:
+/// values become field text, open columns (e.g. `rating_<attribute>`) count wherever they
+/// appear, and every invalid field is reported.
+pub(crate) fn parse_object<R: Record>(
+    plan: &ColumnPlan,
+    mapping: &Mapping,
+    line_no: u64,
+    object: Map<String, Value>,
+) -> RowResult<R> {
+    let separator = mapping.parse_context().list_separator;
+    let mut errors = Vec::new();
+    let owned: Vec<Option<Cow<'_, str>>> = plan
+        .header()
+        .iter()
+        .map(|column| match object.get(column) {
+            None | Some(Value::Null) => None,
+            Some(value) => match json_text(value, separator) {
+                Ok(text) => Some(text),
+                Err(reason) => {
+                    errors.push(FieldError::new(
+                        column,
+                        &value.to_string(),
+                        format!("{column} {reason}"),
+                    ));
+                    None
+                }
+            },
+        })
+        .collect();
+    if !errors.is_empty() {
+        return Err(Rejection::new(line_no, errors, Value::Object(object)));
+    }
+    // Open columns (e.g. `rating_<attribute>`) first seen after line 1 still count.
+    let kind = plan.kind();
+    let mut late_extras: Vec<(&str, Cow<'_, str>)> = Vec::new();
+    for (key, value) in &object {
+        if kind.accepts_extra(key)
+            && kind.field_index(key).is_none()
+            && !plan.header().iter().any(|h| h == key)
+        {
+            match json_text(value, separator) {
+                Ok(text) => late_extras.push((key.as_str(), text)),
+                Err(reason) => errors.push(FieldError::new(
+                    key,
+                    &value.to_string(),
+                    format!("{key} {reason}"),
+                )),
+            }
+        }
+    }
+    if !errors.is_empty() {
+        return Err(Rejection::new(
+            line_no,
+            errors,
+            Value::Object(object.clone()),
+        ));
+    }
+    let values: Vec<Option<&str>> = owned.iter().map(|v| v.as_deref()).collect();
+    let row = WithExtras {
+        row: plan.row(&values),
+        extras: &late_extras,
+    };
+    R::parse(&row, mapping.parse_context())
+        .map(|record| (line_no, record))
+        .map_err(|errors| Rejection::new(line_no, errors, Value::Object(object.clone())))
 }
 
 /// A planned row plus open columns the plan did not know about.

@@ -31,7 +31,8 @@ use crate::{ApiError, AppState};
                        (`cxm tokens create`). Every answer is limited to the caller's scope.",
         version = "1"
     ),
-    paths(me, catalogue, metrics, unit_scorecard, person_scorecard, units, people, targets, contacts, answers),
+    paths(me, catalogue, metrics, unit_scorecard, person_scorecard, units, people, targets, contacts, answers,
+          crate::ingest::ingest),
     components(schemas(ErrorBody)),
     modifiers(&Security),
     security(("bearer" = []), ("session" = []))
@@ -93,7 +94,7 @@ impl<T: DeserializeOwned + Send, S: Send + Sync> FromRequestParts<S> for Params<
 
 /// What every reading handler starts with: the caller may read, the engine as of now, and
 /// the caller's scope in its organisation.
-async fn reading(
+pub(crate) async fn reading(
     state: &AppState,
     principal: &Principal,
 ) -> Result<(std::sync::Arc<cxm_metrics::Engine>, Scope), ApiError> {
@@ -158,38 +159,61 @@ fn day(name: &str, text: &Option<String>) -> Result<Option<NaiveDate>, ApiError>
         .transpose()
 }
 
-/// Which rows: the filters shared by metric queries and record listings.
-#[derive(Debug, Default, Deserialize, IntoParams)]
+/// Which rows: the filters shared by metric queries, record listings and pages.
+#[derive(Debug, Default, Clone, Deserialize, IntoParams)]
 #[into_params(parameter_in = Query)]
 pub struct FilterParams {
     /// First local day, YYYY-MM-DD (default: the first with data).
     #[param(format = Date)]
-    from: Option<String>,
+    pub from: Option<String>,
     /// Last local day, YYYY-MM-DD, inclusive.
     #[param(format = Date)]
-    to: Option<String>,
+    pub to: Option<String>,
     /// Only this org unit's subtree.
     #[param(pattern = r"^[^\x00-\x1f\x7f]*$")]
-    unit: Option<String>,
+    pub unit: Option<String>,
     /// Only this person's contacts.
     #[param(pattern = r"^[^\x00-\x1f\x7f]*$")]
-    person: Option<String>,
+    pub person: Option<String>,
     /// Channels, comma-separated.
     #[param(pattern = r"^[^\x00-\x1f\x7f]*$")]
-    channel: Option<String>,
+    pub channel: Option<String>,
     /// Topic codes, comma-separated.
     #[param(pattern = r"^[^\x00-\x1f\x7f]*$")]
-    topic: Option<String>,
+    pub topic: Option<String>,
     /// Customer segments, comma-separated.
     #[param(pattern = r"^[^\x00-\x1f\x7f]*$")]
-    segment: Option<String>,
+    pub segment: Option<String>,
     /// Customer regions, comma-separated.
     #[param(pattern = r"^[^\x00-\x1f\x7f]*$")]
-    region: Option<String>,
+    pub region: Option<String>,
 }
 
 impl FilterParams {
-    fn filters(&self) -> Result<Filters, ApiError> {
+    /// The non-empty parameters, for links that keep the same filters.
+    pub fn pairs(&self) -> Vec<(&'static str, String)> {
+        [
+            ("from", &self.from),
+            ("to", &self.to),
+            ("unit", &self.unit),
+            ("person", &self.person),
+            ("channel", &self.channel),
+            ("topic", &self.topic),
+            ("segment", &self.segment),
+            ("region", &self.region),
+        ]
+        .into_iter()
+        .filter_map(|(name, value)| {
+            value
+                .as_deref()
+                .map(str::trim)
+                .filter(|v| !v.is_empty())
+                .map(|v| (name, v.to_owned()))
+        })
+        .collect()
+    }
+
+    pub fn filters(&self) -> Result<Filters, ApiError> {
         for (name, value) in [
             ("unit", &self.unit),
             ("person", &self.person),
@@ -434,7 +458,7 @@ async fn metrics(
 
 /// Unknown units and people are a 404 for everyone (before scope, which would otherwise
 /// tell a caller only that they may not see it).
-fn check_known(
+pub(crate) fn check_known(
     org: &cxm_metrics::Organisation,
     unit: Option<&str>,
     person: Option<&str>,
@@ -702,18 +726,64 @@ async fn targets(
     ))
 }
 
-#[derive(Debug, Default, Deserialize, IntoParams)]
+#[derive(Debug, Default, Clone, Deserialize, IntoParams)]
 #[into_params(parameter_in = Query)]
 pub struct RecordParams {
     /// newest (default) or worst (lowest rated answers, longest contacts first).
     #[param(schema_with = order_schema)]
-    order: Option<String>,
+    pub order: Option<String>,
     /// Records to skip.
     #[param(minimum = 0, maximum = 9_223_372_036_854_775_807_u64)]
-    offset: Option<u64>,
+    pub offset: Option<u64>,
     /// Records per page (default 50).
     #[param(minimum = 1, maximum = 1000)]
-    limit: Option<u64>,
+    pub limit: Option<u64>,
+}
+
+impl RecordParams {
+    pub fn order(&self) -> Result<RecordOrder, ApiError> {
+        Ok(self
+            .order
+            .as_deref()
+            .filter(|order| !order.trim().is_empty())
+            .map(RecordOrder::parse)
+            .transpose()
+            .map_err(ApiError::BadRequest)?
+            .unwrap_or_default())
+    }
+
+    /// The page asked for: (offset, limit).
+    pub fn page(&self) -> Result<(u64, u64), ApiError> {
+        let limit = self.limit.unwrap_or(50);
+        if !(1..=cxm_metrics::records::MAX_PAGE).contains(&limit) {
+            return Err(ApiError::BadRequest(format!(
+                "limit {limit}: expected 1 to {}",
+                cxm_metrics::records::MAX_PAGE
+            )));
+        }
+        let offset = self.offset.unwrap_or(0);
+        if offset > i64::MAX as u64 {
+            return Err(ApiError::BadRequest(format!(
+                "offset {offset} is too large"
+            )));
+        }
+        Ok((offset, limit))
+    }
+}
+
+/// The filters of a record listing narrowed to the caller's scope, and the visibility
+/// restriction the engine applies on top: what every record reader (API, page, export)
+/// starts from.
+pub(crate) fn record_filters(
+    org: &cxm_metrics::Organisation,
+    scope: &Scope,
+    params: &FilterParams,
+) -> Result<(Filters, cxm_metrics::records::Visible), ApiError> {
+    let filters = params.filters()?;
+    check_known(org, filters.unit.as_deref(), filters.person.as_deref())?;
+    let filters = scope.narrow(org, &filters, &[])?;
+    let visible = scope.visible_records(org)?;
+    Ok((filters, visible))
 }
 
 /// A page of records.
@@ -735,32 +805,9 @@ async fn records(
     set: RecordSet,
 ) -> Result<Json<RecordsPage>, ApiError> {
     let (engine, scope) = reading(&state, &principal).await?;
-    let org = engine.organisation();
-    let filters = filters.filters()?;
-    check_known(org, filters.unit.as_deref(), filters.person.as_deref())?;
-    let filters = scope.narrow(org, &filters, &[])?;
-    let visible = scope.visible_records(org)?;
-    let order = params
-        .order
-        .as_deref()
-        .filter(|order| !order.trim().is_empty())
-        .map(RecordOrder::parse)
-        .transpose()
-        .map_err(ApiError::BadRequest)?
-        .unwrap_or_default();
-    let limit = params.limit.unwrap_or(50);
-    if !(1..=cxm_metrics::records::MAX_PAGE).contains(&limit) {
-        return Err(ApiError::BadRequest(format!(
-            "limit {limit}: expected 1 to {}",
-            cxm_metrics::records::MAX_PAGE
-        )));
-    }
-    let offset = params.offset.unwrap_or(0);
-    if offset > i64::MAX as u64 {
-        return Err(ApiError::BadRequest(format!(
-            "offset {offset} is too large"
-        )));
-    }
+    let (filters, visible) = record_filters(engine.organisation(), &scope, &filters)?;
+    let order = params.order()?;
+    let (offset, limit) = params.page()?;
     let page = engine
         .records(set, &filters, &visible, order, offset, limit)
         .await?;

@@ -8,7 +8,8 @@
 //!   are narrowed to the caller's scope before the engine runs it.
 
 use std::net::SocketAddr;
-use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Weak};
 use std::time::Duration;
 
 use axum::Router;
@@ -17,13 +18,16 @@ use axum::http::{HeaderName, HeaderValue, header};
 use cxm_catalog::DataDir;
 use cxm_metrics::Engine;
 use cxm_sql::SqlStore;
-use tokio::sync::RwLock;
+use tokio::sync::{Mutex, Notify, RwLock, watch};
 
 pub mod accounts;
 pub mod api;
 pub mod auth;
+pub mod charts;
 pub mod error;
+pub mod ingest;
 pub mod pages;
+pub mod record_pages;
 pub mod scope;
 pub mod telemetry;
 
@@ -63,6 +67,54 @@ struct Inner {
     config: ServerConfig,
     telemetry: telemetry::Telemetry,
     throttle: auth::Throttle,
+    /// One API ingest at a time in this process (the data directory's writer lock keeps
+    /// other processes out).
+    ingesting: Mutex<()>,
+    refresher: Arc<Refresher>,
+}
+
+/// Rebuilds the metric rollup after data changed, one rebuild at a time, off the async
+/// workers; changes that arrive during a rebuild are taken up by the next one.
+struct Refresher {
+    /// Changes announced so far.
+    wanted: AtomicU64,
+    wake: Notify,
+    /// The latest rebuild: the changes it covers, and its error if it failed.
+    done: watch::Sender<(u64, Option<String>)>,
+}
+
+impl Drop for Inner {
+    fn drop(&mut self) {
+        // Lets the refresh task see that the server is gone and end.
+        self.refresher.wake.notify_one();
+    }
+}
+
+async fn refresh_loop(refresher: Arc<Refresher>, inner: Weak<Inner>) {
+    loop {
+        refresher.wake.notified().await;
+        let Some(state) = inner.upgrade().map(AppState) else {
+            return;
+        };
+        let covers = refresher.wanted.load(Ordering::SeqCst);
+        let dir = state.dir().clone();
+        let runtime = tokio::runtime::Handle::current();
+        let opened = tokio::task::spawn_blocking(move || runtime.block_on(Engine::open(&dir)))
+            .await
+            .map_err(|e| e.to_string())
+            .and_then(|opened| opened.map_err(|e| e.to_string()));
+        let error = match opened {
+            Ok(engine) => {
+                *state.0.engine.write().await = Arc::new(engine);
+                None
+            }
+            Err(error) => {
+                tracing::error!(%error, "the metric rollup could not be rebuilt");
+                Some(error)
+            }
+        };
+        refresher.done.send_replace((covers, error));
+    }
 }
 
 impl AppState {
@@ -71,14 +123,23 @@ impl AppState {
     pub async fn open(dir: DataDir, config: ServerConfig) -> Result<AppState, ApiError> {
         let store = dir.reference().await.map_err(ApiError::internal)?;
         let engine = Engine::open(&dir).await.map_err(ApiError::internal)?;
-        Ok(AppState(Arc::new(Inner {
+        let refresher = Arc::new(Refresher {
+            wanted: AtomicU64::new(0),
+            wake: Notify::new(),
+            done: watch::Sender::new((0, None)),
+        });
+        let inner = Arc::new(Inner {
             dir,
             store,
             engine: RwLock::new(Arc::new(engine)),
             config,
             telemetry: telemetry::Telemetry::default(),
             throttle: auth::Throttle::default(),
-        })))
+            ingesting: Mutex::new(()),
+            refresher: refresher.clone(),
+        });
+        tokio::spawn(refresh_loop(refresher, Arc::downgrade(&inner)));
+        Ok(AppState(inner))
     }
 
     pub fn dir(&self) -> &DataDir {
@@ -114,6 +175,34 @@ impl AppState {
         *self.0.engine.write().await = Arc::new(engine);
         Ok(())
     }
+
+    /// Holds the process's API ingest turn until dropped.
+    pub(crate) async fn ingest_turn(&self) -> tokio::sync::MutexGuard<'_, ()> {
+        self.0.ingesting.lock().await
+    }
+
+    /// Announces that stored data changed: the rollup is rebuilt in the background.
+    /// Returns the change's number for [`AppState::refreshed`].
+    pub fn data_changed(&self) -> u64 {
+        let change = self.0.refresher.wanted.fetch_add(1, Ordering::SeqCst) + 1;
+        self.0.refresher.wake.notify_one();
+        change
+    }
+
+    /// Waits until the metrics include change `change` (see [`AppState::data_changed`]).
+    pub async fn refreshed(&self, change: u64) -> Result<(), ApiError> {
+        let mut done = self.0.refresher.done.subscribe();
+        let outcome = done
+            .wait_for(|(covers, _)| *covers >= change)
+            .await
+            .map_err(ApiError::internal)?;
+        match &outcome.1 {
+            None => Ok(()),
+            Some(error) => Err(ApiError::Internal(format!(
+                "the metric rollup could not be rebuilt: {error}"
+            ))),
+        }
+    }
 }
 
 /// Every route of the server.
@@ -121,7 +210,9 @@ pub fn router(state: AppState) -> Router {
     let limit = state.config().body_limit;
     Router::new()
         .merge(api::routes())
+        .merge(ingest::routes())
         .merge(pages::routes())
+        .merge(record_pages::routes())
         .merge(telemetry::routes())
         // After routing, so requests are counted under their route template.
         .route_layer(axum::middleware::from_fn_with_state(

@@ -76,7 +76,7 @@ fn cookie_header(
     .unwrap_or_else(|_| HeaderValue::from_static(""))
 }
 
-fn layout(title: &str, signed_in: Option<(&Principal, &str)>, body: Markup) -> Markup {
+pub(crate) fn layout(title: &str, signed_in: Option<(&Principal, &str)>, body: Markup) -> Markup {
     html! {
         (DOCTYPE)
         html lang="en" {
@@ -325,6 +325,36 @@ fn number(value: Option<f64>, unit: &cxm_domain::metrics::MetricUnit) -> String 
     }
 }
 
+/// A page's signed-in user and their session's CSRF token; otherwise the response to
+/// send instead: to the sign-in page (and back here after it), or a 403 for tokens.
+pub(crate) fn signed_in_page(
+    principal: Option<Principal>,
+    uri: &axum::http::Uri,
+) -> Result<(Principal, String), Box<Response>> {
+    match principal {
+        None => {
+            let here = uri
+                .path_and_query()
+                .map_or_else(|| uri.path().to_owned(), |p| p.as_str().to_owned());
+            let next: String = url::form_urlencoded::byte_serialize(here.as_bytes()).collect();
+            Err(Box::new(
+                Redirect::to(&format!("/login?next={next}")).into_response(),
+            ))
+        }
+        Some(Principal::Token(_)) => Err(Box::new(
+            ApiError::Forbidden("pages are for signed-in people, not tokens".into())
+                .into_response(),
+        )),
+        Some(Principal::User { user, csrf }) => Ok((
+            Principal::User {
+                user,
+                csrf: csrf.clone(),
+            },
+            csrf,
+        )),
+    }
+}
+
 /// The caller's scorecard: an agent's own, a lead's or manager's unit, the company for
 /// everyone else.
 async fn home(
@@ -348,10 +378,10 @@ async fn home(
         Scope::Own { person, .. } => Some(Subject::Person(person.clone())),
         Scope::Nothing { .. } => None,
     };
+    let period = cxm_metrics::scorecard::default_period(&engine);
     let card = match &subject {
         Some(subject) => {
             let targets = state.store().targets().await?;
-            let period = cxm_metrics::scorecard::default_period(&engine);
             Some(cxm_metrics::scorecard::scorecard(&engine, subject, period, &targets).await?)
         }
         None => None,
@@ -368,7 +398,7 @@ async fn home(
                     }
                     " · " (card.period)
                 }
-                (scorecard_table(card))
+                (scorecard_table(card, |metric| records_link(&engine, &card.subject, &period, metric)))
             }
             (None, Scope::Nothing { reason }) => { p.error { (reason) } }
             (None, _) => { p { "No data yet." } }
@@ -377,9 +407,44 @@ async fn home(
     Ok(layout("Home", Some((&principal, csrf)), body).into_response())
 }
 
-/// A scorecard as a table: actual (with its interval on hover), sample, target, status and
-/// percentile among peers.
-fn scorecard_table(card: &cxm_metrics::Scorecard) -> Markup {
+/// Where each metric's number of a scorecard leads: the contacts or answers it counted
+/// (satisfaction answers lowest rated first), with the scorecard's subject and period.
+pub(crate) fn records_link(
+    engine: &cxm_metrics::Engine,
+    subject: &Subject,
+    period: &cxm_domain::metrics::Period,
+    metric: &str,
+) -> Option<String> {
+    use cxm_domain::metrics::Source;
+    let definition = engine.config().catalogue.get(metric).ok()?;
+    let mut pairs = vec![
+        ("from", period.start.to_string()),
+        (
+            "to",
+            period.end.pred_opt().unwrap_or(period.end).to_string(),
+        ),
+    ];
+    match subject {
+        Subject::Unit(unit) => pairs.push(("unit", unit.clone())),
+        Subject::Person(person) => pairs.push(("person", person.clone())),
+    }
+    let path = match definition.source {
+        Source::Contacts => "/records/contacts",
+        Source::Surveys => {
+            pairs.push(("order", "worst".to_owned()));
+            "/records/answers"
+        }
+        Source::Transactions | Source::Customers => return None,
+    };
+    Some(crate::record_pages::link(path, &pairs))
+}
+
+/// A scorecard as a table: actual (with its interval on hover, and a link to the records
+/// behind it), sample, target, status and percentile among peers.
+pub(crate) fn scorecard_table(
+    card: &cxm_metrics::Scorecard,
+    link: impl Fn(&str) -> Option<String>,
+) -> Markup {
     html! {
         table.scorecard {
             thead { tr { th { "Metric" } th { "Actual" } th { "n" } th { "Target" } th { "Status" } th { "Percentile" } } }
@@ -387,11 +452,16 @@ fn scorecard_table(card: &cxm_metrics::Scorecard) -> Markup {
                 @for line in &card.lines {
                     tr {
                         td { (line.label) }
-                        @match (line.low, line.high) {
-                            (Some(low), Some(high)) => {
-                                td.num title=(format!("95% interval {} – {}", number(Some(low), &line.unit), number(Some(high), &line.unit))) { (number(line.actual, &line.unit)) }
+                        @let shown = number(line.actual, &line.unit);
+                        @let interval = match (line.low, line.high) {
+                            (Some(low), Some(high)) => format!("95% interval {} – {}", number(Some(low), &line.unit), number(Some(high), &line.unit)),
+                            _ => String::new(),
+                        };
+                        td.num title=(interval) data-metric=(line.metric) {
+                            @match link(&line.metric) {
+                                Some(href) if line.n > 0 => { a href=(href) { (shown) } }
+                                _ => { (shown) }
                             }
-                            _ => { td.num { (number(line.actual, &line.unit)) } }
                         }
                         td.num { (line.n) }
                         td.num { (number(line.target, &line.unit)) }
@@ -410,6 +480,9 @@ struct ChildRow {
     name: String,
     values: [(Option<f64>, u64); CHILD_METRICS.len()],
 }
+
+/// Metrics charted over the last twelve periods on a unit's page.
+const TREND_METRICS: [&str; 3] = ["csat", "repeat_contact_rate", "handle_seconds"];
 
 /// Metrics of the children table on a unit's page.
 const CHILD_METRICS: [&str; 3] = ["contacts", "csat", "repeat_contact_rate"];
@@ -442,6 +515,20 @@ async fn unit_page(
     let period = cxm_metrics::scorecard::default_period(&engine);
     let targets = state.store().targets().await?;
     let card = cxm_metrics::scorecard::scorecard(&engine, &subject, period, &targets).await?;
+    let card_targets: Vec<(String, f64)> = card
+        .lines
+        .iter()
+        .filter_map(|l| l.target.map(|t| (l.metric.clone(), t)))
+        .collect();
+    let charts = trends(
+        &engine,
+        &scope,
+        &subject,
+        &period,
+        &TREND_METRICS,
+        &card_targets,
+    )
+    .await?;
     let children: Vec<&cxm_metrics::organisation::Unit> = org
         .children(&unit)
         .into_iter()
@@ -504,7 +591,10 @@ async fn unit_page(
         }
         h1 { (found.name) " · " (card.period) }
         p.role { (found.level) }
-        (scorecard_table(&card))
+        (scorecard_table(&card, |metric| records_link(&engine, &subject, &period, metric)))
+        section.trends {
+            @for chart in &charts { (maud::PreEscaped(chart)) }
+        }
         @if !table.is_empty() {
             h2 { "Units below, by CSAT" }
             table.children {
@@ -513,8 +603,19 @@ async fn unit_page(
                     @for ChildRow { id, name, values } in &table {
                         tr {
                             td { a href=(format!("/units/{id}")) { (name) } }
-                            td.num { (number(values[0].0, &units[0])) }
-                            td.num { (number(values[1].0, &units[1])) }
+                            @let child = Subject::Unit(id.clone());
+                            td.num {
+                                @match records_link(&engine, &child, &period, CHILD_METRICS[0]) {
+                                    Some(href) if values[0].1 > 0 => { a href=(href) { (number(values[0].0, &units[0])) } }
+                                    _ => { (number(values[0].0, &units[0])) }
+                                }
+                            }
+                            td.num {
+                                @match records_link(&engine, &child, &period, CHILD_METRICS[1]) {
+                                    Some(href) if values[1].1 > 0 => { a href=(href) { (number(values[1].0, &units[1])) } }
+                                    _ => { (number(values[1].0, &units[1])) }
+                                }
+                            }
                             td.num { (values[1].1) }
                             td.num { (number(values[2].0, &units[2])) }
                         }
@@ -524,6 +625,75 @@ async fn unit_page(
         }
     };
     Ok(layout(&found.name, Some((&principal, csrf)), body).into_response())
+}
+
+/// Trend charts of `metrics` for `subject` over the twelve periods up to `period`.
+async fn trends(
+    engine: &cxm_metrics::Engine,
+    scope: &Scope,
+    subject: &Subject,
+    period: &cxm_domain::metrics::Period,
+    metrics: &[&str],
+    targets: &[(String, f64)],
+) -> Result<Vec<String>, ApiError> {
+    let mut first = *period;
+    for _ in 0..11 {
+        first = first.previous();
+    }
+    let mut filters = cxm_metrics::Filters {
+        from: Some(first.start),
+        to: Some(period.end.pred_opt().unwrap_or(period.end)),
+        ..cxm_metrics::Filters::default()
+    };
+    match subject {
+        Subject::Unit(unit) => filters.unit = Some(unit.clone()),
+        Subject::Person(person) => filters.person = Some(person.clone()),
+    }
+    let org = engine.organisation();
+    let query = cxm_metrics::Query {
+        metrics: metrics.iter().map(|m| (*m).to_owned()).collect(),
+        by: Vec::new(),
+        grain: period.grain,
+        filters: scope.narrow(org, &filters, &[])?,
+    };
+    let answer = engine.query(&query).await?;
+    let mut periods = Vec::new();
+    let mut at = first;
+    for _ in 0..12 {
+        periods.push(at.to_string());
+        at = cxm_domain::metrics::Period::containing(at.grain, at.end);
+    }
+    let mut charts = Vec::new();
+    for metric in metrics {
+        let Ok(definition) = engine.config().catalogue.get(metric) else {
+            continue;
+        };
+        let points: Vec<crate::charts::Point> = periods
+            .iter()
+            .map(|label| {
+                let row = answer
+                    .rows
+                    .iter()
+                    .find(|r| r.metric == *metric && &r.period == label);
+                crate::charts::Point {
+                    label: label.clone(),
+                    value: row.and_then(|r| r.value),
+                    n: row.map_or(0, |r| r.n),
+                }
+            })
+            .collect();
+        let target = targets.iter().find(|(m, _)| m == metric).map(|(_, t)| *t);
+        let unit = definition.unit;
+        let chart = crate::charts::trend(
+            &format!("{} by {}", definition.label, period.grain.as_str()),
+            &points,
+            target,
+            &|v| number(Some(v), &unit),
+        )
+        .map_err(ApiError::internal)?;
+        charts.push(chart);
+    }
+    Ok(charts)
 }
 
 async fn stylesheet() -> Response {

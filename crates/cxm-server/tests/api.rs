@@ -28,25 +28,34 @@ struct World {
 
 fn world() -> &'static World {
     static WORLD: OnceLock<World> = OnceLock::new();
-    WORLD.get_or_init(|| {
-        // Its own runtime: the world outlives every test's runtime.
-        std::thread::spawn(|| {
-            tokio::runtime::Runtime::new()
-                .unwrap()
-                .block_on(build_world())
-        })
-        .join()
-        .unwrap()
-    })
+    WORLD.get_or_init(|| in_own_runtime(30_000))
 }
 
-async fn build_world() -> World {
+/// A smaller organisation of its own for the tests that store records through the API
+/// (so the read-only tests' counts never move).
+fn ingest_world() -> &'static World {
+    static WORLD: OnceLock<World> = OnceLock::new();
+    WORLD.get_or_init(|| in_own_runtime(3_000))
+}
+
+fn in_own_runtime(contacts: u64) -> World {
+    // Its own runtime: the world outlives every test's runtime.
+    std::thread::spawn(move || {
+        tokio::runtime::Runtime::new()
+            .unwrap()
+            .block_on(build_world(contacts))
+    })
+    .join()
+    .unwrap()
+}
+
+async fn build_world(contacts: u64) -> World {
     let temp = tempfile::tempdir().unwrap();
     let path = temp.path().join("data");
     let dir = DataDir::init(&path, None).await.unwrap();
     let generated = temp.path().join("generated");
     let mut options = cxm_generate::GenerateOptions::new(generated.clone());
-    options.contacts = 30_000;
+    options.contacts = contacts;
     cxm_generate::generate(&options).unwrap();
     for (file, kind) in cxm_generate::FILES {
         let kind = RecordKind::from_cli_name(kind).unwrap();
@@ -93,7 +102,11 @@ async fn server() -> Server {
 }
 
 async fn server_with(config: ServerConfig) -> Server {
-    let dir = DataDir::open(&world().path).unwrap();
+    server_on(world(), config).await
+}
+
+async fn server_on(world: &World, config: ServerConfig) -> Server {
+    let dir = DataDir::open(&world.path).unwrap();
     let state = AppState::open(dir, config).await.unwrap();
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let base = format!("http://{}", listener.local_addr().unwrap());
@@ -241,6 +254,7 @@ async fn the_openapi_document_describes_every_route() {
         "/api/v1/targets",
         "/api/v1/records/contacts",
         "/api/v1/records/answers",
+        "/api/v1/ingest/{kind}",
     ] {
         assert!(paths.contains(path), "{path} missing from {paths:?}");
     }
@@ -550,8 +564,12 @@ async fn tokens_are_scoped_and_bad_ones_are_refused() {
 
 /// `count(*)` of read-only SQL over the stored tables (not the derived ones the API reads).
 async fn stored_count(sql: &str) -> u64 {
+    stored_count_in(world(), sql).await
+}
+
+async fn stored_count_in(world: &World, sql: &str) -> u64 {
     use cxm_facts::arrow::array::{Array, Int64Array};
-    let dir = DataDir::open(&world().path).unwrap();
+    let dir = DataDir::open(&world.path).unwrap();
     let batches = cxm_catalog::read_only_query(&dir, sql).await.unwrap();
     let column = batches[0].column(0);
     column
@@ -941,4 +959,418 @@ fn cases_any_agent(org: &Organisation) -> String {
         .find(|(_, _, role)| *role == "agent")
         .map(|(id, _, _)| id.to_owned())
         .unwrap()
+}
+
+async fn post_json(
+    base: &str,
+    path: &str,
+    who: &As<'_>,
+    body: impl Into<reqwest::Body>,
+) -> (StatusCode, Value) {
+    let mut request = client()
+        .post(format!("{base}{path}"))
+        .header(reqwest::header::CONTENT_TYPE, "application/json")
+        .body(body);
+    match who {
+        As::Anonymous => {}
+        As::Cookie(cookie) => request = request.header(reqwest::header::COOKIE, *cookie),
+        As::Bearer(token) => request = request.bearer_auth(token),
+    }
+    let response = request.send().await.unwrap();
+    let status = response.status();
+    let text = response.text().await.unwrap();
+    (
+        status,
+        serde_json::from_str(&text).unwrap_or(Value::String(text)),
+    )
+}
+
+/// An interaction with the given id, agent and handle time.
+fn interaction(id: &str, agent: &str, handle: u32) -> Value {
+    serde_json::json!({
+        "interaction_id": id, "customer_id": "C-API-1", "agent_id": agent, "channel": "phone",
+        "started_at": "2025-06-03T09:30:00Z", "talk_seconds": handle - 10, "hold_seconds": 10,
+        "handle_seconds": handle, "topics": ["billing"], "resolved": true
+    })
+}
+
+fn statuses(answer: &Value) -> Vec<&str> {
+    answer["records"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| r["status"].as_str().unwrap())
+        .collect()
+}
+
+async fn an_agent(base: &str, token: &str) -> String {
+    let (_, people) = get(base, "/api/v1/people", &As::Bearer(token)).await;
+    people
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|p| p["role"] == "agent")
+        .unwrap()["id"]
+        .as_str()
+        .unwrap()
+        .to_owned()
+}
+
+#[tokio::test]
+async fn ingest_batches_report_every_record_and_are_idempotent() {
+    let w = ingest_world();
+    let server = server_on(w, ServerConfig::default()).await;
+    let base = &server.base;
+    let agent = an_agent(base, &w.read_token).await;
+    let stored =
+        |id: &str| format!("SELECT count(*) FROM interactions WHERE interaction_id LIKE '{id}%'");
+    let before = stored_count_in(w, "SELECT count(*) FROM interactions").await;
+    let (_, metrics) = get(
+        base,
+        "/api/v1/metrics?metric=contacts&grain=year",
+        &As::Bearer(&w.read_token),
+    )
+    .await;
+    let contacts_before: f64 = metrics["rows"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter_map(|r| r["value"].as_f64())
+        .sum();
+
+    let mut bad = interaction("API-3", &agent, 300);
+    bad["started_at"] = "2025-13-01".into();
+    bad["hold_seconds"] = (-5).into();
+    let batch = Value::Array(vec![
+        interaction("API-1", &agent, 300),
+        interaction("API-2", &agent, 420),
+        bad,
+        Value::String("not a record".into()),
+    ]);
+    let path = "/api/v1/ingest/interactions?wait=true";
+    let (status, answer) =
+        post_json(base, path, &As::Bearer(&w.ingest_token), batch.to_string()).await;
+    assert_eq!(status, StatusCode::OK, "{answer}");
+    assert_eq!(
+        statuses(&answer),
+        ["inserted", "inserted", "rejected", "rejected"]
+    );
+    assert_eq!(
+        (
+            answer["read"].as_u64(),
+            answer["accepted"].as_u64(),
+            answer["rejected"].as_u64()
+        ),
+        (Some(4), Some(2), Some(2))
+    );
+    assert_eq!(answer["visible"], true);
+    assert!(answer["version"].is_u64());
+    let reasons: Vec<&str> = answer["records"][2]["errors"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e["reason"].as_str().unwrap())
+        .collect();
+    assert!(
+        reasons
+            .iter()
+            .any(|r| r.contains("started_at") && r.contains("2025-13-01")),
+        "{reasons:?}"
+    );
+    assert!(
+        reasons.iter().any(|r| r.contains("hold_seconds")),
+        "{reasons:?}"
+    );
+    assert_eq!(answer["records"][2]["id"], "API-3");
+    assert!(
+        answer["quarantine"]
+            .as_str()
+            .unwrap()
+            .contains("quarantine")
+    );
+    assert_eq!(stored_count_in(w, &stored("API-")).await, 2);
+    assert_eq!(
+        stored_count_in(w, "SELECT count(*) FROM interactions").await,
+        before + 2
+    );
+    // With wait=true the metrics already count them.
+    let (_, metrics) = get(
+        base,
+        "/api/v1/metrics?metric=contacts&grain=year",
+        &As::Bearer(&w.read_token),
+    )
+    .await;
+    let contacts_after: f64 = metrics["rows"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter_map(|r| r["value"].as_f64())
+        .sum();
+    assert_eq!(contacts_after, contacts_before + 2.0);
+
+    // The same batch again changes nothing.
+    let (status, again) =
+        post_json(base, path, &As::Bearer(&w.ingest_token), batch.to_string()).await;
+    assert_eq!(status, StatusCode::OK, "{again}");
+    assert_eq!(
+        statuses(&again),
+        ["unchanged", "unchanged", "rejected", "rejected"]
+    );
+    assert!(again["version"].is_null());
+    assert_eq!(stored_count_in(w, &stored("API-")).await, 2);
+
+    // A changed record replaces; a repeated id within a batch: the last one wins.
+    let batch = Value::Array(vec![
+        interaction("API-1", &agent, 360),
+        interaction("API-4", &agent, 100),
+        interaction("API-4", &agent, 200),
+        interaction("API-4", &agent, 200),
+    ]);
+    let (status, answer) =
+        post_json(base, path, &As::Bearer(&w.ingest_token), batch.to_string()).await;
+    assert_eq!(status, StatusCode::OK, "{answer}");
+    assert_eq!(
+        statuses(&answer),
+        ["replaced", "inserted", "replaced", "unchanged"]
+    );
+    assert_eq!(stored_count_in(w, &stored("API-")).await, 3);
+    assert_eq!(stored_count_in(w, "SELECT count(*) FROM interactions WHERE interaction_id = 'API-4' AND handle_seconds = 200").await, 1);
+    assert_eq!(stored_count_in(w, "SELECT count(*) FROM interactions WHERE interaction_id = 'API-1' AND handle_seconds = 360").await, 1);
+
+    // Every batch is in the audit log under the token.
+    let store = DataDir::open(&w.path).unwrap().reference().await.unwrap();
+    let log = store.audit_log(50).await.unwrap();
+    store.close().await;
+    let ingests = log
+        .iter()
+        .filter(|e| e.action == "ingest" && e.actor.starts_with("token:"))
+        .count();
+    assert!(ingests >= 3, "{log:?}");
+}
+
+#[tokio::test]
+async fn ingest_refuses_readers_bad_bodies_and_oversized_batches() {
+    let w = ingest_world();
+    let server = server_on(
+        w,
+        ServerConfig {
+            body_limit: 4096,
+            ..ServerConfig::default()
+        },
+    )
+    .await;
+    let base = &server.base;
+    let path = "/api/v1/ingest/surveys";
+    let (status, _) = post_json(base, path, &As::Anonymous, "[]").await;
+    assert_eq!(status, StatusCode::UNAUTHORIZED);
+    let (status, body) = post_json(base, path, &As::Bearer(&w.read_token), "[]").await;
+    assert_eq!(status, StatusCode::FORBIDDEN, "{body}");
+    let agent = sign_in(
+        base,
+        w.users.iter().find(|u| u.role.as_str() == "agent").unwrap(),
+    )
+    .await;
+    let (status, _) = post_json(base, path, &As::Cookie(&agent), "[]").await;
+    assert_eq!(status, StatusCode::FORBIDDEN);
+    let admin = sign_in(
+        base,
+        w.users.iter().find(|u| u.role.as_str() == "admin").unwrap(),
+    )
+    .await;
+    let (status, answer) = post_json(base, path, &As::Cookie(&admin), "[]").await;
+    assert_eq!(status, StatusCode::OK, "{answer}");
+    assert_eq!(answer["read"], 0);
+    let token = As::Bearer(&w.ingest_token);
+    for (body, expected) in [
+        ("{\"response_id\": \"R1\"}", "JSON array"),
+        ("[{\"response_id\": ", "not JSON"),
+    ] {
+        let (status, answer) = post_json(base, path, &token, body).await;
+        assert_eq!(status, StatusCode::BAD_REQUEST, "{body}");
+        assert!(
+            answer["message"].as_str().unwrap().contains(expected),
+            "{answer}"
+        );
+    }
+    let (status, answer) = post_json(base, "/api/v1/ingest/people", &token, "[]").await;
+    assert_eq!(status, StatusCode::NOT_FOUND, "{answer}");
+    let big = format!("[{}]", vec!["{\"response_id\": \"R1\"}"; 400].join(","));
+    let (status, answer) = post_json(base, path, &token, big).await;
+    assert_eq!(status, StatusCode::PAYLOAD_TOO_LARGE, "{answer}");
+    assert_eq!(answer["error"], "payload_too_large");
+}
+
+/// The `href` of the first link inside `<td … data-metric="metric">`.
+fn metric_link(html: &str, metric: &str) -> String {
+    let at = html.find(&format!("data-metric=\"{metric}\"")).unwrap();
+    let rest = &html[at..];
+    let href = rest.find("href=\"").unwrap() + "href=\"".len();
+    rest[href..]
+        .split('"')
+        .next()
+        .unwrap()
+        .replace("&amp;", "&")
+}
+
+fn csv_records(text: &str) -> Vec<csv::StringRecord> {
+    csv::Reader::from_reader(text.as_bytes())
+        .records()
+        .map(Result::unwrap)
+        .collect()
+}
+
+#[tokio::test]
+async fn numbers_lead_to_their_records_and_exports_stay_in_scope() {
+    let server = server().await;
+    let base = &server.base;
+    let engine = server.state.engine().await;
+    let org = engine.organisation();
+    let manager = user("manager");
+    let site = org
+        .current_unit_of(manager.person.as_deref().unwrap())
+        .unwrap()
+        .to_owned();
+    let cookie = sign_in(base, manager).await;
+    let (status, html) = page(base, &format!("/units/{site}"), Some(&cookie)).await;
+    assert_eq!(status, StatusCode::OK);
+    // The contacts number links to exactly the contacts it counted.
+    let href = metric_link(&html, "contacts");
+    assert!(href.starts_with("/records/contacts?"), "{href}");
+    let period = cxm_metrics::scorecard::default_period(&engine);
+    let (_, card) = get(
+        base,
+        &format!("/api/v1/org/units/{site}/scorecard"),
+        &As::Cookie(&cookie),
+    )
+    .await;
+    let contacts = card["lines"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|l| l["metric"] == "contacts")
+        .unwrap()["actual"]
+        .as_f64()
+        .unwrap();
+    let (status, listing) = page(base, &href, Some(&cookie)).await;
+    assert_eq!(status, StatusCode::OK, "{listing}");
+    let total_at =
+        listing.find("<strong class=\"total\">").unwrap() + "<strong class=\"total\">".len();
+    let total: f64 = listing[total_at..]
+        .split('<')
+        .next()
+        .unwrap()
+        .parse()
+        .unwrap();
+    assert_eq!(total, contacts, "{href}");
+    assert!(listing.contains(&format!("value=\"{}\"", period.start)));
+    // CSAT leads to the answers, lowest rated first.
+    let answers = metric_link(&html, "csat");
+    assert!(
+        answers.starts_with("/records/answers?") && answers.contains("order=worst"),
+        "{answers}"
+    );
+
+    // The export holds every listed record, and only the unit's.
+    let export = href.replacen("/records/contacts?", "/records/contacts.csv?", 1);
+    let response = client()
+        .get(format!("{base}{export}"))
+        .header(reqwest::header::COOKIE, &cookie)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), StatusCode::OK);
+    assert!(
+        response.headers()[reqwest::header::CONTENT_TYPE]
+            .to_str()
+            .unwrap()
+            .starts_with("text/csv")
+    );
+    assert!(
+        response.headers()[reqwest::header::CONTENT_DISPOSITION]
+            .to_str()
+            .unwrap()
+            .contains("attachment")
+    );
+    let text = response.text().await.unwrap();
+    let header = text.lines().next().unwrap();
+    assert!(
+        header.starts_with("interaction_id,started_at,customer_id,agent_id,team_id"),
+        "{header}"
+    );
+    let rows = csv_records(&text);
+    assert_eq!(rows.len() as f64, contacts);
+    let teams: BTreeSet<String> = org.subtree(&site).map(|u| u.id.clone()).collect();
+    assert!(
+        rows.iter().all(|r| teams.contains(&r[4])),
+        "a contact outside {site}"
+    );
+
+    // An agent's export of everything holds only their own contacts.
+    let agent = user("agent");
+    let agent_cookie = sign_in(base, agent).await;
+    let response = client()
+        .get(format!("{base}/records/contacts.csv"))
+        .header(reqwest::header::COOKIE, &agent_cookie)
+        .send()
+        .await
+        .unwrap();
+    let rows = csv_records(&response.text().await.unwrap());
+    assert!(!rows.is_empty());
+    let me = agent.person.as_deref().unwrap();
+    assert!(rows.iter().all(|r| &r[3] == me));
+    let (_, all) = get(
+        base,
+        "/api/v1/records/contacts?limit=1",
+        &As::Cookie(&agent_cookie),
+    )
+    .await;
+    assert_eq!(all["total"].as_u64().unwrap(), rows.len() as u64);
+    // … also when asking for someone else's unit.
+    let other = org
+        .units()
+        .iter()
+        .find(|u| u.level == "site" && !teams.contains(&u.id))
+        .unwrap();
+    let response = client()
+        .get(format!("{base}/records/contacts.csv?unit={}", other.id))
+        .header(reqwest::header::COOKIE, &agent_cookie)
+        .send()
+        .await
+        .unwrap();
+    assert!(
+        response.status() == StatusCode::FORBIDDEN
+            || csv_records(&response.text().await.unwrap())
+                .iter()
+                .all(|r| &r[3] == me)
+    );
+
+    // Paging through the listing keeps the filters.
+    let (_, first) = page(base, &format!("{href}&limit=10"), Some(&cookie)).await;
+    let next_at = first.find("rel=\"next\" href=\"").unwrap() + "rel=\"next\" href=\"".len();
+    let next = first[next_at..]
+        .split('"')
+        .next()
+        .unwrap()
+        .replace("&amp;", "&");
+    assert!(
+        next.contains("offset=10") && next.contains(&format!("unit={site}")),
+        "{next}"
+    );
+
+    // Exports are audited; records pages want a signed-in person.
+    let store = DataDir::open(&world().path)
+        .unwrap()
+        .reference()
+        .await
+        .unwrap();
+    let log = store.audit_log(200).await.unwrap();
+    store.close().await;
+    assert!(
+        log.iter().any(|e| e.action == "export"
+            && e.actor == manager.username
+            && e.detail.contains(&site))
+    );
+    let (status, location) = page(base, "/records/answers?order=worst", None).await;
+    assert_eq!(status, StatusCode::SEE_OTHER);
+    assert_eq!(location, "/login?next=%2Frecords%2Fanswers%3Forder%3Dworst");
 }
