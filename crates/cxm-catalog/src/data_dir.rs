@@ -112,8 +112,9 @@ impl DataDir {
 
     /// Waits for, then holds, the directory's writer lock until the guard is dropped: one
     /// ingest or compaction at a time, so two writers never both append the same ids.
-    /// Readers need no lock. The lock is released by the OS if the process dies.
-    pub fn lock_for_writing(&self) -> Result<WriterLock, CatalogError> {
+    /// Readers need no lock. The lock is released by the OS if the process dies. Waiting
+    /// happens on a blocking thread, never on an async worker.
+    pub async fn lock_for_writing(&self) -> Result<WriterLock, CatalogError> {
         let path = self.path.join(".writer.lock");
         let io = |source| CatalogError::Io {
             path: path.display().to_string(),
@@ -132,7 +133,11 @@ impl DataDir {
                     "waiting for another cxm writer on {} to finish",
                     self.path.display()
                 );
-                file.lock().map_err(io)?;
+                let file = tokio::task::spawn_blocking(move || file.lock().map(|()| file))
+                    .await
+                    .map_err(|e| io(std::io::Error::other(e)))?
+                    .map_err(io)?;
+                return Ok(WriterLock { _file: file });
             }
             Err(std::fs::TryLockError::Error(source)) => return Err(io(source)),
         }

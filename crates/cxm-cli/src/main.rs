@@ -703,7 +703,7 @@ async fn serve(
 }
 
 async fn refresh_rollup(dir: &DataDir) -> anyhow::Result<cxm_metrics::RefreshReport> {
-    let _writer = dir.lock_for_writing()?;
+    let _writer = dir.lock_for_writing().await?;
     Ok(cxm_metrics::refresh(dir).await?)
 }
 
@@ -856,7 +856,7 @@ async fn targets(path: &std::path::Path, action: TargetAction) -> anyhow::Result
 
 async fn compact(path: &std::path::Path, retention_hours: u64) -> anyhow::Result<()> {
     let dir = DataDir::open(path)?;
-    let _writer = dir.lock_for_writing()?;
+    let _writer = dir.lock_for_writing().await?;
     for report in dir.facts().await?.compact(retention_hours).await? {
         println!(
             "{}: {} files rewritten into {}, {} unreferenced files deleted",

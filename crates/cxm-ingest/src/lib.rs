@@ -27,7 +27,7 @@ pub async fn ingest(dir: &DataDir, request: &IngestRequest) -> Result<IngestSumm
     let _writer = if request.dry_run {
         None
     } else {
-        Some(dir.lock_for_writing()?)
+        Some(dir.lock_for_writing().await?)
     };
     let prepared = request::Prepared::new(dir, request).await?;
     match request.kind {

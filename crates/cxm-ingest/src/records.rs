@@ -88,10 +88,7 @@ async fn run<R: FactRow + Refers>(
     request: RecordBatchRequest,
 ) -> Result<BatchReport, IngestError> {
     let table = R::TABLE;
-    let owned = dir.clone();
-    let _writer = tokio::task::spawn_blocking(move || owned.lock_for_writing())
-        .await
-        .map_err(|e| IngestError::Worker(e.to_string()))??;
+    let _writer = dir.lock_for_writing().await?;
     let references = if request.enforce_references {
         Some(References::load(dir, request.kind).await?)
     } else {
@@ -108,16 +105,16 @@ async fn run<R: FactRow + Refers>(
             serde_json::Value::Number(number) => Some(number.to_string()),
             _ => None,
         });
-        let parsed = reader
-            .parse::<R>(number, record.clone())
-            .and_then(
-                |(_, r)| match references.as_ref().map(|refs| refs.check(&r)) {
-                    Some(errors) if !errors.is_empty() => {
-                        Err(cxm_readers::Rejection::new(number, errors, record))
-                    }
-                    _ => Ok(r),
-                },
-            );
+        // The record as sent is kept only where a reference check could still reject it.
+        let as_sent = references.as_ref().map(|_| record.clone());
+        let parsed = reader.parse::<R>(number, record).and_then(|(_, r)| {
+            match (references.as_ref().map(|refs| refs.check(&r)), as_sent) {
+                (Some(errors), Some(as_sent)) if !errors.is_empty() => {
+                    Err(cxm_readers::Rejection::new(number, errors, as_sent))
+                }
+                _ => Ok(r),
+            }
+        });
         match parsed {
             Ok(parsed) => {
                 valid.push((results.len(), parsed));
@@ -158,6 +155,7 @@ async fn run<R: FactRow + Refers>(
     for (index, record) in &valid {
         let key = record.key();
         let content = record.content_hash();
+        results[*index].id = Some(key.clone());
         let status = match current.insert(key, content) {
             None => RecordStatus::Inserted,
             Some(stored) if stored == content => RecordStatus::Unchanged,
@@ -165,7 +163,6 @@ async fn run<R: FactRow + Refers>(
         };
         changes |= status != RecordStatus::Unchanged;
         results[*index].status = status;
-        results[*index].id = Some(record.key());
         let seen = occurrences.entry(record.key_hash()).or_insert((0, content));
         *seen = (seen.0 + 1, content);
         builder.push(record, content);

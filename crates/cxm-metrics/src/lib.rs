@@ -336,7 +336,7 @@ impl Engine {
         };
         let mut header = rollup::read_header(&out)?;
         if !current(&header) {
-            let _lock = dir.lock_for_writing()?;
+            let _lock = dir.lock_for_writing().await?;
             header = rollup::read_header(&out)?;
             if !current(&header) {
                 tracing::info!("rebuilding the metric rollup");

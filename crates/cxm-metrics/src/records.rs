@@ -311,19 +311,24 @@ impl Engine {
     }
 }
 
-/// Batches as CSV text (RFC 4180): a header row first when `header`, lists joined with
-/// `|`, empty fields for missing values.
-pub fn csv_rows(batch: &RecordBatch, header: bool) -> Result<Vec<u8>, MetricsError> {
+/// The header row of a record set's CSV export.
+pub fn csv_header(set: RecordSet) -> Result<Vec<u8>, MetricsError> {
+    let failed = |e: csv::Error| MetricsError::Internal(format!("CSV export: {e}"));
+    let mut writer = csv::Writer::from_writer(Vec::new());
+    writer.write_record(columns(set)).map_err(failed)?;
+    writer
+        .into_inner()
+        .map_err(|e| MetricsError::Internal(format!("CSV export: {e}")))
+}
+
+/// A batch of records as CSV rows (RFC 4180): lists joined with `|`, empty fields for
+/// missing values.
+pub fn csv_rows(batch: &RecordBatch) -> Result<Vec<u8>, MetricsError> {
     use cxm_facts::arrow::array::{Array, AsArray};
     use cxm_facts::arrow::datatypes::DataType;
     use cxm_facts::arrow::util::display::{ArrayFormatter, FormatOptions};
     let failed = |e: csv::Error| MetricsError::Internal(format!("CSV export: {e}"));
     let mut writer = csv::Writer::from_writer(Vec::new());
-    if header {
-        writer
-            .write_record(batch.schema().fields().iter().map(|f| f.name()))
-            .map_err(failed)?;
-    }
     let options = FormatOptions::default().with_null("");
     let columns = batch.columns();
     let formatters = columns
@@ -421,12 +426,16 @@ mod tests {
             ("topics", Arc::new(topics.finish()) as _),
         ])
         .unwrap();
-        let text = String::from_utf8(csv_rows(&batch, true).unwrap()).unwrap();
+        let text = String::from_utf8(csv_rows(&batch).unwrap()).unwrap();
         assert_eq!(
             text,
-            "id,csat,comment,topics\nR1,2,\"slow, \"\"very\"\" slow\nagain\",billing|refund\nR2,,,\n"
+            "R1,2,\"slow, \"\"very\"\" slow\nagain\",billing|refund\nR2,,,\n"
         );
-        let body = String::from_utf8(csv_rows(&batch, false).unwrap()).unwrap();
-        assert!(body.starts_with("R1,"));
+        let header = String::from_utf8(csv_header(RecordSet::Answers).unwrap()).unwrap();
+        assert!(
+            header.starts_with("response_id,answered_at,survey,"),
+            "{header}"
+        );
+        assert!(header.ends_with(",segment,region\n"), "{header}");
     }
 }

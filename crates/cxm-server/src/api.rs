@@ -120,7 +120,7 @@ fn order_schema() -> utoipa::openapi::Object {
     one_of(RecordOrder::ALL.map(RecordOrder::as_str))
 }
 
-fn name_of<T: Serialize>(value: &T) -> String {
+pub(crate) fn name_of<T: Serialize>(value: &T) -> String {
     match serde_json::to_value(value) {
         Ok(serde_json::Value::String(text)) => text,
         Ok(other) => other.to_string(),
@@ -190,8 +190,8 @@ pub struct FilterParams {
 }
 
 impl FilterParams {
-    /// The non-empty parameters, for links that keep the same filters.
-    pub fn pairs(&self) -> Vec<(&'static str, String)> {
+    /// Every parameter by name, the two days first.
+    fn named(&self) -> [(&'static str, &Option<String>); 8] {
         [
             ("from", &self.from),
             ("to", &self.to),
@@ -202,26 +202,25 @@ impl FilterParams {
             ("segment", &self.segment),
             ("region", &self.region),
         ]
-        .into_iter()
-        .filter_map(|(name, value)| {
-            value
-                .as_deref()
-                .map(str::trim)
-                .filter(|v| !v.is_empty())
-                .map(|v| (name, v.to_owned()))
-        })
-        .collect()
+    }
+
+    /// The non-empty parameters, for links that keep the same filters.
+    pub fn pairs(&self) -> Vec<(&'static str, String)> {
+        self.named()
+            .into_iter()
+            .filter_map(|(name, value)| {
+                value
+                    .as_deref()
+                    .map(str::trim)
+                    .filter(|v| !v.is_empty())
+                    .map(|v| (name, v.to_owned()))
+            })
+            .collect()
     }
 
     pub fn filters(&self) -> Result<Filters, ApiError> {
-        for (name, value) in [
-            ("unit", &self.unit),
-            ("person", &self.person),
-            ("channel", &self.channel),
-            ("topic", &self.topic),
-            ("segment", &self.segment),
-            ("region", &self.region),
-        ] {
+        // The days are checked as dates below; the rest are ids, codes and names.
+        for (name, value) in &self.named()[2..] {
             if let Some(value) = value {
                 plain_text(name, value)?;
             }

@@ -1,4 +1,4 @@
-//! Charts for the dashboards, drawn as SVG on the server with plotters. Every point or bar
+//! Charts for the dashboards, drawn as SVG on the server with plotters. Every point
 //! carries an SVG `<title>`, so hovering shows its value (and its sample), without any
 //! script.
 
@@ -152,77 +152,6 @@ pub fn trend(
     Ok(finish(svg, title, &hover))
 }
 
-/// Bars of counts (a distribution), labelled below.
-pub fn bars(title: &str, bars: &[(String, u64)]) -> Result<String, String> {
-    let top = bars.iter().map(|(_, n)| *n).max().unwrap_or(0).max(1) as f64 * 1.1;
-    let total: u64 = bars.iter().map(|(_, n)| n).sum();
-    let count = bars.len().max(1) as f64;
-    let mut svg = String::new();
-    let mut hover = String::new();
-    {
-        let root = SVGBackend::with_string(&mut svg, (WIDTH, HEIGHT)).into_drawing_area();
-        root.fill(&WHITE).map_err(|e| e.to_string())?;
-        let mut chart = ChartBuilder::on(&root)
-            .caption(title, ("sans-serif", 15))
-            .margin(8)
-            .x_label_area_size(28)
-            .y_label_area_size(56)
-            .build_cartesian_2d(0f64..count, 0f64..top)
-            .map_err(|e| e.to_string())?;
-        let label_of = |x: &f64| {
-            let index = (x - 0.5).round();
-            if (x - 0.5 - index).abs() > 1e-6 || index < 0.0 {
-                return String::new();
-            }
-            bars.get(index as usize)
-                .map(|(label, _)| label.clone())
-                .unwrap_or_default()
-        };
-        chart
-            .configure_mesh()
-            .disable_x_mesh()
-            .light_line_style(WHITE)
-            .bold_line_style(GRID)
-            .x_labels(bars.len().max(1) * 2 + 1)
-            .x_label_formatter(&|x| {
-                // Only the bars' centres are labelled.
-                if ((x * 2.0).round() as i64) % 2 == 1 {
-                    label_of(x)
-                } else {
-                    String::new()
-                }
-            })
-            .y_labels(5)
-            .y_label_formatter(&|y| format!("{y:.0}"))
-            .draw()
-            .map_err(|e| e.to_string())?;
-        chart
-            .draw_series(bars.iter().enumerate().map(|(index, (_, n))| {
-                let x = index as f64;
-                Rectangle::new([(x + 0.1, 0.0), (x + 0.9, *n as f64)], LINE.filled())
-            }))
-            .map_err(|e| e.to_string())?;
-        for (index, (label, n)) in bars.iter().enumerate() {
-            let x = index as f64;
-            let (left, top_y) = chart.backend_coord(&(x + 0.1, *n as f64));
-            let (right, bottom) = chart.backend_coord(&(x + 0.9, 0.0));
-            let share = if total > 0 {
-                *n as f64 * 100.0 / total as f64
-            } else {
-                0.0
-            };
-            hover.push_str(&format!(
-                "<g class=\"bar\"><title>{}: {n} ({share:.1}%)</title><rect x=\"{left}\" y=\"{top_y}\" width=\"{}\" height=\"{}\" fill=\"transparent\"/></g>",
-                escape(label),
-                (right - left).max(1),
-                (bottom - top_y).max(1)
-            ));
-        }
-        root.present().map_err(|e| e.to_string())?;
-    }
-    Ok(finish(svg, title, &hover))
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -258,19 +187,7 @@ mod tests {
     }
 
     #[test]
-    fn bars_say_their_count_and_share() {
-        let svg = bars(
-            "Handle time",
-            &[("0–2 min".into(), 30), ("2–4 min".into(), 10)],
-        )
-        .unwrap();
-        assert!(svg.contains("<title>0–2 min: 30 (75.0%)</title>"));
-        assert!(svg.contains("<title>2–4 min: 10 (25.0%)</title>"));
-    }
-
-    #[test]
     fn empty_input_still_draws() {
         assert!(trend("Nothing", &[], None, &|v| v.to_string()).is_ok());
-        assert!(bars("Nothing", &[]).is_ok());
     }
 }

@@ -9,7 +9,7 @@ use axum::extract::{Path, State};
 use axum::routing::post;
 use axum::{Json, Router};
 use cxm_domain::{AccessRole, RecordKind};
-use cxm_ingest::{BatchReport, IngestError, RecordBatchRequest, RecordStatus};
+use cxm_ingest::{BatchReport, IngestError, RecordBatchRequest};
 use cxm_sql::TokenScope;
 use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
@@ -198,13 +198,7 @@ fn answer(report: BatchReport, visible: bool) -> IngestAnswer {
             .map(|r| RecordOutcome {
                 record: r.record,
                 id: r.id,
-                status: match r.status {
-                    RecordStatus::Inserted => "inserted",
-                    RecordStatus::Replaced => "replaced",
-                    RecordStatus::Unchanged => "unchanged",
-                    RecordStatus::Rejected => "rejected",
-                }
-                .to_owned(),
+                status: crate::api::name_of(&r.status),
                 errors: r
                     .errors
                     .into_iter()

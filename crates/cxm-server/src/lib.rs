@@ -97,20 +97,14 @@ async fn refresh_loop(refresher: Arc<Refresher>, inner: Weak<Inner>) {
             return;
         };
         let covers = refresher.wanted.load(Ordering::SeqCst);
-        let dir = state.dir().clone();
-        let runtime = tokio::runtime::Handle::current();
-        let opened = tokio::task::spawn_blocking(move || runtime.block_on(Engine::open(&dir)))
-            .await
-            .map_err(|e| e.to_string())
-            .and_then(|opened| opened.map_err(|e| e.to_string()));
-        let error = match opened {
+        let error = match Engine::open(state.dir()).await {
             Ok(engine) => {
                 *state.0.engine.write().await = Arc::new(engine);
                 None
             }
             Err(error) => {
                 tracing::error!(%error, "the metric rollup could not be rebuilt");
-                Some(error)
+                Some(error.to_string())
             }
         };
         refresher.done.send_replace((covers, error));
@@ -165,15 +159,6 @@ impl AppState {
     /// The engine as of now (a request keeps the one it started with).
     pub async fn engine(&self) -> Arc<Engine> {
         self.0.engine.read().await.clone()
-    }
-
-    /// Reopens the engine after data changed.
-    pub async fn reload_engine(&self) -> Result<(), ApiError> {
-        let engine = Engine::open(&self.0.dir)
-            .await
-            .map_err(ApiError::internal)?;
-        *self.0.engine.write().await = Arc::new(engine);
-        Ok(())
     }
 
     /// Holds the process's API ingest turn until dropped.

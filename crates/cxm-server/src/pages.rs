@@ -439,6 +439,16 @@ pub(crate) fn records_link(
     Some(crate::record_pages::link(path, &pairs))
 }
 
+/// A number, linked to the records behind it when it has any.
+fn linked(shown: &str, href: Option<String>, n: u64) -> Markup {
+    html! {
+        @match href {
+            Some(href) if n > 0 => { a href=(href) { (shown) } }
+            _ => { (shown) }
+        }
+    }
+}
+
 /// A scorecard as a table: actual (with its interval on hover, and a link to the records
 /// behind it), sample, target, status and percentile among peers.
 pub(crate) fn scorecard_table(
@@ -458,10 +468,7 @@ pub(crate) fn scorecard_table(
                             _ => String::new(),
                         };
                         td.num title=(interval) data-metric=(line.metric) {
-                            @match link(&line.metric) {
-                                Some(href) if line.n > 0 => { a href=(href) { (shown) } }
-                                _ => { (shown) }
-                            }
+                            (linked(&shown, link(&line.metric), line.n))
                         }
                         td.num { (line.n) }
                         td.num { (number(line.target, &line.unit)) }
@@ -605,16 +612,10 @@ async fn unit_page(
                             td { a href=(format!("/units/{id}")) { (name) } }
                             @let child = Subject::Unit(id.clone());
                             td.num {
-                                @match records_link(&engine, &child, &period, CHILD_METRICS[0]) {
-                                    Some(href) if values[0].1 > 0 => { a href=(href) { (number(values[0].0, &units[0])) } }
-                                    _ => { (number(values[0].0, &units[0])) }
-                                }
+                                (linked(&number(values[0].0, &units[0]), records_link(&engine, &child, &period, CHILD_METRICS[0]), values[0].1))
                             }
                             td.num {
-                                @match records_link(&engine, &child, &period, CHILD_METRICS[1]) {
-                                    Some(href) if values[1].1 > 0 => { a href=(href) { (number(values[1].0, &units[1])) } }
-                                    _ => { (number(values[1].0, &units[1])) }
-                                }
+                                (linked(&number(values[1].0, &units[1]), records_link(&engine, &child, &period, CHILD_METRICS[1]), values[1].1))
                             }
                             td.num { (values[1].1) }
                             td.num { (number(values[2].0, &units[2])) }

@@ -18,11 +18,23 @@ use crate::pages::{MaybeSignedIn, layout, signed_in_page};
 use crate::{ApiError, AppState};
 
 pub fn routes() -> Router<AppState> {
-    Router::new()
-        .route("/records/contacts", get(contacts_page))
-        .route("/records/answers", get(answers_page))
-        .route("/records/contacts.csv", get(contacts_csv))
-        .route("/records/answers.csv", get(answers_csv))
+    let mut router = Router::new();
+    for set in [RecordSet::Contacts, RecordSet::Answers] {
+        router = router
+            .route(
+                set_path(set),
+                get(move |state, signed_in, uri, filters, params| {
+                    records_page(state, signed_in, uri, filters, params, set)
+                }),
+            )
+            .route(
+                &format!("{}.csv", set_path(set)),
+                get(move |state, principal, filters, params| {
+                    export(state, principal, filters, params, set)
+                }),
+            );
+    }
+    router
 }
 
 fn set_path(set: RecordSet) -> &'static str {
@@ -49,26 +61,6 @@ pub(crate) fn link(path: &str, pairs: &[(&str, String)]) -> String {
         query.append_pair(name, value);
     }
     format!("{path}?{}", query.finish())
-}
-
-async fn contacts_page(
-    state: State<AppState>,
-    signed_in: MaybeSignedIn,
-    uri: Uri,
-    filters: Params<FilterParams>,
-    params: Params<RecordParams>,
-) -> Result<Response, ApiError> {
-    records_page(state, signed_in, uri, filters, params, RecordSet::Contacts).await
-}
-
-async fn answers_page(
-    state: State<AppState>,
-    signed_in: MaybeSignedIn,
-    uri: Uri,
-    filters: Params<FilterParams>,
-    params: Params<RecordParams>,
-) -> Result<Response, ApiError> {
-    records_page(state, signed_in, uri, filters, params, RecordSet::Answers).await
 }
 
 async fn records_page(
@@ -211,24 +203,6 @@ pub(crate) fn filter_form(
     }
 }
 
-async fn contacts_csv(
-    state: State<AppState>,
-    principal: Principal,
-    filters: Params<FilterParams>,
-    params: Params<RecordParams>,
-) -> Result<Response, ApiError> {
-    export(state, principal, filters, params, RecordSet::Contacts).await
-}
-
-async fn answers_csv(
-    state: State<AppState>,
-    principal: Principal,
-    filters: Params<FilterParams>,
-    params: Params<RecordParams>,
-) -> Result<Response, ApiError> {
-    export(state, principal, filters, params, RecordSet::Answers).await
-}
-
 /// Every matching record in scope as CSV, streamed; the export is audited.
 async fn export(
     State(state): State<AppState>,
@@ -240,21 +214,14 @@ async fn export(
     let (engine, scope) = reading(&state, &principal).await?;
     let (filters, visible) = record_filters(engine.organisation(), &scope, &filter_params)?;
     let order = params.order()?;
-    let columns = cxm_metrics::records::columns(set);
     let stream = engine.record_stream(set, &filters, &visible, order).await?;
     let detail = link(set_path(set), &filter_params.pairs());
     auth::audit(&state, &principal.actor(), "export", detail).await;
-    let mut header = csv::Writer::from_writer(Vec::new());
-    header
-        .write_record(columns)
-        .map_err(|e| ApiError::internal(format!("CSV export: {e}")))?;
-    let header = header
-        .into_inner()
-        .map_err(|e| ApiError::internal(format!("CSV export: {e}")))?;
+    let header = cxm_metrics::records::csv_header(set)?;
     let rows = stream.map(|batch| {
         batch
             .map_err(cxm_metrics::MetricsError::from)
-            .and_then(|batch| cxm_metrics::records::csv_rows(&batch, false))
+            .and_then(|batch| cxm_metrics::records::csv_rows(&batch))
             .map(Bytes::from)
             .map_err(|error| {
                 tracing::error!(%error, "CSV export stopped");

@@ -195,13 +195,13 @@ enum As<'a> {
     Bearer(&'a str),
 }
 
-async fn get(base: &str, path: &str, who: &As<'_>) -> (StatusCode, Value) {
-    let mut request = client().get(format!("{base}{path}"));
-    match who {
-        As::Anonymous => {}
-        As::Cookie(cookie) => request = request.header(reqwest::header::COOKIE, *cookie),
-        As::Bearer(token) => request = request.bearer_auth(token),
-    }
+/// Sends `request` as `who`; the status and the body (JSON, else its text).
+async fn send_as(request: reqwest::RequestBuilder, who: &As<'_>) -> (StatusCode, Value) {
+    let request = match who {
+        As::Anonymous => request,
+        As::Cookie(cookie) => request.header(reqwest::header::COOKIE, *cookie),
+        As::Bearer(token) => request.bearer_auth(token),
+    };
     let response = request.send().await.unwrap();
     let status = response.status();
     let text = response.text().await.unwrap();
@@ -209,6 +209,10 @@ async fn get(base: &str, path: &str, who: &As<'_>) -> (StatusCode, Value) {
         status,
         serde_json::from_str(&text).unwrap_or(Value::String(text)),
     )
+}
+
+async fn get(base: &str, path: &str, who: &As<'_>) -> (StatusCode, Value) {
+    send_as(client().get(format!("{base}{path}")), who).await
 }
 
 #[tokio::test]
@@ -967,22 +971,27 @@ async fn post_json(
     who: &As<'_>,
     body: impl Into<reqwest::Body>,
 ) -> (StatusCode, Value) {
-    let mut request = client()
+    let request = client()
         .post(format!("{base}{path}"))
         .header(reqwest::header::CONTENT_TYPE, "application/json")
         .body(body);
-    match who {
-        As::Anonymous => {}
-        As::Cookie(cookie) => request = request.header(reqwest::header::COOKIE, *cookie),
-        As::Bearer(token) => request = request.bearer_auth(token),
-    }
-    let response = request.send().await.unwrap();
-    let status = response.status();
-    let text = response.text().await.unwrap();
-    (
-        status,
-        serde_json::from_str(&text).unwrap_or(Value::String(text)),
+    send_as(request, who).await
+}
+
+/// Contacts over all years, as the metrics API counts them.
+async fn contacts_total(base: &str, token: &str) -> f64 {
+    let (_, metrics) = get(
+        base,
+        "/api/v1/metrics?metric=contacts&grain=year",
+        &As::Bearer(token),
     )
+    .await;
+    metrics["rows"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter_map(|r| r["value"].as_f64())
+        .sum()
 }
 
 /// An interaction with the given id, agent and handle time.
@@ -1025,18 +1034,7 @@ async fn ingest_batches_report_every_record_and_are_idempotent() {
     let stored =
         |id: &str| format!("SELECT count(*) FROM interactions WHERE interaction_id LIKE '{id}%'");
     let before = stored_count_in(w, "SELECT count(*) FROM interactions").await;
-    let (_, metrics) = get(
-        base,
-        "/api/v1/metrics?metric=contacts&grain=year",
-        &As::Bearer(&w.read_token),
-    )
-    .await;
-    let contacts_before: f64 = metrics["rows"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .filter_map(|r| r["value"].as_f64())
-        .sum();
+    let contacts_before = contacts_total(base, &w.read_token).await;
 
     let mut bad = interaction("API-3", &agent, 300);
     bad["started_at"] = "2025-13-01".into();
@@ -1094,18 +1092,7 @@ async fn ingest_batches_report_every_record_and_are_idempotent() {
         before + 2
     );
     // With wait=true the metrics already count them.
-    let (_, metrics) = get(
-        base,
-        "/api/v1/metrics?metric=contacts&grain=year",
-        &As::Bearer(&w.read_token),
-    )
-    .await;
-    let contacts_after: f64 = metrics["rows"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .filter_map(|r| r["value"].as_f64())
-        .sum();
+    let contacts_after = contacts_total(base, &w.read_token).await;
     assert_eq!(contacts_after, contacts_before + 2.0);
 
     // The same batch again changes nothing.
