@@ -122,27 +122,19 @@ FROM interactions GROUP BY agent_id ORDER BY p90
 """
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser()
-    parser.add_argument("--contacts", type=int, default=10_000_000)
-    parser.add_argument("--cxm", default=os.environ.get("CXM_BIN", "target/release/cxm"))
-    parser.add_argument("--work", default="bench-data")
-    parser.add_argument("--keep", action="store_true", help="reuse a loaded data directory")
-    args = parser.parse_args()
-
-    import duckdb
-    import polars as pl
-
-    work = Path(args.work)
+def load_organisation(cxm_bin: str, work: Path, contacts: int, keep: bool):
+    """Generate the demo organisation with `contacts` contacts and load it into a data
+    directory under `work` (reused with `keep` when already loaded). Returns the generated
+    files' folder, the data directory and the timed load steps."""
     work.mkdir(exist_ok=True)
-    generated = work / f"generated-{args.contacts}"
-    data_dir = work / f"metrics-data-{args.contacts}"
-    cxm = [args.cxm, "--data-dir", str(data_dir)]
+    generated = work / f"generated-{contacts}"
+    data_dir = work / f"metrics-data-{contacts}"
+    cxm = [cxm_bin, "--data-dir", str(data_dir)]
     load_rows = []
-    if not (args.keep and (data_dir / "metrics" / "rollup.json").exists()):
+    if not (keep and (data_dir / "metrics" / "rollup.json").exists()):
         shutil.rmtree(generated, ignore_errors=True)
         shutil.rmtree(data_dir, ignore_errors=True)
-        wall, _, _ = run([args.cxm, "generate", "--out", str(generated), "--contacts", str(args.contacts), "--json"])
+        wall, _, _ = run([cxm_bin, "generate", "--out", str(generated), "--contacts", str(contacts), "--json"])
         load_rows.append(("cxm generate", wall, ""))
         subprocess.run(cxm + ["init"], check=True, stdout=subprocess.DEVNULL)
         files = [
@@ -158,7 +150,22 @@ def main() -> None:
             load_rows.append((f"cxm ingest {kind}", wall, f"{summary['accepted']:,} rows, {rss:,.0f} MiB peak"))
         wall, rss, out = run(cxm + ["refresh"])
         load_rows.append(("cxm refresh (derive + rollup)", wall, f"{rss:,.0f} MiB peak; {out.decode().strip()}"))
+    return generated, data_dir, load_rows
 
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--contacts", type=int, default=10_000_000)
+    parser.add_argument("--cxm", default=os.environ.get("CXM_BIN", "target/release/cxm"))
+    parser.add_argument("--work", default="bench-data")
+    parser.add_argument("--keep", action="store_true", help="reuse a loaded data directory")
+    args = parser.parse_args()
+
+    import duckdb
+    import polars as pl
+
+    generated, data_dir, load_rows = load_organisation(args.cxm, Path(args.work), args.contacts, args.keep)
+    cxm = [args.cxm, "--data-dir", str(data_dir)]
     tables = data_dir / "tables"
     facts = {name: delta_files(tables / name) for name in ["interactions", "survey_responses"]}
     complaint_codes = [

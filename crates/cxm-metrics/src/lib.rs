@@ -29,6 +29,8 @@ use serde::Serialize;
 pub mod answers;
 pub mod cells;
 pub mod derive;
+pub mod distribution;
+pub mod movers;
 pub mod organisation;
 pub mod plan;
 pub mod query;

@@ -34,9 +34,11 @@ pub struct CustomerInfo {
     pub joined_at: Option<i64>,
 }
 
-/// A topic's category and kind.
+/// A topic's name, category and kind.
 #[derive(Debug, Clone, PartialEq)]
 pub struct TopicInfo {
+    /// What people call it (the code when the taxonomy gives no name).
+    pub name: String,
     pub category: String,
     pub complaint: bool,
 }
@@ -143,10 +145,11 @@ impl Organisation {
             )
             .await?;
         for row in store.rows(ReferenceTable::Topics).await? {
-            if let [Some(code), _, Some(category), Some(kind), _] = &row.values[..] {
+            if let [Some(code), name, Some(category), Some(kind), _] = &row.values[..] {
                 org.topics.insert(
                     code.clone(),
                     TopicInfo {
+                        name: name.clone().unwrap_or_else(|| code.clone()),
                         category: category.clone(),
                         complaint: kind == TopicKind::Complaint.as_str(),
                     },

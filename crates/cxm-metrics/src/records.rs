@@ -145,12 +145,13 @@ fn date(day: NaiveDate) -> String {
     format!("CAST({} AS DATE)", quote(&day.to_string()))
 }
 
-/// A query over one record set, ready to count, page or stream.
-struct Selection {
-    ctx: SessionContext,
-    table: &'static str,
+/// A query over one record set, ready to count, page, stream or summarise.
+pub(crate) struct Selection {
+    pub(crate) ctx: SessionContext,
+    pub(crate) table: &'static str,
     columns: &'static [&'static str],
-    condition: String,
+    /// The SQL condition of the filters and the visibility.
+    pub(crate) condition: String,
     order: &'static str,
 }
 
@@ -167,7 +168,7 @@ impl Selection {
 }
 
 impl Engine {
-    async fn select(
+    pub(crate) async fn select(
         &self,
         set: RecordSet,
         filters: &Filters,

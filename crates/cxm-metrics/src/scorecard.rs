@@ -112,12 +112,27 @@ pub async fn scorecard(
     period: Period,
     targets: &[Target],
 ) -> Result<Scorecard, MetricsError> {
+    scorecard_of_slice(engine, subject, period, &Filters::default(), targets).await
+}
+
+/// The scorecard of `subject` for `period` over a slice of the contacts: the channels,
+/// topics, segments and regions of `slice` (its period, unit and person are ignored). The
+/// subject, its parent and its peers are all measured on the same slice.
+pub async fn scorecard_of_slice(
+    engine: &Engine,
+    subject: &Subject,
+    period: Period,
+    slice: &Filters,
+    targets: &[Target],
+) -> Result<Scorecard, MetricsError> {
     let org = engine.organisation();
     let to = period.end.pred_opt().unwrap_or(period.end);
     let filters = Filters {
         from: Some(period.start),
         to: Some(to),
-        ..Filters::default()
+        unit: None,
+        person: None,
+        ..slice.clone()
     };
     // The period's own grain: it is then compared with the whole period before it (the
     // previous month, quarter, …), not with the same number of days before it.

@@ -129,7 +129,7 @@ pub(crate) fn name_of<T: Serialize>(value: &T) -> String {
 }
 
 /// Comma-separated values.
-fn values(text: &Option<String>) -> Vec<String> {
+pub(crate) fn values(text: &Option<String>) -> Vec<String> {
     text.iter()
         .flat_map(|t| t.split(','))
         .map(str::trim)
@@ -140,7 +140,7 @@ fn values(text: &Option<String>) -> Vec<String> {
 
 /// Refuses ASCII control characters (no id, code or name holds one), as the parameters'
 /// schema says.
-fn plain_text(name: &str, value: &str) -> Result<(), ApiError> {
+pub(crate) fn plain_text(name: &str, value: &str) -> Result<(), ApiError> {
     if let Some(bad) = value.chars().find(|&c| c < ' ' || c == '\u{7f}') {
         return Err(ApiError::BadRequest(format!(
             "{name} {value:?} contains the control character {bad:?}"

@@ -152,6 +152,119 @@ pub fn trend(
     Ok(finish(svg, title, &hover))
 }
 
+/// One bar: its label, value and hover note.
+#[derive(Debug, Clone)]
+pub struct Bar {
+    pub label: String,
+    pub value: f64,
+    /// What hovering shows after the label (e.g. "120 contacts").
+    pub note: String,
+}
+
+/// Which way bars grow.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Orientation {
+    /// Upwards, labels below (histograms).
+    Vertical,
+    /// To the right, labels on the left (long names, such as topics).
+    Horizontal,
+}
+
+/// A bar chart of non-negative values.
+pub fn bars(title: &str, bars: &[Bar], orientation: Orientation) -> Result<String, String> {
+    let high = bars
+        .iter()
+        .map(|b| b.value)
+        .filter(|v| v.is_finite())
+        .fold(0.0f64, f64::max)
+        .max(1.0)
+        * 1.08;
+    let count = bars.len().max(1) as f64;
+    let label_of = |x: &f64| {
+        let index = (x - 0.5).round();
+        if (x - 0.5 - index).abs() > 1e-6 || index < 0.0 {
+            return String::new();
+        }
+        bars.get(index as usize)
+            .map(|b| b.label.clone())
+            .unwrap_or_default()
+    };
+    let height = match orientation {
+        Orientation::Vertical => HEIGHT,
+        Orientation::Horizontal => (40 + 22 * bars.len() as u32).max(120),
+    };
+    let mut svg = String::new();
+    let mut hover = String::new();
+    {
+        let root = SVGBackend::with_string(&mut svg, (WIDTH, height)).into_drawing_area();
+        root.fill(&WHITE).map_err(|e| e.to_string())?;
+        let mut builder = ChartBuilder::on(&root);
+        builder.caption(title, ("sans-serif", 15)).margin(8);
+        match orientation {
+            Orientation::Vertical => builder.x_label_area_size(28).y_label_area_size(56),
+            Orientation::Horizontal => builder.x_label_area_size(24).y_label_area_size(170),
+        };
+        let (x_range, y_range) = match orientation {
+            Orientation::Vertical => (0f64..count, 0f64..high),
+            Orientation::Horizontal => (0f64..high, 0f64..count),
+        };
+        let mut chart = builder
+            .build_cartesian_2d(x_range, y_range)
+            .map_err(|e| e.to_string())?;
+        let value_label = |v: &f64| format!("{v:.0}");
+        let mut mesh = chart.configure_mesh();
+        mesh.light_line_style(WHITE).bold_line_style(GRID);
+        match orientation {
+            Orientation::Vertical => mesh
+                .x_labels(bars.len().clamp(1, 8))
+                .x_label_formatter(&label_of)
+                .y_labels(5)
+                .y_label_formatter(&value_label)
+                .disable_x_mesh(),
+            Orientation::Horizontal => mesh
+                .y_labels(bars.len().max(1))
+                .y_label_formatter(&label_of)
+                .x_labels(5)
+                .x_label_formatter(&value_label)
+                .disable_y_mesh(),
+        };
+        mesh.draw().map_err(|e| e.to_string())?;
+        // Horizontal bars run top to bottom in the order given.
+        let slot = |index: usize| match orientation {
+            Orientation::Vertical => index as f64,
+            Orientation::Horizontal => count - 1.0 - index as f64,
+        };
+        let corners = |index: usize, value: f64| {
+            let at = slot(index);
+            match orientation {
+                Orientation::Vertical => [(at + 0.1, 0.0), (at + 0.9, value)],
+                Orientation::Horizontal => [(0.0, at + 0.15), (value, at + 0.85)],
+            }
+        };
+        chart
+            .draw_series(bars.iter().enumerate().map(|(index, bar)| {
+                Rectangle::new(corners(index, bar.value.max(0.0)), LINE.filled())
+            }))
+            .map_err(|e| e.to_string())?;
+        for (index, bar) in bars.iter().enumerate() {
+            let [a, b] = corners(index, high / 1.08);
+            let (x0, y0) = chart.backend_coord(&a);
+            let (x1, y1) = chart.backend_coord(&b);
+            hover.push_str(&format!(
+                "<g class=\"bar\"><title>{}: {}</title><rect x=\"{}\" y=\"{}\" width=\"{}\" height=\"{}\" fill=\"transparent\"/></g>",
+                escape(&bar.label),
+                escape(&bar.note),
+                x0.min(x1),
+                y0.min(y1),
+                (x1 - x0).abs(),
+                (y1 - y0).abs()
+            ));
+        }
+        root.present().map_err(|e| e.to_string())?;
+    }
+    Ok(finish(svg, title, &hover))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -189,5 +302,33 @@ mod tests {
     #[test]
     fn empty_input_still_draws() {
         assert!(trend("Nothing", &[], None, &|v| v.to_string()).is_ok());
+        for orientation in [Orientation::Vertical, Orientation::Horizontal] {
+            assert!(bars("Nothing", &[], orientation).is_ok());
+        }
+    }
+
+    #[test]
+    fn every_bar_has_a_hover_note_and_labels_in_order() {
+        let items: Vec<Bar> = [("Billing & fees", 30.0), ("Delivery", 12.0), ("Other", 0.0)]
+            .iter()
+            .map(|(label, value)| Bar {
+                label: (*label).to_owned(),
+                value: *value,
+                note: format!("{value} contacts"),
+            })
+            .collect();
+        for orientation in [Orientation::Vertical, Orientation::Horizontal] {
+            let svg = bars("Topic mix", &items, orientation).unwrap();
+            assert!(
+                svg.contains("<title>Billing &amp; fees: 30 contacts</title>"),
+                "{svg}"
+            );
+            assert!(svg.contains("<title>Other: 0 contacts</title>"));
+            assert_eq!(svg.matches("<g class=\"bar\">").count(), 3);
+            assert!(
+                !svg.contains("style="),
+                "inline styles are blocked by the CSP"
+            );
+        }
     }
 }

@@ -24,12 +24,17 @@ pub mod accounts;
 pub mod api;
 pub mod auth;
 pub mod charts;
+pub mod dashboard;
 pub mod error;
 pub mod ingest;
+pub mod overview;
 pub mod pages;
+pub mod person_page;
 pub mod record_pages;
 pub mod scope;
 pub mod telemetry;
+pub mod topics_page;
+pub mod unit_page;
 
 pub use error::ApiError;
 

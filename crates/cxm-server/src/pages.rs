@@ -1,5 +1,5 @@
-//! The browser side: sign-in and sign-out (CSRF-protected forms, throttled), and the home
-//! page with the caller's scorecard. Server-rendered HTML; nothing is loaded from another
+//! The browser side: sign-in and sign-out (CSRF-protected forms, throttled), the page
+//! layout, and the home page with the caller's scorecard. Server-rendered HTML; nothing is loaded from another
 //! host.
 
 use std::net::SocketAddr;
@@ -16,6 +16,8 @@ use maud::{DOCTYPE, Markup, html};
 use serde::Deserialize;
 
 use crate::auth::{self, Principal, SESSION_COOKIE};
+use crate::dashboard::{Dashboard, DashboardParams, change, linked, number};
+use crate::record_pages::link;
 use crate::scope::Scope;
 use crate::{ApiError, AppState};
 
@@ -26,7 +28,10 @@ pub fn routes() -> Router<AppState> {
         .route("/", get(home))
         .route("/login", get(login_page).post(login))
         .route("/logout", axum::routing::post(logout))
-        .route("/units/{unit}", get(unit_page))
+        .route("/overview", get(crate::overview::overview))
+        .route("/topics", get(crate::topics_page::topics_page))
+        .route("/units/{unit}", get(crate::unit_page::unit_page))
+        .route("/people/{person}", get(crate::person_page::person_page))
         .route("/static/cxm.css", get(stylesheet))
 }
 
@@ -97,6 +102,7 @@ pub(crate) fn layout(title: &str, signed_in: Option<(&Principal, &str)>, body: M
                         }
                     }
                 }
+                @if signed_in.is_some() { (crate::dashboard::navigation()) }
                 main { (body) }
             }
         }
@@ -311,20 +317,6 @@ async fn logout(
     Ok(response)
 }
 
-fn number(value: Option<f64>, unit: &cxm_domain::metrics::MetricUnit) -> String {
-    use cxm_domain::metrics::MetricUnit as U;
-    match value {
-        None => "–".into(),
-        Some(v) => match unit {
-            U::Share => format!("{:.1}%", v * 100.0),
-            U::Seconds => format!("{v:.0} s"),
-            U::Count => format!("{v:.0}"),
-            U::Currency => format!("{v:.2}"),
-            U::Score | U::Points | U::Number => format!("{v:.2}"),
-        },
-    }
-}
-
 /// A page's signed-in user and their session's CSRF token; otherwise the response to
 /// send instead: to the sign-in page (and back here after it), or a 403 for tokens.
 pub(crate) fn signed_in_page(
@@ -356,15 +348,18 @@ pub(crate) fn signed_in_page(
 }
 
 /// The caller's scorecard: an agent's own, a lead's or manager's unit, the company for
-/// everyone else.
+/// everyone else; with the dashboards' filters.
 async fn home(
     State(state): State<AppState>,
     MaybeSignedIn(principal): MaybeSignedIn,
+    uri: axum::http::Uri,
+    crate::api::Params(params): crate::api::Params<DashboardParams>,
 ) -> Result<Response, ApiError> {
-    let Some(principal) = principal else {
-        return Ok(Redirect::to("/login").into_response());
+    let (principal, csrf) = match signed_in_page(principal, &uri) {
+        Ok(signed_in) => signed_in,
+        Err(response) => return Ok(*response),
     };
-    let Principal::User { user, csrf } = &principal else {
+    let Principal::User { user, .. } = &principal else {
         return Err(ApiError::Forbidden(
             "pages are for signed-in people, not tokens".into(),
         ));
@@ -372,92 +367,71 @@ async fn home(
     let engine = state.engine().await;
     let org = engine.organisation();
     let scope = Scope::of(&principal, org);
-    let subject = match &scope {
-        Scope::All => org.root().map(|u| Subject::Unit(u.id.clone())),
-        Scope::Subtree { unit } => Some(Subject::Unit(unit.clone())),
-        Scope::Own { person, .. } => Some(Subject::Person(person.clone())),
-        Scope::Nothing { .. } => None,
-    };
-    let period = cxm_metrics::scorecard::default_period(&engine);
+    let dashboard = Dashboard::resolve(&params, &engine)?;
+    let subject = home_subject(&scope, org);
     let card = match &subject {
         Some(subject) => {
             let targets = state.store().targets().await?;
-            Some(cxm_metrics::scorecard::scorecard(&engine, subject, period, &targets).await?)
+            Some(
+                cxm_metrics::scorecard::scorecard_of_slice(
+                    &engine,
+                    subject,
+                    dashboard.period,
+                    &dashboard.slice,
+                    &targets,
+                )
+                .await?,
+            )
         }
         None => None,
     };
     let body = html! {
         h1 { "Welcome, " (user.display_name) }
         p.role { (user.role.as_str()) }
+        (dashboard.form("/", org, &scope, false))
         @match (&card, &scope) {
             (Some(card), _) => {
                 h2 {
                     @match &card.subject {
-                        Subject::Unit(id) => { a href=(format!("/units/{id}")) { (card.name) } }
-                        Subject::Person(_) => { (card.name) }
+                        Subject::Unit(id) => { a href=(link(&format!("/units/{id}"), &dashboard.pairs(false))) { (card.name) } }
+                        Subject::Person(id) => { a href=(link(&format!("/people/{id}"), &dashboard.pairs(false))) { (card.name) } }
                     }
                     " · " (card.period)
                 }
-                (scorecard_table(card, |metric| records_link(&engine, &card.subject, &period, metric)))
+                (scorecard_table(card, |metric| dashboard.records_link(&engine, Some(&card.subject), metric, None)))
             }
             (None, Scope::Nothing { reason }) => { p.error { (reason) } }
             (None, _) => { p { "No data yet." } }
         }
     };
-    Ok(layout("Home", Some((&principal, csrf)), body).into_response())
+    Ok(layout("Home", Some((&principal, &csrf)), body).into_response())
 }
 
-/// Where each metric's number of a scorecard leads: the contacts or answers it counted
-/// (satisfaction answers lowest rated first), with the scorecard's subject and period.
-pub(crate) fn records_link(
-    engine: &cxm_metrics::Engine,
-    subject: &Subject,
-    period: &cxm_domain::metrics::Period,
-    metric: &str,
-) -> Option<String> {
-    use cxm_domain::metrics::Source;
-    let definition = engine.config().catalogue.get(metric).ok()?;
-    let mut pairs = vec![
-        ("from", period.start.to_string()),
-        (
-            "to",
-            period.end.pred_opt().unwrap_or(period.end).to_string(),
-        ),
-    ];
-    match subject {
-        Subject::Unit(unit) => pairs.push(("unit", unit.clone())),
-        Subject::Person(person) => pairs.push(("person", person.clone())),
-    }
-    let path = match definition.source {
-        Source::Contacts => "/records/contacts",
-        Source::Surveys => {
-            pairs.push(("order", "worst".to_owned()));
-            "/records/answers"
-        }
-        Source::Transactions | Source::Customers => return None,
-    };
-    Some(crate::record_pages::link(path, &pairs))
-}
-
-/// A number, linked to the records behind it when it has any.
-fn linked(shown: &str, href: Option<String>, n: u64) -> Markup {
-    html! {
-        @match href {
-            Some(href) if n > 0 => { a href=(href) { (shown) } }
-            _ => { (shown) }
-        }
+/// Whose scorecard the home page shows: an agent's own, a lead's or manager's unit, the
+/// company for everyone else.
+pub(crate) fn home_subject(scope: &Scope, org: &cxm_metrics::Organisation) -> Option<Subject> {
+    match scope {
+        Scope::All => org.root().map(|u| Subject::Unit(u.id.clone())),
+        Scope::Subtree { unit } => Some(Subject::Unit(unit.clone())),
+        Scope::Own { person, .. } => Some(Subject::Person(person.clone())),
+        Scope::Nothing { .. } => None,
     }
 }
 
 /// A scorecard as a table: actual (with its interval on hover, and a link to the records
-/// behind it), sample, target, status and percentile among peers.
+/// behind it), sample, change since the previous period, target, status, the parent's
+/// value and the percentile among peers.
 pub(crate) fn scorecard_table(
     card: &cxm_metrics::Scorecard,
     link: impl Fn(&str) -> Option<String>,
 ) -> Markup {
+    let parent = card.parent.as_deref().unwrap_or("Parent");
     html! {
         table.scorecard {
-            thead { tr { th { "Metric" } th { "Actual" } th { "n" } th { "Target" } th { "Status" } th { "Percentile" } } }
+            thead { tr {
+                th { "Metric" } th { "Actual" } th { "n" } th { "Change" } th { "Target" }
+                th { "Status" } th { (parent) } th title=(format!("among {}", card.peers)) { "Percentile" }
+            } }
             tbody {
                 @for line in &card.lines {
                     tr {
@@ -471,230 +445,18 @@ pub(crate) fn scorecard_table(
                             (linked(&shown, link(&line.metric), line.n))
                         }
                         td.num { (line.n) }
+                        td.num title=(line.p_value.map(|p| format!("p = {p:.3}")).unwrap_or_default()) {
+                            @if let Some(c) = line.change { (change(c, &line.unit)) } @else { "–" }
+                        }
                         td.num { (number(line.target, &line.unit)) }
-                        td { (line.status.as_str()) }
+                        td class=(format!("status-{}", crate::api::name_of(&line.status))) { (line.status.as_str()) }
+                        td.num { (number(line.parent, &line.unit)) }
                         td.num { @if let Some(p) = line.percentile { (format!("{p:.0}")) } @else { "–" } }
                     }
                 }
             }
         }
     }
-}
-
-/// One child unit on its parent's page: the value and sample of each [`CHILD_METRICS`].
-struct ChildRow {
-    id: String,
-    name: String,
-    values: [(Option<f64>, u64); CHILD_METRICS.len()],
-}
-
-/// Metrics charted over the last twelve periods on a unit's page.
-const TREND_METRICS: [&str; 3] = ["csat", "repeat_contact_rate", "handle_seconds"];
-
-/// Metrics of the children table on a unit's page.
-const CHILD_METRICS: [&str; 3] = ["contacts", "csat", "repeat_contact_rate"];
-
-/// A unit's page: its scorecard for the latest complete month and its children (within
-/// the caller's scope) ranked by CSAT, each with its sample.
-async fn unit_page(
-    State(state): State<AppState>,
-    MaybeSignedIn(principal): MaybeSignedIn,
-    axum::extract::Path(unit): axum::extract::Path<String>,
-) -> Result<Response, ApiError> {
-    let Some(principal) = principal else {
-        let next = format!("/units/{unit}");
-        let next: String = url::form_urlencoded::byte_serialize(next.as_bytes()).collect();
-        return Ok(Redirect::to(&format!("/login?next={next}")).into_response());
-    };
-    let Principal::User { csrf, .. } = &principal else {
-        return Err(ApiError::Forbidden(
-            "pages are for signed-in people, not tokens".into(),
-        ));
-    };
-    let engine = state.engine().await;
-    let org = engine.organisation();
-    let Some(found) = org.unit(&unit) else {
-        return Err(ApiError::NotFound(format!("no org unit {unit}")));
-    };
-    let scope = Scope::of(&principal, org);
-    let subject = Subject::Unit(unit.clone());
-    scope.check_subject(org, &subject)?;
-    let period = cxm_metrics::scorecard::default_period(&engine);
-    let targets = state.store().targets().await?;
-    let card = cxm_metrics::scorecard::scorecard(&engine, &subject, period, &targets).await?;
-    let card_targets: Vec<(String, f64)> = card
-        .lines
-        .iter()
-        .filter_map(|l| l.target.map(|t| (l.metric.clone(), t)))
-        .collect();
-    let charts = trends(
-        &engine,
-        &scope,
-        &subject,
-        &period,
-        &TREND_METRICS,
-        &card_targets,
-    )
-    .await?;
-    let children: Vec<&cxm_metrics::organisation::Unit> = org
-        .children(&unit)
-        .into_iter()
-        .filter(|child| scope.sees_unit(org, &child.id))
-        .collect();
-    let mut table: Vec<ChildRow> = children
-        .iter()
-        .map(|c| ChildRow {
-            id: c.id.clone(),
-            name: c.name.clone(),
-            values: [(None, 0); CHILD_METRICS.len()],
-        })
-        .collect();
-    if let Some(level) = children.first().map(|c| c.level.clone()) {
-        let query = cxm_metrics::Query {
-            metrics: CHILD_METRICS.iter().map(|m| (*m).to_owned()).collect(),
-            by: vec![cxm_metrics::Dimension::Level(level.clone())],
-            grain: period.grain,
-            filters: cxm_metrics::Filters {
-                from: Some(period.start),
-                to: Some(period.end.pred_opt().unwrap_or(period.end)),
-                unit: Some(unit.clone()),
-                ..cxm_metrics::Filters::default()
-            },
-        };
-        let filters = scope.narrow(org, &query.filters, &query.by)?;
-        let query = cxm_metrics::Query { filters, ..query };
-        let answer = engine.query(&query).await?;
-        for row in answer.rows {
-            let (Some(child), Some(metric)) = (
-                row.group.get(&level),
-                CHILD_METRICS.iter().position(|m| *m == row.metric),
-            ) else {
-                continue;
-            };
-            if let Some(entry) = table.iter_mut().find(|entry| &entry.id == child) {
-                entry.values[metric] = (row.value, row.n);
-            }
-        }
-    }
-    // Best CSAT first; children without answers last.
-    table.sort_by(|a, b| {
-        b.values[1]
-            .0
-            .partial_cmp(&a.values[1].0)
-            .unwrap_or(std::cmp::Ordering::Equal)
-    });
-    let units = [
-        cxm_domain::metrics::MetricUnit::Count,
-        cxm_domain::metrics::MetricUnit::Share,
-        cxm_domain::metrics::MetricUnit::Share,
-    ];
-    let body = html! {
-        p.breadcrumbs {
-            @for ancestor in org.ancestors(&unit).iter().rev() {
-                @if scope.sees_unit(org, &ancestor.id) && ancestor.id != unit {
-                    a href=(format!("/units/{}", ancestor.id)) { (ancestor.name) } " › "
-                }
-            }
-        }
-        h1 { (found.name) " · " (card.period) }
-        p.role { (found.level) }
-        (scorecard_table(&card, |metric| records_link(&engine, &subject, &period, metric)))
-        section.trends {
-            @for chart in &charts { (maud::PreEscaped(chart)) }
-        }
-        @if !table.is_empty() {
-            h2 { "Units below, by CSAT" }
-            table.children {
-                thead { tr { th { "Unit" } th { "Contacts" } th { "CSAT" } th { "n" } th { "Repeat contacts" } } }
-                tbody {
-                    @for ChildRow { id, name, values } in &table {
-                        tr {
-                            td { a href=(format!("/units/{id}")) { (name) } }
-                            @let child = Subject::Unit(id.clone());
-                            td.num {
-                                (linked(&number(values[0].0, &units[0]), records_link(&engine, &child, &period, CHILD_METRICS[0]), values[0].1))
-                            }
-                            td.num {
-                                (linked(&number(values[1].0, &units[1]), records_link(&engine, &child, &period, CHILD_METRICS[1]), values[1].1))
-                            }
-                            td.num { (values[1].1) }
-                            td.num { (number(values[2].0, &units[2])) }
-                        }
-                    }
-                }
-            }
-        }
-    };
-    Ok(layout(&found.name, Some((&principal, csrf)), body).into_response())
-}
-
-/// Trend charts of `metrics` for `subject` over the twelve periods up to `period`.
-async fn trends(
-    engine: &cxm_metrics::Engine,
-    scope: &Scope,
-    subject: &Subject,
-    period: &cxm_domain::metrics::Period,
-    metrics: &[&str],
-    targets: &[(String, f64)],
-) -> Result<Vec<String>, ApiError> {
-    let mut first = *period;
-    for _ in 0..11 {
-        first = first.previous();
-    }
-    let mut filters = cxm_metrics::Filters {
-        from: Some(first.start),
-        to: Some(period.end.pred_opt().unwrap_or(period.end)),
-        ..cxm_metrics::Filters::default()
-    };
-    match subject {
-        Subject::Unit(unit) => filters.unit = Some(unit.clone()),
-        Subject::Person(person) => filters.person = Some(person.clone()),
-    }
-    let org = engine.organisation();
-    let query = cxm_metrics::Query {
-        metrics: metrics.iter().map(|m| (*m).to_owned()).collect(),
-        by: Vec::new(),
-        grain: period.grain,
-        filters: scope.narrow(org, &filters, &[])?,
-    };
-    let answer = engine.query(&query).await?;
-    let mut periods = Vec::new();
-    let mut at = first;
-    for _ in 0..12 {
-        periods.push(at.to_string());
-        at = cxm_domain::metrics::Period::containing(at.grain, at.end);
-    }
-    let mut charts = Vec::new();
-    for metric in metrics {
-        let Ok(definition) = engine.config().catalogue.get(metric) else {
-            continue;
-        };
-        let points: Vec<crate::charts::Point> = periods
-            .iter()
-            .map(|label| {
-                let row = answer
-                    .rows
-                    .iter()
-                    .find(|r| r.metric == *metric && &r.period == label);
-                crate::charts::Point {
-                    label: label.clone(),
-                    value: row.and_then(|r| r.value),
-                    n: row.map_or(0, |r| r.n),
-                }
-            })
-            .collect();
-        let target = targets.iter().find(|(m, _)| m == metric).map(|(_, t)| *t);
-        let unit = definition.unit;
-        let chart = crate::charts::trend(
-            &format!("{} by {}", definition.label, period.grain.as_str()),
-            &points,
-            target,
-            &|v| number(Some(v), &unit),
-        )
-        .map_err(ApiError::internal)?;
-        charts.push(chart);
-    }
-    Ok(charts)
 }
 
 async fn stylesheet() -> Response {

@@ -2,142 +2,24 @@
 //! sessions, CSRF, throttling, tokens, the OpenAPI document, and the authorization matrix
 //! (every role × every endpoint × own and other scope).
 
-use std::collections::BTreeSet;
-use std::path::PathBuf;
-use std::sync::OnceLock;
+mod common;
 
+use std::collections::BTreeSet;
+
+use common::{World, ingest_world, server, server_on, server_with, user, world};
 use cxm_catalog::DataDir;
-use cxm_domain::RecordKind;
-use cxm_ingest::IngestRequest;
 use cxm_metrics::Organisation;
+use cxm_server::ServerConfig;
 use cxm_server::accounts::DemoSignIn;
-use cxm_server::{AppState, ServerConfig};
-use cxm_sql::{AccountStore, TokenScope};
+use cxm_sql::AccountStore;
 use reqwest::StatusCode;
 use reqwest::redirect::Policy;
 use serde_json::Value;
-
-/// The organisation every test serves (generated once per test binary).
-struct World {
-    _temp: tempfile::TempDir,
-    path: PathBuf,
-    users: Vec<DemoSignIn>,
-    read_token: String,
-    ingest_token: String,
-}
-
-fn world() -> &'static World {
-    static WORLD: OnceLock<World> = OnceLock::new();
-    WORLD.get_or_init(|| in_own_runtime(30_000))
-}
-
-/// A smaller organisation of its own for the tests that store records through the API
-/// (so the read-only tests' counts never move).
-fn ingest_world() -> &'static World {
-    static WORLD: OnceLock<World> = OnceLock::new();
-    WORLD.get_or_init(|| in_own_runtime(3_000))
-}
-
-fn in_own_runtime(contacts: u64) -> World {
-    // Its own runtime: the world outlives every test's runtime.
-    std::thread::spawn(move || {
-        tokio::runtime::Runtime::new()
-            .unwrap()
-            .block_on(build_world(contacts))
-    })
-    .join()
-    .unwrap()
-}
-
-async fn build_world(contacts: u64) -> World {
-    let temp = tempfile::tempdir().unwrap();
-    let path = temp.path().join("data");
-    let dir = DataDir::init(&path, None).await.unwrap();
-    let generated = temp.path().join("generated");
-    let mut options = cxm_generate::GenerateOptions::new(generated.clone());
-    options.contacts = contacts;
-    cxm_generate::generate(&options).unwrap();
-    for (file, kind) in cxm_generate::FILES {
-        let kind = RecordKind::from_cli_name(kind).unwrap();
-        let request = IngestRequest::new(kind, vec![generated.join(file)]);
-        let summary = cxm_ingest::ingest(&dir, &request).await.unwrap();
-        assert_eq!(summary.rejected, 0, "{file}");
-    }
-    cxm_metrics::refresh(&dir).await.unwrap();
-    let users = cxm_server::accounts::demo_users(&dir).await.unwrap();
-    let store = dir.reference().await.unwrap();
-    let read = cxm_server::auth::create_token(&store, "reader", TokenScope::Read, "test")
-        .await
-        .unwrap();
-    let ingest = cxm_server::auth::create_token(&store, "loader", TokenScope::Ingest, "test")
-        .await
-        .unwrap();
-    store.close().await;
-    World {
-        _temp: temp,
-        path,
-        users,
-        read_token: read.text,
-        ingest_token: ingest.text,
-    }
-}
-
-/// A server on port 0 for one test; stops when dropped.
-struct Server {
-    base: String,
-    state: AppState,
-    stop: Option<tokio::sync::oneshot::Sender<()>>,
-}
-
-impl Drop for Server {
-    fn drop(&mut self) {
-        if let Some(stop) = self.stop.take() {
-            let _ = stop.send(());
-        }
-    }
-}
-
-async fn server() -> Server {
-    server_with(ServerConfig::default()).await
-}
-
-async fn server_with(config: ServerConfig) -> Server {
-    server_on(world(), config).await
-}
-
-async fn server_on(world: &World, config: ServerConfig) -> Server {
-    let dir = DataDir::open(&world.path).unwrap();
-    let state = AppState::open(dir, config).await.unwrap();
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let base = format!("http://{}", listener.local_addr().unwrap());
-    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
-    let serving = state.clone();
-    tokio::spawn(async move {
-        cxm_server::serve(listener, serving, async {
-            let _ = stopped.await;
-        })
-        .await
-        .unwrap();
-    });
-    Server {
-        base,
-        state,
-        stop: Some(stop),
-    }
-}
 
 fn client() -> reqwest::Client {
     reqwest::Client::builder()
         .redirect(Policy::none())
         .build()
-        .unwrap()
-}
-
-fn user(role: &str) -> &'static DemoSignIn {
-    world()
-        .users
-        .iter()
-        .find(|u| u.role.as_str() == role)
         .unwrap()
 }
 
@@ -772,6 +654,16 @@ async fn the_authorization_matrix_holds_for_every_role_endpoint_and_scope() {
             }
             let (_, units) = get(base, "/api/v1/org/units", &me).await;
             assert_eq!(units.as_array().unwrap().len(), org.units().len(), "{role}");
+            for path in [
+                "/".to_owned(),
+                "/overview".to_owned(),
+                "/topics?grain=week".to_owned(),
+                format!("/units/CO?period={month}"),
+                format!("/people/{}", cases_any_agent(org)),
+            ] {
+                let (status, html) = page(base, &path, Some(&cookie)).await;
+                assert_eq!(status, StatusCode::OK, "{role} {path}: {html}");
+            }
             continue;
         }
 
@@ -937,6 +829,39 @@ async fn the_authorization_matrix_holds_for_every_role_endpoint_and_scope() {
         );
         let (_, past_end) = get(base, &beyond, &me).await;
         assert!(past_end["rows"].as_array().unwrap().is_empty());
+
+        // Pages: in scope they answer and link only to units and people in scope; outside
+        // it they are refused.
+        for (path, allowed) in [
+            ("/".to_owned(), true),
+            ("/overview".to_owned(), true),
+            ("/topics".to_owned(), true),
+            (format!("/overview?unit={}", c.own_unit), true),
+            (format!("/topics?unit={}&channel=phone", c.own_unit), true),
+            (format!("/units/{}?period={month}", c.own_unit), true),
+            (format!("/people/{}?period={month}", c.own_person), true),
+            (format!("/overview?unit={}", c.other_unit), false),
+            (format!("/topics?unit={}", c.other_unit), false),
+            (format!("/units/{}", c.other_unit), false),
+            (format!("/people/{}", c.other_person), false),
+            ("/units/CO".to_owned(), false),
+        ] {
+            let (status, html) = page(base, &path, Some(&cookie)).await;
+            if !allowed {
+                assert_eq!(status, StatusCode::FORBIDDEN, "{role} {path}");
+                continue;
+            }
+            assert_eq!(status, StatusCode::OK, "{role} {path}: {html}");
+            for (prefix, seen) in [
+                ("href=\"/units/", &in_scope_unit as &dyn Fn(&str) -> bool),
+                ("href=\"/people/", &in_scope_person),
+            ] {
+                for linked in html.split(prefix).skip(1) {
+                    let id = linked.split(['"', '?']).next().unwrap();
+                    assert!(seen(id), "{role} {path} links to {prefix}{id}");
+                }
+            }
+        }
 
         // The org tree and people are those of the scope.
         let (_, units) = get(base, "/api/v1/org/units", &me).await;
@@ -1360,4 +1285,201 @@ async fn numbers_lead_to_their_records_and_exports_stay_in_scope() {
     let (status, location) = page(base, "/records/answers?order=worst", None).await;
     assert_eq!(status, StatusCode::SEE_OTHER);
     assert_eq!(location, "/login?next=%2Frecords%2Fanswers%3Forder%3Dworst");
+}
+
+/// The text of the element carrying `marker` (up to its first tag), e.g. a card's value.
+fn text_after(html: &str, marker: &str) -> String {
+    let at = html
+        .find(marker)
+        .unwrap_or_else(|| panic!("{marker} missing"));
+    let rest = &html[at + marker.len()..];
+    let mut text = String::new();
+    let mut in_tag = false;
+    for c in rest.chars() {
+        match c {
+            '<' => {
+                if !text.trim().is_empty() && !in_tag {
+                    break;
+                }
+                in_tag = true
+            }
+            '>' => in_tag = false,
+            c if !in_tag => text.push(c),
+            _ => {}
+        }
+    }
+    text.trim().to_owned()
+}
+
+#[tokio::test]
+async fn dashboards_show_the_engines_numbers_and_keep_their_filters() {
+    let server = server().await;
+    let base = &server.base;
+    let engine = server.state.engine().await;
+    let org = engine.organisation();
+    let cookie = sign_in(base, user("executive")).await;
+    let me = As::Cookie(&cookie);
+    let period = cxm_metrics::scorecard::default_period(&engine);
+    let (from, to) = (period.start, period.end.pred_opt().unwrap());
+    let root = org.root().unwrap().id.clone();
+
+    // The overview's cards are the company's scorecard.
+    let (status, html) = page(base, "/overview", Some(&cookie)).await;
+    assert_eq!(status, StatusCode::OK);
+    let (_, card) = get(base, &format!("/api/v1/org/units/{root}/scorecard"), &me).await;
+    let line = |metric: &str| {
+        card["lines"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|l| l["metric"] == metric)
+            .unwrap()
+            .clone()
+    };
+    let csat = line("csat")["actual"].as_f64().unwrap();
+    let shown = text_after(&html, "data-metric=\"csat\"><h3>CSAT (top-2-box)</h3>");
+    assert_eq!(shown, format!("{:.1}%", csat * 100.0), "overview CSAT");
+    for metric in cxm_server::overview::OVERVIEW_METRICS {
+        assert!(
+            html.contains(&format!("data-metric=\"{metric}\"")),
+            "{metric} card"
+        );
+    }
+    assert!(html.contains("Biggest movers among teams"));
+    assert_eq!(
+        html.matches("<svg class=\"chart\"").count(),
+        8,
+        "a trend per card"
+    );
+
+    // A unit's handle-time histogram counts every contact of the unit in the period.
+    let site = org.children(&root)[0].id.clone();
+    let (status, html) = page(base, &format!("/units/{site}"), Some(&cookie)).await;
+    assert_eq!(status, StatusCode::OK);
+    let (_, site_card) = get(base, &format!("/api/v1/org/units/{site}/scorecard"), &me).await;
+    let contacts = site_card["lines"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|l| l["metric"] == "contacts")
+        .unwrap()["actual"]
+        .as_f64()
+        .unwrap();
+    assert!(
+        html.contains(&format!("Handle time (contacts: {contacts:.0})")),
+        "handle histogram of {contacts} contacts"
+    );
+    assert!(html.contains(&format!("Hold time (contacts: {contacts:.0})")));
+    assert!(html.contains("Topic mix"));
+
+    // The topics page: contacts per topic as the API counts them.
+    let (status, html) = page(base, "/topics", Some(&cookie)).await;
+    assert_eq!(status, StatusCode::OK);
+    let (_, by_topic) = get(
+        base,
+        &format!("/api/v1/metrics?metric=contacts&by=topic&from={from}&to={to}&grain=month"),
+        &me,
+    )
+    .await;
+    let rows = by_topic["rows"].as_array().unwrap();
+    assert!(rows.len() > 5);
+    let topics_table = &html[..html.find("data-by=\"category\"").unwrap()];
+    for row in rows {
+        let topic = row["group"]["topic"].as_str().unwrap();
+        let expected = format!("{:.0}", row["value"].as_f64().unwrap());
+        let at = topics_table
+            .find(&format!("data-group=\"{topic}\""))
+            .unwrap_or_else(|| panic!("topic {topic} missing"));
+        let shown = text_after(&topics_table[at..], "data-metric=\"contacts\"");
+        assert_eq!(shown, expected, "contacts of {topic}");
+    }
+    assert!(html.contains("data-by=\"category\""));
+
+    // Filters combine and stay in every link: a channel and a period.
+    let previous = period.previous().to_string();
+    let (status, html) = page(
+        base,
+        &format!("/units/{site}?channel=chat&period={previous}"),
+        Some(&cookie),
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK);
+    assert!(
+        html.contains(&format!("· {previous}</h1>")),
+        "period in the heading"
+    );
+    let child = org.children(&site)[0].id.clone();
+    assert!(
+        html.contains(&format!(
+            "href=\"/units/{child}?period={previous}&amp;channel=chat\""
+        )),
+        "child links keep the filters"
+    );
+    let href = metric_link(&html, "contacts");
+    assert!(href.contains("channel=chat"), "{href}");
+    let (_, records) = get(base, &format!("/api/v1{href}"), &me).await;
+    let chat_contacts = records["total"].as_u64().unwrap();
+    let shown: u64 = text_after(&html, "data-metric=\"contacts\">")
+        .parse()
+        .unwrap();
+    assert_eq!(
+        shown, chat_contacts,
+        "the number is the chat contacts it links to"
+    );
+    let (_, all) = get(
+        base,
+        &format!(
+            "/api/v1/records/contacts?unit={site}&from={}&to={}&limit=1",
+            period.previous().start,
+            period.start.pred_opt().unwrap()
+        ),
+        &me,
+    )
+    .await;
+    assert!(chat_contacts > 0 && chat_contacts < all["total"].as_u64().unwrap());
+
+    // Bad filters are 400s and 404s in our error format.
+    for (path, expected) in [
+        ("/overview?period=2025-13", StatusCode::BAD_REQUEST),
+        ("/overview?grain=all", StatusCode::BAD_REQUEST),
+        ("/overview?grain=fortnight", StatusCode::BAD_REQUEST),
+        ("/topics?unit=NOWHERE", StatusCode::NOT_FOUND),
+        ("/people/NOBODY", StatusCode::NOT_FOUND),
+    ] {
+        let (status, body) = page(base, path, Some(&cookie)).await;
+        assert_eq!(status, expected, "{path}: {body}");
+    }
+
+    // An agent's page over a year: comments lowest rated first, all theirs.
+    let agent = user("agent").person.clone().unwrap();
+    let year = period.start.format("%Y").to_string();
+    let (status, html) = page(
+        base,
+        &format!("/people/{agent}?period={year}"),
+        Some(&cookie),
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK);
+    let (_, answers) = get(
+        base,
+        &format!("/api/v1/records/answers?person={agent}&from={year}-01-01&to={year}-12-31&order=worst&limit=1000"),
+        &me,
+    )
+    .await;
+    let commented: Vec<&str> = answers["rows"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|r| r["comment"].as_str().is_some_and(|c| !c.trim().is_empty()))
+        .filter_map(|r| r["response_id"].as_str())
+        .take(10)
+        .collect();
+    let shown: Vec<&str> = html
+        .split("data-response=\"")
+        .skip(1)
+        .map(|s| s.split('"').next().unwrap())
+        .collect();
+    assert!(!commented.is_empty(), "no comments to check");
+    assert_eq!(shown, commented, "the lowest-rated comments, in order");
+    assert!(html.contains("Recent contacts"));
 }

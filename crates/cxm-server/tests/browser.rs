@@ -1,0 +1,351 @@
+//! The web UI in a real headless Chromium (Debian's `chromium` and `chromium-driver`,
+//! driven over WebDriver): every demo role signs in through the form, sees the scorecard of
+//! their own scope, follows a number to the records behind it, and exports them as CSV;
+//! nothing outside the scope shows. Screenshots of the main pages are saved as artifacts
+//! under `$CXM_BROWSER_ARTIFACTS` (default: `<target>/tmp/browser`).
+//!
+//! Without a chromedriver the test is skipped with a note, except under CI (`CI` set),
+//! where `.ci/run` installs one and its absence is a failure.
+
+mod common;
+
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use common::{server, user, world};
+use cxm_metrics::Organisation;
+use fantoccini::{Client, ClientBuilder, Locator};
+use serde_json::json;
+
+/// A chromedriver child process, killed when dropped.
+struct Driver {
+    child: Child,
+    url: String,
+}
+
+impl Drop for Driver {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn find_on_path(name: &str) -> Option<PathBuf> {
+    std::env::var_os("PATH").and_then(|paths| {
+        std::env::split_paths(&paths)
+            .map(|dir| dir.join(name))
+            .find(|candidate| candidate.is_file())
+    })
+}
+
+/// Starts chromedriver on a free loopback port, or says why not.
+async fn start_driver() -> Result<Driver, String> {
+    let binary = std::env::var_os("CXM_CHROMEDRIVER")
+        .map(PathBuf::from)
+        .or_else(|| find_on_path("chromedriver"))
+        .ok_or("no chromedriver (Debian: apt-get install chromium chromium-driver)")?;
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .map_err(|e| e.to_string())?
+        .port();
+    let child = Command::new(&binary)
+        .arg(format!("--port={port}"))
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .map_err(|e| format!("{}: {e}", binary.display()))?;
+    let driver = Driver {
+        child,
+        url: format!("http://127.0.0.1:{port}"),
+    };
+    let started = Instant::now();
+    while started.elapsed() < Duration::from_secs(20) {
+        if let Ok(response) = reqwest::get(format!("{}/status", driver.url)).await
+            && response.status().is_success()
+        {
+            return Ok(driver);
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    Err("chromedriver did not answer within 20 s".into())
+}
+
+/// A fresh headless Chromium session that downloads into `downloads`.
+async fn browser(driver: &Driver, downloads: &Path) -> Client {
+    let mut options = json!({
+        "args": [
+            "--headless=new", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage",
+            "--disable-quic", "--no-first-run", "--disable-background-networking",
+            "--disable-component-update", "--disable-sync", "--window-size=1280,1800",
+        ],
+        "prefs": {
+            "download.default_directory": downloads.display().to_string(),
+            "download.prompt_for_download": false,
+        },
+    });
+    let chromium = std::env::var_os("CXM_CHROMIUM")
+        .map(PathBuf::from)
+        .or_else(|| find_on_path("chromium"));
+    if let Some(chromium) = chromium {
+        options["binary"] = json!(chromium.display().to_string());
+    }
+    let mut capabilities = serde_json::Map::new();
+    capabilities.insert("browserName".into(), json!("chrome"));
+    capabilities.insert("goog:chromeOptions".into(), options);
+    ClientBuilder::new(hyper_util::client::legacy::connect::HttpConnector::new())
+        .capabilities(capabilities)
+        .connect(&driver.url)
+        .await
+        .expect("a Chromium session")
+}
+
+fn artifacts() -> PathBuf {
+    let dir = std::env::var_os("CXM_BROWSER_ARTIFACTS")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| Path::new(env!("CARGO_TARGET_TMPDIR")).join("browser"));
+    std::fs::create_dir_all(&dir).unwrap();
+    dir
+}
+
+async fn screenshot(browser: &Client, name: &str) {
+    let png = browser.screenshot().await.unwrap();
+    assert!(png.starts_with(b"\x89PNG"), "{name}: not a PNG");
+    let path = artifacts().join(format!("{name}.png"));
+    std::fs::write(&path, png).unwrap();
+    eprintln!("screenshot: {}", path.display());
+}
+
+async fn text_of(browser: &Client, css: &str) -> String {
+    browser
+        .find(Locator::Css(css))
+        .await
+        .unwrap_or_else(|e| panic!("{css}: {e}"))
+        .text()
+        .await
+        .unwrap()
+}
+
+/// Waits for a CSV file to be complete in `dir`.
+async fn downloaded_csv(dir: &Path) -> PathBuf {
+    let started = Instant::now();
+    while started.elapsed() < Duration::from_secs(30) {
+        let done: Vec<PathBuf> = std::fs::read_dir(dir)
+            .unwrap()
+            .filter_map(Result::ok)
+            .map(|e| e.path())
+            .filter(|p| p.extension().is_some_and(|e| e == "csv"))
+            .collect();
+        if let Some(path) = done.into_iter().next() {
+            return path;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    panic!("no CSV downloaded into {}", dir.display());
+}
+
+/// Whether a record's team (and agent) lies in `role`'s scope.
+fn in_scope(
+    org: &Organisation,
+    role: &str,
+    own_unit: &str,
+    own_person: &str,
+    team: &str,
+    agent: &str,
+) -> bool {
+    match role {
+        "agent" => agent == own_person,
+        "lead" | "manager" => org.within(team, own_unit),
+        _ => true,
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn every_role_signs_in_sees_its_scope_follows_a_number_and_exports_csv() {
+    let driver = match start_driver().await {
+        Ok(driver) => driver,
+        Err(why) if std::env::var_os("CI").is_some() => {
+            panic!("browser tests need Chromium under CI: {why}")
+        }
+        Err(why) => {
+            eprintln!("skipped: {why}");
+            return;
+        }
+    };
+    let server = server().await;
+    let base = &server.base;
+    let engine = server.state.engine().await;
+    let org = engine.organisation();
+    let downloads_root = tempfile::tempdir().unwrap();
+    for who in &world().users {
+        let role = who.role.as_str();
+        let own_person = who.person.clone().unwrap_or_default();
+        let own_unit = match role {
+            "lead" | "manager" => org.current_unit_of(&own_person).unwrap().to_owned(),
+            "agent" => org.current_unit_of(&own_person).unwrap().to_owned(),
+            _ => org.root().unwrap().id.clone(),
+        };
+        let downloads = downloads_root.path().join(role);
+        std::fs::create_dir_all(&downloads).unwrap();
+        let browser = browser(&driver, &downloads).await;
+
+        // Signed out, a page leads to the sign-in form; signing in comes back to it.
+        browser.goto(&format!("{base}/overview")).await.unwrap();
+        let form = browser.form(Locator::Css("form.login")).await.unwrap();
+        form.set_by_name("username", &who.username).await.unwrap();
+        form.set_by_name("password", &who.password).await.unwrap();
+        form.submit().await.unwrap();
+        browser
+            .wait()
+            .for_element(Locator::Css("section.cards"))
+            .await
+            .unwrap_or_else(|e| panic!("{role}: no overview after signing in: {e}"));
+        assert_eq!(browser.current_url().await.unwrap().path(), "/overview");
+        let heading = text_of(&browser, "h1").await;
+        let overview_unit = match role {
+            "agent" => org.current_unit_of(&own_person).unwrap(),
+            _ => own_unit.as_str(),
+        };
+        assert!(
+            heading.contains(&org.unit(overview_unit).unwrap().name),
+            "{role}: overview of {heading:?}, expected {overview_unit}"
+        );
+        screenshot(&browser, &format!("{role}-overview")).await;
+
+        // Home: the caller's own scorecard.
+        browser.goto(&format!("{base}/")).await.unwrap();
+        let subject = text_of(&browser, "main h2").await;
+        let expected = match role {
+            "agent" => org.person(&own_person).unwrap().0.to_owned(),
+            _ => org.unit(&own_unit).unwrap().name.clone(),
+        };
+        assert!(
+            subject.starts_with(&expected),
+            "{role}: home shows {subject:?}, expected {expected:?}"
+        );
+        screenshot(&browser, &format!("{role}-home")).await;
+
+        // Follow the contacts number to the records it counted.
+        let number = browser
+            .find(Locator::Css(
+                "table.scorecard td[data-metric=\"contacts\"] a",
+            ))
+            .await
+            .unwrap_or_else(|e| panic!("{role}: the contacts number is not a link: {e}"));
+        let counted: u64 = number.text().await.unwrap().trim().parse().unwrap();
+        assert!(counted > 0, "{role}");
+        number.click().await.unwrap();
+        browser
+            .wait()
+            .for_element(Locator::Css("table.records"))
+            .await
+            .unwrap();
+        assert_eq!(
+            browser.current_url().await.unwrap().path(),
+            "/records/contacts"
+        );
+        let total: u64 = text_of(&browser, "strong.total").await.parse().unwrap();
+        assert_eq!(total, counted, "{role}: the records behind the number");
+        screenshot(&browser, &format!("{role}-records")).await;
+        let headers: Vec<String> = {
+            let mut names = Vec::new();
+            for cell in browser
+                .find_all(Locator::Css("table.records th"))
+                .await
+                .unwrap()
+            {
+                names.push(cell.text().await.unwrap());
+            }
+            names
+        };
+        let column = |name: &str| headers.iter().position(|h| h == name).unwrap();
+        for row in browser
+            .find_all(Locator::Css("table.records tbody tr"))
+            .await
+            .unwrap()
+        {
+            let cells = row.find_all(Locator::Css("td")).await.unwrap();
+            let team = cells[column("team_id")].text().await.unwrap();
+            let agent = cells[column("agent_id")].text().await.unwrap();
+            assert!(
+                in_scope(org, role, &own_unit, &own_person, &team, &agent),
+                "{role} sees a contact of {agent} in {team}"
+            );
+        }
+
+        // Export them: the browser downloads every one, and nothing else.
+        browser
+            .find(Locator::Css("a.export"))
+            .await
+            .unwrap()
+            .click()
+            .await
+            .unwrap();
+        let csv_path = downloaded_csv(&downloads).await;
+        let mut reader = csv::Reader::from_path(&csv_path).unwrap();
+        let header = reader.headers().unwrap().clone();
+        let at = |name: &str| header.iter().position(|h| h == name).unwrap();
+        let (team_at, agent_at) = (at("team_id"), at("agent_id"));
+        let mut rows = 0u64;
+        for record in reader.records() {
+            let record = record.unwrap();
+            assert!(
+                in_scope(
+                    org,
+                    role,
+                    &own_unit,
+                    &own_person,
+                    &record[team_at],
+                    &record[agent_at]
+                ),
+                "{role} exported a contact of {} in {}",
+                &record[agent_at],
+                &record[team_at]
+            );
+            rows += 1;
+        }
+        assert_eq!(rows, total, "{role}: exported rows");
+
+        // Outside the scope: refused.
+        if matches!(role, "agent" | "lead" | "manager") {
+            let elsewhere = org
+                .units()
+                .iter()
+                .find(|u| u.level == "site" && !org.within(&own_unit, &u.id))
+                .unwrap();
+            browser
+                .goto(&format!("{base}/units/{}", elsewhere.id))
+                .await
+                .unwrap();
+            let body = browser.source().await.unwrap();
+            assert!(body.contains("outside your scope"), "{role}: {body}");
+        }
+        if role == "executive" {
+            for (path, name) in [
+                (format!("/units/{own_unit}"), "unit"),
+                ("/topics".to_owned(), "topics"),
+                ("/records/answers?order=worst".to_owned(), "answers"),
+            ] {
+                browser.goto(&format!("{base}{path}")).await.unwrap();
+                browser
+                    .wait()
+                    .for_element(Locator::Css("main h1"))
+                    .await
+                    .unwrap();
+                screenshot(&browser, &format!("{role}-{name}")).await;
+            }
+            let agent = user("agent").person.clone().unwrap();
+            browser
+                .goto(&format!("{base}/people/{agent}"))
+                .await
+                .unwrap();
+            browser
+                .wait()
+                .for_element(Locator::Css("table.scorecard"))
+                .await
+                .unwrap();
+            screenshot(&browser, "executive-agent-scorecard").await;
+        }
+        browser.close().await.unwrap();
+    }
+}
