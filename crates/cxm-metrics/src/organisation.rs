@@ -66,8 +66,8 @@ impl Organisation {
         Organisation::read(store, true).await
     }
 
-    /// Reads the org tree, people and memberships only (not customers and topics): what
-    /// grouping and filtering need.
+    /// Reads the org tree, people, memberships and the topic taxonomy, not the customers:
+    /// what grouping, filtering and naming need.
     pub async fn load_structure(store: &dyn ReferenceStore) -> Result<Organisation, MetricsError> {
         Organisation::read(store, false).await
     }
@@ -117,6 +117,18 @@ impl Organisation {
         for tenures in org.tenures.values_mut() {
             tenures.sort_by_key(|t| t.from);
         }
+        for row in store.rows(ReferenceTable::Topics).await? {
+            if let [Some(code), name, Some(category), Some(kind), _] = &row.values[..] {
+                org.topics.insert(
+                    code.clone(),
+                    TopicInfo {
+                        name: name.clone().unwrap_or_else(|| code.clone()),
+                        category: category.clone(),
+                        complaint: kind == TopicKind::Complaint.as_str(),
+                    },
+                );
+            }
+        }
         if !everything {
             return Ok(org);
         }
@@ -144,18 +156,6 @@ impl Organisation {
                 },
             )
             .await?;
-        for row in store.rows(ReferenceTable::Topics).await? {
-            if let [Some(code), name, Some(category), Some(kind), _] = &row.values[..] {
-                org.topics.insert(
-                    code.clone(),
-                    TopicInfo {
-                        name: name.clone().unwrap_or_else(|| code.clone()),
-                        category: category.clone(),
-                        complaint: kind == TopicKind::Complaint.as_str(),
-                    },
-                );
-            }
-        }
         Ok(org)
     }
 

@@ -180,14 +180,21 @@ pub fn bars(title: &str, bars: &[Bar], orientation: Orientation) -> Result<Strin
         .max(1.0)
         * 1.08;
     let count = bars.len().max(1) as f64;
+    // Bars sit on whole numbers (their index; horizontal ones counted from the top), so
+    // the axis labels them there.
     let label_of = |x: &f64| {
-        let index = (x - 0.5).round();
-        if (x - 0.5 - index).abs() > 1e-6 || index < 0.0 {
+        let at = x.round();
+        if (x - at).abs() > 1e-6 || at < 0.0 {
             return String::new();
         }
-        bars.get(index as usize)
-            .map(|b| b.label.clone())
-            .unwrap_or_default()
+        let index = match orientation {
+            Orientation::Vertical => at as usize,
+            Orientation::Horizontal => match (count as usize).checked_sub(1 + at as usize) {
+                Some(index) => index,
+                None => return String::new(),
+            },
+        };
+        bars.get(index).map(|b| b.label.clone()).unwrap_or_default()
     };
     let height = match orientation {
         Orientation::Vertical => HEIGHT,
@@ -204,9 +211,10 @@ pub fn bars(title: &str, bars: &[Bar], orientation: Orientation) -> Result<Strin
             Orientation::Vertical => builder.x_label_area_size(28).y_label_area_size(56),
             Orientation::Horizontal => builder.x_label_area_size(24).y_label_area_size(170),
         };
+        let slots = -0.5f64..count - 0.5;
         let (x_range, y_range) = match orientation {
-            Orientation::Vertical => (0f64..count, 0f64..high),
-            Orientation::Horizontal => (0f64..high, 0f64..count),
+            Orientation::Vertical => (slots, 0f64..high),
+            Orientation::Horizontal => (0f64..high, slots),
         };
         let mut chart = builder
             .build_cartesian_2d(x_range, y_range)
@@ -216,7 +224,7 @@ pub fn bars(title: &str, bars: &[Bar], orientation: Orientation) -> Result<Strin
         mesh.light_line_style(WHITE).bold_line_style(GRID);
         match orientation {
             Orientation::Vertical => mesh
-                .x_labels(bars.len().clamp(1, 8))
+                .x_labels(bars.len().max(1))
                 .x_label_formatter(&label_of)
                 .y_labels(5)
                 .y_label_formatter(&value_label)
@@ -237,8 +245,8 @@ pub fn bars(title: &str, bars: &[Bar], orientation: Orientation) -> Result<Strin
         let corners = |index: usize, value: f64| {
             let at = slot(index);
             match orientation {
-                Orientation::Vertical => [(at + 0.1, 0.0), (at + 0.9, value)],
-                Orientation::Horizontal => [(0.0, at + 0.15), (value, at + 0.85)],
+                Orientation::Vertical => [(at - 0.4, 0.0), (at + 0.4, value)],
+                Orientation::Horizontal => [(0.0, at - 0.35), (value, at + 0.35)],
             }
         };
         chart
@@ -324,6 +332,12 @@ mod tests {
                 "{svg}"
             );
             assert!(svg.contains("<title>Other: 0 contacts</title>"));
+            for label in ["Billing &amp; fees", "Delivery", "Other"] {
+                assert!(
+                    svg.contains(&format!(">\n{label}\n</text>")),
+                    "axis label {label}"
+                );
+            }
             assert_eq!(svg.matches("<g class=\"bar\">").count(), 3);
             assert!(
                 !svg.contains("style="),

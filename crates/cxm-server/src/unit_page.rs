@@ -121,13 +121,19 @@ pub(crate) fn histogram_chart(histogram: &Histogram) -> Result<String, ApiError>
     let bars: Vec<crate::charts::Bar> = histogram
         .bins
         .iter()
-        .map(|bin| crate::charts::Bar {
-            label: match bin.to {
-                Some(to) => format!("{:.0}–{:.0} s", bin.from, to),
-                None => format!("≥ {:.0} s", bin.from),
-            },
-            value: bin.contacts as f64,
-            note: format!("{} contacts", bin.contacts),
+        .map(|bin| {
+            let (label, range) = match bin.to {
+                Some(to) => (
+                    format!("{:.0}", bin.from),
+                    format!("{:.0}–{:.0} s", bin.from, to),
+                ),
+                None => (format!("≥{:.0}", bin.from), format!("≥ {:.0} s", bin.from)),
+            };
+            crate::charts::Bar {
+                label,
+                value: bin.contacts as f64,
+                note: format!("{range}: {} contacts", bin.contacts),
+            }
         })
         .collect();
     crate::charts::bars(
