@@ -84,6 +84,19 @@ impl Engine {
         filters: &Filters,
         visible: &Visible,
     ) -> Result<Histogram, MetricsError> {
+        // A scan of every matching contact: computed once per engine and question.
+        let key = format!("{duration:?} {filters:?} {visible:?}");
+        self.histograms
+            .get_or_compute(key, || self.compute_histogram(duration, filters, visible))
+            .await
+    }
+
+    async fn compute_histogram(
+        &self,
+        duration: Duration,
+        filters: &Filters,
+        visible: &Visible,
+    ) -> Result<Histogram, MetricsError> {
         let selection = self
             .select(RecordSet::Contacts, filters, visible, RecordOrder::Newest)
             .await?;
@@ -109,7 +122,7 @@ impl Engine {
         };
         let width = bin_width(upper);
         // Whole bins up to the upper bound, then the open one.
-        let last = (upper / width).floor() as i64 + 1;
+        let last = ((upper / width).floor() as i64 + 1).max(1);
         let binned = format!(
             "SELECT LEAST(CAST(floor(CAST({column} AS DOUBLE) / {width:?}) AS BIGINT), {last}) AS bin, \
              CAST(count(*) AS BIGINT) AS contacts FROM {} WHERE {condition} GROUP BY 1",

@@ -36,6 +36,7 @@ pub mod plan;
 pub mod query;
 pub mod records;
 pub mod rollup;
+mod scan_cache;
 pub mod scorecard;
 pub mod settings;
 pub mod targets;
@@ -274,6 +275,9 @@ pub async fn refresh(dir: &DataDir) -> Result<RefreshReport, MetricsError> {
         org,
         header: header.clone(),
         cache: std::sync::Mutex::default(),
+        answered: scan_cache::ScanCache::default(),
+        histograms: scan_cache::ScanCache::default(),
+        record_pages: scan_cache::ScanCache::default(),
     };
     if let Some((first, last)) = engine.span() {
         let periods = answers::periods(first, last);
@@ -318,6 +322,12 @@ pub struct Engine {
     /// Rollup cells already read, by source and months (a scorecard asks several
     /// questions about the same months).
     cache: std::sync::Mutex<CellCache>,
+    /// Answers to questions asked (those not answered ahead).
+    answered: scan_cache::ScanCache<QueryResult>,
+    /// Distributions of handle and hold time.
+    pub(crate) histograms: scan_cache::ScanCache<distribution::Histogram>,
+    /// Pages of records.
+    pub(crate) record_pages: scan_cache::ScanCache<records::RecordPage>,
 }
 
 /// Rollup cells read, keyed by source, the months they cover and the columns read.
@@ -358,6 +368,9 @@ impl Engine {
             header,
             full_plan,
             cache: std::sync::Mutex::default(),
+            answered: scan_cache::ScanCache::default(),
+            histograms: scan_cache::ScanCache::default(),
+            record_pages: scan_cache::ScanCache::default(),
         })
     }
 
@@ -417,7 +430,13 @@ impl Engine {
         if let Some(result) = self.precomputed(query)? {
             return Ok(result);
         }
-        self.query_uncached(query).await
+        // Computed once per engine, however many ask at once: a scan reads millions of
+        // rows, and even a year of rollup cells takes tens of milliseconds to answer from.
+        let key = serde_json::to_string(query)
+            .map_err(|e| MetricsError::Internal(format!("a query as a key: {e}")))?;
+        self.answered
+            .get_or_compute(key, || self.query_uncached(query))
+            .await
     }
 
     /// The stored answer to `query` when it asks every unit of a level (or every agent)

@@ -268,6 +268,24 @@ impl Engine {
         limit: u64,
     ) -> Result<RecordPage, MetricsError> {
         let limit = limit.clamp(1, MAX_PAGE);
+        // Counting and ordering scan every matching record: once per engine and page.
+        let key = format!("{set:?} {filters:?} {visible:?} {order:?} {offset} {limit}");
+        self.record_pages
+            .get_or_compute(key, || {
+                self.compute_records(set, filters, visible, order, offset, limit)
+            })
+            .await
+    }
+
+    async fn compute_records(
+        &self,
+        set: RecordSet,
+        filters: &Filters,
+        visible: &Visible,
+        order: RecordOrder,
+        offset: u64,
+        limit: u64,
+    ) -> Result<RecordPage, MetricsError> {
         let selection = self.select(set, filters, visible, order).await?;
         let total_sql = format!(
             "SELECT count(*) AS n FROM {} WHERE {}",

@@ -2,7 +2,7 @@
 //! which combine and stay in the URL; the filter bar; trend charts of any subject; and
 //! links from a number to the records behind it with the same filters.
 
-use cxm_domain::metrics::{Grain, MetricUnit, Period, Source};
+use cxm_domain::metrics::{Grain, MetricKind, MetricUnit, Period, Source};
 use cxm_metrics::{Engine, Filters, Organisation, Query, Subject};
 use maud::{Markup, html};
 use serde::Deserialize;
@@ -181,7 +181,7 @@ impl Dashboard {
         choose_unit: bool,
     ) -> Markup {
         let value = |v: &Option<String>| v.clone().unwrap_or_default();
-        let grain = self.params.grain.clone().unwrap_or_default();
+        let chosen = non_empty(&self.params.grain).map(|_| self.grain);
         html! {
             form.filters method="get" action=(action) {
                 label { "Period" input name="period" placeholder=(self.period.to_string()) value=(value(&self.params.period)) title="2025, 2025-Q1, 2025-03, 2025-W10 or 2025-03-04"; }
@@ -189,7 +189,7 @@ impl Dashboard {
                     select name="grain" {
                         option value="" { "default" }
                         @for choice in Grain::ALL.iter().filter(|g| **g != Grain::All) {
-                            option value=(choice.as_str()) selected[grain == choice.as_str()] { (choice.as_str()) }
+                            option value=(choice.as_str()) selected[chosen == Some(*choice)] { (choice.as_str()) }
                         }
                     }
                 }
@@ -224,6 +224,16 @@ impl Dashboard {
         periods
     }
 
+    /// The filters of the whole trend periods (the last one whole, also where the period
+    /// asked for ends inside it) and the slice, for `subject`.
+    pub fn trend_filters(&self, subject: Option<&Subject>) -> Filters {
+        let periods = self.trend_periods();
+        let mut filters = self.filters(subject);
+        filters.from = periods.first().map(|p| p.start);
+        filters.to = periods.last().map(|p| p.end.pred_opt().unwrap_or(p.end));
+        filters
+    }
+
     /// Trend charts of `metrics` for `subject` (within the caller's scope) over the twelve
     /// trend periods, with each metric's target line when `targets` has one.
     pub async fn trends(
@@ -235,8 +245,7 @@ impl Dashboard {
         targets: &[(String, f64)],
     ) -> Result<Vec<String>, ApiError> {
         let periods = self.trend_periods();
-        let mut filters = self.filters(subject);
-        filters.from = periods.first().map(|p| p.start);
+        let filters = self.trend_filters(subject);
         let org = engine.organisation();
         let query = Query {
             metrics: metrics.iter().map(|m| (*m).to_owned()).collect(),
@@ -265,7 +274,14 @@ impl Dashboard {
                     }
                 })
                 .collect();
-            let target = targets.iter().find(|(m, _)| m == metric).map(|(_, t)| *t);
+            // A count's or a sum's target is for the period's length: drawn only against
+            // points of the same grain.
+            let comparable = self.grain == self.period.grain
+                || !matches!(definition.kind, MetricKind::Count | MetricKind::Sum);
+            let target = targets
+                .iter()
+                .find(|(m, _)| m == metric && comparable)
+                .map(|(_, t)| *t);
             let unit = definition.unit;
             let chart = crate::charts::trend(
                 &format!("{} by {}", definition.label, self.grain.as_str()),

@@ -121,7 +121,7 @@ fn metric_card(line: &ScoreLine, chart: &str, records: Option<String>) -> Markup
     html! {
         article.card data-metric=(line.metric) {
             h3 { (line.label) }
-            div.value class=(format!("status-{status}")) {
+            div class=(format!("value status-{status}")) {
                 (linked(&number(line.actual, &line.unit), records, line.n))
             }
             div.meta {
@@ -191,16 +191,22 @@ async fn movers_section(
         Dimension::Agent => "agents",
         _ => "teams",
     };
-    let place = |group: &str| -> (String, String) {
+    // A mover's name, and its page when the caller may open it (an agent who has since
+    // moved out of the team is listed, not linked).
+    let place = |group: &str| -> (String, Option<String>) {
         match &dimension {
             Dimension::Agent => (
                 org.person(group)
                     .map_or(group.to_owned(), |(name, _)| name.to_owned()),
-                format!("/people/{group}"),
+                scope
+                    .sees_person(org, group)
+                    .then(|| format!("/people/{group}")),
             ),
             _ => (
                 org.unit(group).map_or(group.to_owned(), |u| u.name.clone()),
-                format!("/units/{group}"),
+                scope
+                    .sees_unit(org, group)
+                    .then(|| format!("/units/{group}")),
             ),
         }
     };
@@ -218,7 +224,12 @@ async fn movers_section(
                             @for mover in list {
                                 @let (name, href) = place(&mover.group);
                                 tr {
-                                    td { a href=(link(&href, &pairs)) { (name) } }
+                                    td {
+                                        @match &href {
+                                            Some(href) => { a href=(link(href, &pairs)) { (name) } }
+                                            None => { (name) }
+                                        }
+                                    }
                                     td.num { (number(Some(mover.value), unit)) }
                                     td.num { (change(mover.change, unit)) }
                                     td.num { @if let Some(p) = mover.p_value { (format!("{p:.3}")) } @else { "–" } }

@@ -398,7 +398,7 @@ async fn home(
                     }
                     " · " (card.period)
                 }
-                (scorecard_table(card, |metric| dashboard.records_link(&engine, Some(&card.subject), metric, None)))
+                (scorecard_table(card, &scope, org, |metric| dashboard.records_link(&engine, Some(&card.subject), metric, None)))
             }
             (None, Scope::Nothing { reason }) => { p.error { (reason) } }
             (None, _) => { p { "No data yet." } }
@@ -420,17 +420,24 @@ pub(crate) fn home_subject(scope: &Scope, org: &cxm_metrics::Organisation) -> Op
 
 /// A scorecard as a table: actual (with its interval on hover, and a link to the records
 /// behind it), sample, change since the previous period, target, status, the parent's
-/// value and the percentile among peers.
+/// value (when the caller may see the parent) and the percentile among peers.
 pub(crate) fn scorecard_table(
     card: &cxm_metrics::Scorecard,
+    scope: &Scope,
+    org: &cxm_metrics::Organisation,
     link: impl Fn(&str) -> Option<String>,
 ) -> Markup {
-    let parent = card.parent.as_deref().unwrap_or("Parent");
+    let parent = card
+        .parent
+        .as_deref()
+        .filter(|parent| scope.sees_unit(org, parent));
     html! {
         table.scorecard {
             thead { tr {
                 th { "Metric" } th { "Actual" } th { "n" } th { "Change" } th { "Target" }
-                th { "Status" } th { (parent) } th title=(format!("among {}", card.peers)) { "Percentile" }
+                th { "Status" }
+                @if let Some(parent) = parent { th { (org.unit(parent).map_or(parent, |u| u.name.as_str())) } }
+                th title=(format!("among {}", card.peers)) { "Percentile" }
             } }
             tbody {
                 @for line in &card.lines {
@@ -450,7 +457,7 @@ pub(crate) fn scorecard_table(
                         }
                         td.num { (number(line.target, &line.unit)) }
                         td class=(format!("status-{}", crate::api::name_of(&line.status))) { (line.status.as_str()) }
-                        td.num { (number(line.parent, &line.unit)) }
+                        @if parent.is_some() { td.num { (number(line.parent, &line.unit)) } }
                         td.num { @if let Some(p) = line.percentile { (format!("{p:.0}")) } @else { "–" } }
                     }
                 }

@@ -104,16 +104,20 @@ pub(crate) async fn person_page(
         h1 { (name) " · " (card.period) }
         p.role { (role) }
         (dashboard.form(&format!("/people/{person}"), org, &scope, false))
-        (scorecard_table(&card, |metric| dashboard.records_link(&engine, Some(&subject), metric, None)))
+        (scorecard_table(&card, &scope, org, |metric| dashboard.records_link(&engine, Some(&subject), metric, None)))
         section.trends {
             @for chart in &charts { (PreEscaped(chart)) }
         }
         h2 { "Customers' comments, lowest rated first" }
         (comments(&lowest))
-        p { a href=(dashboard.records_link(&engine, Some(&subject), "csat", None).unwrap_or_default()) { "Every answer" } }
+        @if let Some(href) = dashboard.records_link(&engine, Some(&subject), "csat", None) {
+            p { a href=(href) { "Every answer, lowest rated first" } }
+        }
         h2 { "Recent contacts" }
         (recent_contacts(&recent))
-        p { a href=(dashboard.records_link(&engine, Some(&subject), "contacts", None).unwrap_or_default()) { "Every contact (" (recent.total) ")" } }
+        @if let Some(href) = dashboard.records_link(&engine, Some(&subject), "contacts", None) {
+            p { a href=(href) { "Every contact (" (recent.total) ")" } }
+        }
     };
     Ok(layout(name, Some((&principal, &csrf)), body).into_response())
 }
@@ -126,6 +130,12 @@ fn score(row: &serde_json::Map<String, serde_json::Value>, column: &str) -> Stri
     row.get(column)
         .and_then(serde_json::Value::as_i64)
         .map_or_else(|| "–".to_owned(), |v| v.to_string())
+}
+
+fn seconds(row: &serde_json::Map<String, serde_json::Value>, column: &str) -> String {
+    row.get(column)
+        .and_then(serde_json::Value::as_i64)
+        .map_or_else(|| "–".to_owned(), |v| format!("{v} s"))
 }
 
 /// The answers with a comment, in the page's order (lowest rated first).
@@ -184,8 +194,8 @@ fn recent_contacts(page: &RecordPage) -> Markup {
                             td { (text(row, "customer_id")) }
                             td { (text(row, "channel")) }
                             td { (topics(row)) }
-                            td.num { (score(row, "handle_seconds")) " s" }
-                            td.num { (score(row, "hold_seconds")) " s" }
+                            td.num { (seconds(row, "handle_seconds")) }
+                            td.num { (seconds(row, "hold_seconds")) }
                             td { (flag(row, "is_repeat")) }
                         }
                     }

@@ -7,6 +7,7 @@ use axum::extract::State;
 use axum::http::Uri;
 use axum::response::{IntoResponse, Response};
 use cxm_domain::metrics::MetricUnit;
+use cxm_metrics::query::NO_GROUP;
 use cxm_metrics::{Dimension, Engine, MetricRow, Query, Subject};
 use maud::{Markup, PreEscaped, html};
 
@@ -128,6 +129,7 @@ fn table(
         })
         .collect();
     let label = |group: &str| match dimension {
+        _ if group == NO_GROUP => "(no topic)".to_owned(),
         Dimension::Topic => org
             .topic(group)
             .map_or_else(|| group.to_owned(), |t| format!("{} ({group})", t.name)),
@@ -144,7 +146,7 @@ fn table(
                 } }
                 tbody {
                     @for group in &groups {
-                        @let topic = (*dimension == Dimension::Topic).then_some(*group);
+                        @let topic = (*dimension == Dimension::Topic && *group != NO_GROUP).then_some(*group);
                         tr data-group=(group) {
                             td { (label(group)) }
                             @for (index, metric) in TOPIC_METRICS.iter().enumerate() {
@@ -192,6 +194,7 @@ async fn topic_trends(
         .iter()
         .filter(|r| r.metric == "contacts")
         .filter_map(|r| Some((r.group.get("topic")?.as_str(), r.value?)))
+        .filter(|(topic, _)| *topic != NO_GROUP)
         .collect();
     top.sort_by(|a, b| b.1.total_cmp(&a.1).then_with(|| a.0.cmp(b.0)));
     top.truncate(TRENDED);
@@ -200,8 +203,7 @@ async fn topic_trends(
     }
     let org = engine.organisation();
     let periods = dashboard.trend_periods();
-    let mut filters = dashboard.filters(Some(subject));
-    filters.from = periods.first().map(|p| p.start);
+    let mut filters = dashboard.trend_filters(Some(subject));
     filters.topics = top.iter().map(|(t, _)| (*t).to_owned()).collect();
     let by = vec![Dimension::Topic];
     let query = Query {

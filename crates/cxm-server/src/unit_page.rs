@@ -8,6 +8,8 @@ use axum::http::Uri;
 use axum::response::{IntoResponse, Response};
 use cxm_domain::metrics::MetricUnit;
 use cxm_metrics::distribution::{Duration, Histogram};
+use cxm_metrics::query::NO_GROUP;
+use cxm_metrics::records::Visible;
 use cxm_metrics::{Dimension, Engine, Query, Subject};
 use cxm_sql::TargetStore;
 use maud::{Markup, PreEscaped, html};
@@ -78,11 +80,12 @@ pub(crate) async fn unit_page(
             &card_targets,
         )
         .await?;
+    // An aggregate like any metric: narrowed to the scope (an agent's to their team), so
+    // no row visibility on top (which would leave an agent only their own contacts).
     let filters = scope.narrow(org, &dashboard.filters(Some(&subject)), &[])?;
-    let visible = scope.visible_records(org)?;
     let mut spreads = Vec::new();
     for duration in [Duration::Handle, Duration::Hold] {
-        let histogram = engine.histogram(duration, &filters, &visible).await?;
+        let histogram = engine.histogram(duration, &filters, &Visible::All).await?;
         spreads.push(histogram_chart(&histogram)?);
     }
     let topics = topic_mix(&engine, &scope, &dashboard, &subject).await?;
@@ -99,7 +102,7 @@ pub(crate) async fn unit_page(
         h1 { (found.name) " · " (card.period) }
         p.role { (found.level) }
         (dashboard.form(&format!("/units/{unit}"), org, &scope, false))
-        (scorecard_table(&card, |metric| dashboard.records_link(&engine, Some(&subject), metric, None)))
+        (scorecard_table(&card, &scope, org, |metric| dashboard.records_link(&engine, Some(&subject), metric, None)))
         section.trends {
             @for chart in &charts { (PreEscaped(chart)) }
         }
@@ -125,7 +128,8 @@ pub(crate) fn histogram_chart(histogram: &Histogram) -> Result<String, ApiError>
             let (label, range) = match bin.to {
                 Some(to) => (
                     format!("{:.0}", bin.from),
-                    format!("{:.0}–{:.0} s", bin.from, to),
+                    // Whole seconds: the bin [from, to) holds from..=to-1.
+                    format!("{:.0}–{:.0} s", bin.from, to - 1.0),
                 ),
                 None => (format!("≥{:.0}", bin.from), format!("≥ {:.0} s", bin.from)),
             };
@@ -170,6 +174,8 @@ async fn topic_mix(
         .iter()
         .filter(|r| r.period == period && r.n > 0)
         .filter_map(|r| Some((r.group.get("topic")?.as_str(), r.value? as u64)))
+        // Contacts without a topic are no part of the mix.
+        .filter(|(topic, _)| *topic != NO_GROUP)
         .collect();
     rows.sort_by(|a, b| b.1.cmp(&a.1).then_with(|| a.0.cmp(b.0)));
     rows.truncate(TOPIC_MIX);

@@ -1404,6 +1404,39 @@ async fn dashboards_show_the_engines_numbers_and_keep_their_filters() {
         assert_eq!(shown, expected, "contacts of {topic}");
     }
     assert!(html.contains("data-by=\"category\""));
+    assert!(
+        !html.contains("topic=%28none%29"),
+        "contacts without a topic link nowhere"
+    );
+
+    // An agent's team page: the spread of the whole team's handle time (an aggregate),
+    // not only the agent's own contacts.
+    let agent_user = user("agent");
+    let agent_cookie = sign_in(base, agent_user).await;
+    let team = org
+        .current_unit_of(agent_user.person.as_deref().unwrap())
+        .unwrap()
+        .to_owned();
+    let (status, html) = page(base, &format!("/units/{team}"), Some(&agent_cookie)).await;
+    assert_eq!(status, StatusCode::OK, "{html}");
+    let (_, team_card) = get(
+        base,
+        &format!("/api/v1/org/units/{team}/scorecard"),
+        &As::Cookie(&agent_cookie),
+    )
+    .await;
+    let team_contacts = team_card["lines"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|l| l["metric"] == "contacts")
+        .unwrap()["actual"]
+        .as_f64()
+        .unwrap();
+    assert!(
+        html.contains(&format!("Handle time (contacts: {team_contacts:.0})")),
+        "the team's {team_contacts} contacts"
+    );
 
     // Filters combine and stay in every link: a channel and a period.
     let previous = period.previous().to_string();
