@@ -2,15 +2,117 @@
 //! which combine and stay in the URL; the filter bar; trend charts of any subject; and
 //! links from a number to the records behind it with the same filters.
 
+use std::sync::Arc;
+
+use axum::http::Uri;
+use axum::response::{IntoResponse, Response};
 use cxm_domain::metrics::{Grain, MetricKind, MetricUnit, Period, Source};
-use cxm_metrics::{Engine, Filters, Organisation, Query, Subject};
+use cxm_metrics::{Engine, Filters, Organisation, Query, Scorecard, Subject};
+use cxm_sql::TargetStore;
 use maud::{Markup, html};
 use serde::Deserialize;
 
-use crate::ApiError;
 use crate::api::values;
+use crate::auth::Principal;
+use crate::pages::{home_subject, signed_in_page};
 use crate::record_pages::link;
 use crate::scope::Scope;
+use crate::{ApiError, AppState};
+
+/// What every dashboard page starts with: the signed-in caller, the engine as of now, the
+/// caller's scope and the page's filters.
+pub(crate) struct Page {
+    pub principal: Principal,
+    pub csrf: String,
+    pub engine: Arc<Engine>,
+    pub scope: Scope,
+    pub dashboard: Dashboard,
+}
+
+impl Page {
+    /// The caller's page with its filters checked; otherwise the response to send instead
+    /// (to the sign-in page and back, or the error).
+    pub(crate) async fn open(
+        state: &AppState,
+        principal: Option<Principal>,
+        uri: &Uri,
+        params: &DashboardParams,
+    ) -> Result<Page, Response> {
+        let (principal, csrf) = signed_in_page(principal, uri).map_err(|response| *response)?;
+        let engine = state.engine().await;
+        let scope = Scope::of(&principal, engine.organisation());
+        let dashboard = Dashboard::resolve(params, &engine).map_err(IntoResponse::into_response)?;
+        Ok(Page {
+            principal,
+            csrf,
+            engine,
+            scope,
+            dashboard,
+        })
+    }
+
+    pub fn org(&self) -> &Organisation {
+        self.engine.organisation()
+    }
+
+    /// The unit a page about the caller's area shows: the one asked for, else the
+    /// caller's (an agent's team; an agent without a team: themselves), within the scope.
+    pub(crate) fn area(&self) -> Result<Subject, ApiError> {
+        let org = self.org();
+        let subject = match &self.dashboard.unit {
+            Some(unit) => Subject::Unit(unit.clone()),
+            None => match (&self.scope, home_subject(&self.scope, org)) {
+                (
+                    Scope::Own {
+                        team: Some(team), ..
+                    },
+                    _,
+                ) => Subject::Unit(team.clone()),
+                (_, Some(subject)) => subject,
+                (Scope::Nothing { reason }, None) => {
+                    return Err(ApiError::Forbidden(reason.clone()));
+                }
+                (_, None) => return Err(ApiError::NotFound("there are no org units yet".into())),
+            },
+        };
+        self.scope.check_subject(org, &subject)?;
+        Ok(subject)
+    }
+
+    /// `subject`'s scorecard in the period and slice, and the trends of `metrics` with
+    /// their targets.
+    pub(crate) async fn scorecard_and_trends(
+        &self,
+        state: &AppState,
+        subject: &Subject,
+        metrics: &[&str],
+    ) -> Result<(Scorecard, Vec<String>), ApiError> {
+        let targets = state.store().targets().await?;
+        let card = cxm_metrics::scorecard::scorecard_of_slice(
+            &self.engine,
+            subject,
+            self.dashboard.period,
+            &self.dashboard.slice,
+            &targets,
+        )
+        .await?;
+        let targets: Vec<(String, f64)> = card
+            .lines
+            .iter()
+            .filter_map(|l| l.target.map(|t| (l.metric.clone(), t)))
+            .collect();
+        let charts = self
+            .dashboard
+            .trends(&self.engine, &self.scope, Some(subject), metrics, &targets)
+            .await?;
+        Ok((card, charts))
+    }
+
+    /// The page in the layout, for its caller.
+    pub(crate) fn render(&self, title: &str, body: Markup) -> Response {
+        crate::pages::layout(title, Some((&self.principal, &self.csrf)), body).into_response()
+    }
+}
 
 /// The dashboards' query parameters.
 #[derive(Debug, Default, Clone, Deserialize)]

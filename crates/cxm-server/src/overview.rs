@@ -5,16 +5,15 @@
 
 use axum::extract::State;
 use axum::http::Uri;
-use axum::response::{IntoResponse, Response};
+use axum::response::Response;
 use cxm_domain::metrics::MetricUnit;
 use cxm_metrics::movers::{Mover, movers};
 use cxm_metrics::{Dimension, Engine, Query, ScoreLine, Subject};
-use cxm_sql::TargetStore;
 use maud::{Markup, PreEscaped, html};
 
 use crate::api::Params;
-use crate::dashboard::{Dashboard, DashboardParams, change, linked, number};
-use crate::pages::{MaybeSignedIn, home_subject, layout, signed_in_page};
+use crate::dashboard::{Dashboard, DashboardParams, Page, change, linked, number};
+use crate::pages::MaybeSignedIn;
 use crate::record_pages::link;
 use crate::scope::Scope;
 use crate::{ApiError, AppState};
@@ -44,67 +43,37 @@ pub(crate) async fn overview(
     uri: Uri,
     Params(params): Params<DashboardParams>,
 ) -> Result<Response, ApiError> {
-    let (principal, csrf) = match signed_in_page(principal, &uri) {
-        Ok(signed_in) => signed_in,
-        Err(response) => return Ok(*response),
+    let page = match Page::open(&state, principal, &uri, &params).await {
+        Ok(page) => page,
+        Err(response) => return Ok(response),
     };
-    let engine = state.engine().await;
-    let org = engine.organisation();
-    let scope = Scope::of(&principal, org);
-    let dashboard = Dashboard::resolve(&params, &engine)?;
-    let subject = match &dashboard.unit {
-        Some(unit) => Subject::Unit(unit.clone()),
-        None => match (&scope, home_subject(&scope, org)) {
-            // An agent's overview is their team's.
-            (
-                Scope::Own {
-                    team: Some(team), ..
-                },
-                _,
-            ) => Subject::Unit(team.clone()),
-            (_, Some(subject)) => subject,
-            (_, None) => return Err(scope_refusal(&scope)),
-        },
-    };
-    scope.check_subject(org, &subject)?;
+    let (engine, scope, dashboard) = (&page.engine, &page.scope, &page.dashboard);
+    let org = page.org();
+    let subject = page.area()?;
     let Subject::Unit(unit) = &subject else {
-        return Err(scope_refusal(&scope));
+        return Err(scope_refusal(scope));
     };
     let name = org.unit(unit).map_or(unit.as_str(), |u| u.name.as_str());
-    let targets = state.store().targets().await?;
-    let card = cxm_metrics::scorecard::scorecard_of_slice(
-        &engine,
-        &subject,
-        dashboard.period,
-        &dashboard.slice,
-        &targets,
-    )
-    .await?;
+    let (card, charts) = page
+        .scorecard_and_trends(&state, &subject, &OVERVIEW_METRICS)
+        .await?;
     let lines: Vec<&ScoreLine> = OVERVIEW_METRICS
         .iter()
         .filter_map(|metric| card.lines.iter().find(|l| l.metric == *metric))
         .collect();
-    let card_targets: Vec<(String, f64)> = lines
-        .iter()
-        .filter_map(|l| l.target.map(|t| (l.metric.clone(), t)))
-        .collect();
-    let metrics: Vec<&str> = lines.iter().map(|l| l.metric.as_str()).collect();
-    let charts = dashboard
-        .trends(&engine, &scope, Some(&subject), &metrics, &card_targets)
-        .await?;
-    let movers = movers_section(&engine, &scope, &dashboard, unit).await?;
+    let movers = movers_section(engine, scope, dashboard, unit).await?;
     let body = html! {
         h1 { "Overview · " (name) " · " (card.period) }
-        (dashboard.form("/overview", org, &scope, true))
+        (dashboard.form("/overview", org, scope, true))
         section.cards {
             @for (line, chart) in lines.iter().zip(&charts) {
-                (metric_card(line, chart, dashboard.records_link(&engine, Some(&subject), &line.metric, None)))
+                (metric_card(line, chart, dashboard.records_link(engine, Some(&subject), &line.metric, None)))
             }
         }
         (movers)
         p { a href=(link(&format!("/units/{unit}"), &dashboard.pairs(false))) { "The whole scorecard of " (name) } }
     };
-    Ok(layout("Overview", Some((&principal, &csrf)), body).into_response())
+    Ok(page.render("Overview", body))
 }
 
 fn scope_refusal(scope: &Scope) -> ApiError {

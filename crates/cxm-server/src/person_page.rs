@@ -4,17 +4,15 @@
 
 use axum::extract::State;
 use axum::http::Uri;
-use axum::response::{IntoResponse, Response};
+use axum::response::Response;
 use cxm_metrics::Subject;
 use cxm_metrics::records::{RecordOrder, RecordPage, RecordSet};
-use cxm_sql::TargetStore;
 use maud::{Markup, PreEscaped, html};
 
 use crate::api::Params;
-use crate::dashboard::{Dashboard, DashboardParams};
-use crate::pages::{MaybeSignedIn, layout, scorecard_table, signed_in_page};
+use crate::dashboard::{DashboardParams, Page};
+use crate::pages::{MaybeSignedIn, scorecard_table};
 use crate::record_pages::link;
-use crate::scope::Scope;
 use crate::{ApiError, AppState};
 
 /// Metrics charted over the trend periods on a person's page.
@@ -36,41 +34,19 @@ pub(crate) async fn person_page(
     axum::extract::Path(person): axum::extract::Path<String>,
     Params(params): Params<DashboardParams>,
 ) -> Result<Response, ApiError> {
-    let (principal, csrf) = match signed_in_page(principal, &uri) {
-        Ok(signed_in) => signed_in,
-        Err(response) => return Ok(*response),
+    let page = match Page::open(&state, principal, &uri, &params).await {
+        Ok(page) => page,
+        Err(response) => return Ok(response),
     };
-    let engine = state.engine().await;
-    let org = engine.organisation();
+    let (engine, scope, dashboard) = (&page.engine, &page.scope, &page.dashboard);
+    let org = page.org();
     let Some((name, role)) = org.person(&person) else {
         return Err(ApiError::NotFound(format!("no person {person}")));
     };
-    let scope = Scope::of(&principal, org);
     let subject = Subject::Person(person.clone());
     scope.check_subject(org, &subject)?;
-    let dashboard = Dashboard::resolve(&params, &engine)?;
-    let targets = state.store().targets().await?;
-    let card = cxm_metrics::scorecard::scorecard_of_slice(
-        &engine,
-        &subject,
-        dashboard.period,
-        &dashboard.slice,
-        &targets,
-    )
-    .await?;
-    let card_targets: Vec<(String, f64)> = card
-        .lines
-        .iter()
-        .filter_map(|l| l.target.map(|t| (l.metric.clone(), t)))
-        .collect();
-    let charts = dashboard
-        .trends(
-            &engine,
-            &scope,
-            Some(&subject),
-            &TREND_METRICS,
-            &card_targets,
-        )
+    let (card, charts) = page
+        .scorecard_and_trends(&state, &subject, &TREND_METRICS)
         .await?;
     let filters = scope.narrow(org, &dashboard.filters(Some(&subject)), &[])?;
     let visible = scope.visible_records(org)?;
@@ -103,23 +79,23 @@ pub(crate) async fn person_page(
         }
         h1 { (name) " · " (card.period) }
         p.role { (role) }
-        (dashboard.form(&format!("/people/{person}"), org, &scope, false))
-        (scorecard_table(&card, &scope, org, |metric| dashboard.records_link(&engine, Some(&subject), metric, None)))
+        (dashboard.form(&format!("/people/{person}"), org, scope, false))
+        (scorecard_table(&card, scope, org, |metric| dashboard.records_link(engine, Some(&subject), metric, None)))
         section.trends {
             @for chart in &charts { (PreEscaped(chart)) }
         }
         h2 { "Customers' comments, lowest rated first" }
         (comments(&lowest))
-        @if let Some(href) = dashboard.records_link(&engine, Some(&subject), "csat", None) {
+        @if let Some(href) = dashboard.records_link(engine, Some(&subject), "csat", None) {
             p { a href=(href) { "Every answer, lowest rated first" } }
         }
         h2 { "Recent contacts" }
         (recent_contacts(&recent))
-        @if let Some(href) = dashboard.records_link(&engine, Some(&subject), "contacts", None) {
+        @if let Some(href) = dashboard.records_link(engine, Some(&subject), "contacts", None) {
             p { a href=(href) { "Every contact (" (recent.total) ")" } }
         }
     };
-    Ok(layout(name, Some((&principal, &csrf)), body).into_response())
+    Ok(page.render(name, body))
 }
 
 fn text<'a>(row: &'a serde_json::Map<String, serde_json::Value>, column: &str) -> &'a str {

@@ -5,15 +5,15 @@
 
 use axum::extract::State;
 use axum::http::Uri;
-use axum::response::{IntoResponse, Response};
+use axum::response::Response;
 use cxm_domain::metrics::MetricUnit;
 use cxm_metrics::query::NO_GROUP;
 use cxm_metrics::{Dimension, Engine, MetricRow, Query, Subject};
 use maud::{Markup, PreEscaped, html};
 
 use crate::api::Params;
-use crate::dashboard::{Dashboard, DashboardParams, change, linked, number};
-use crate::pages::{MaybeSignedIn, home_subject, layout, signed_in_page};
+use crate::dashboard::{Dashboard, DashboardParams, Page, change, linked, number};
+use crate::pages::MaybeSignedIn;
 use crate::scope::Scope;
 use crate::{ApiError, AppState};
 
@@ -29,29 +29,13 @@ pub(crate) async fn topics_page(
     uri: Uri,
     Params(params): Params<DashboardParams>,
 ) -> Result<Response, ApiError> {
-    let (principal, csrf) = match signed_in_page(principal, &uri) {
-        Ok(signed_in) => signed_in,
-        Err(response) => return Ok(*response),
+    let page = match Page::open(&state, principal, &uri, &params).await {
+        Ok(page) => page,
+        Err(response) => return Ok(response),
     };
-    let engine = state.engine().await;
-    let org = engine.organisation();
-    let scope = Scope::of(&principal, org);
-    let dashboard = Dashboard::resolve(&params, &engine)?;
-    let subject = match &dashboard.unit {
-        Some(unit) => Subject::Unit(unit.clone()),
-        None => match (&scope, home_subject(&scope, org)) {
-            (
-                Scope::Own {
-                    team: Some(team), ..
-                },
-                _,
-            ) => Subject::Unit(team.clone()),
-            (_, Some(subject)) => subject,
-            (Scope::Nothing { reason }, None) => return Err(ApiError::Forbidden(reason.clone())),
-            (_, None) => return Err(ApiError::NotFound("there are no org units yet".into())),
-        },
-    };
-    scope.check_subject(org, &subject)?;
+    let (engine, scope, dashboard) = (&page.engine, &page.scope, &page.dashboard);
+    let org = page.org();
+    let subject = page.area()?;
     let name = match &subject {
         Subject::Unit(unit) => org.unit(unit).map_or(unit.clone(), |u| u.name.clone()),
         Subject::Person(person) => org
@@ -76,15 +60,15 @@ pub(crate) async fn topics_page(
             .into_iter()
             .filter(|r| r.period == period)
             .collect();
-        tables.push(table(&engine, &dashboard, &subject, &dimension, &rows));
+        tables.push(table(engine, dashboard, &subject, &dimension, &rows));
         if dimension == Dimension::Topic {
             topic_rows = rows;
         }
     }
-    let trend = topic_trends(&engine, &scope, &dashboard, &subject, &topic_rows).await?;
+    let trend = topic_trends(engine, scope, dashboard, &subject, &topic_rows).await?;
     let body = html! {
         h1 { "Topics · " (name) " · " (period) }
-        (dashboard.form("/topics", org, &scope, true))
+        (dashboard.form("/topics", org, scope, true))
         h2 { "By topic" }
         (tables[0])
         h2 { "By category" }
@@ -92,7 +76,7 @@ pub(crate) async fn topics_page(
         h2 { "Trend of the most frequent topics" }
         section.trends { @for chart in &trend { (PreEscaped(chart)) } }
     };
-    Ok(layout("Topics", Some((&principal, &csrf)), body).into_response())
+    Ok(page.render("Topics", body))
 }
 
 /// One row per group, most contacts first: each metric with its sample and change; the

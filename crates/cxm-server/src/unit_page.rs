@@ -5,18 +5,17 @@
 
 use axum::extract::State;
 use axum::http::Uri;
-use axum::response::{IntoResponse, Response};
+use axum::response::Response;
 use cxm_domain::metrics::MetricUnit;
 use cxm_metrics::distribution::{Duration, Histogram};
 use cxm_metrics::query::NO_GROUP;
 use cxm_metrics::records::Visible;
 use cxm_metrics::{Dimension, Engine, Query, Subject};
-use cxm_sql::TargetStore;
 use maud::{Markup, PreEscaped, html};
 
 use crate::api::Params;
-use crate::dashboard::{Dashboard, DashboardParams, linked, number};
-use crate::pages::{MaybeSignedIn, layout, scorecard_table, signed_in_page};
+use crate::dashboard::{Dashboard, DashboardParams, Page, linked, number};
+use crate::pages::{MaybeSignedIn, scorecard_table};
 use crate::record_pages::link;
 use crate::scope::Scope;
 use crate::{ApiError, AppState};
@@ -44,41 +43,19 @@ pub(crate) async fn unit_page(
     axum::extract::Path(unit): axum::extract::Path<String>,
     Params(params): Params<DashboardParams>,
 ) -> Result<Response, ApiError> {
-    let (principal, csrf) = match signed_in_page(principal, &uri) {
-        Ok(signed_in) => signed_in,
-        Err(response) => return Ok(*response),
+    let page = match Page::open(&state, principal, &uri, &params).await {
+        Ok(page) => page,
+        Err(response) => return Ok(response),
     };
-    let engine = state.engine().await;
-    let org = engine.organisation();
+    let (engine, scope, dashboard) = (&page.engine, &page.scope, &page.dashboard);
+    let org = page.org();
     let Some(found) = org.unit(&unit) else {
         return Err(ApiError::NotFound(format!("no org unit {unit}")));
     };
-    let scope = Scope::of(&principal, org);
     let subject = Subject::Unit(unit.clone());
     scope.check_subject(org, &subject)?;
-    let dashboard = Dashboard::resolve(&params, &engine)?;
-    let targets = state.store().targets().await?;
-    let card = cxm_metrics::scorecard::scorecard_of_slice(
-        &engine,
-        &subject,
-        dashboard.period,
-        &dashboard.slice,
-        &targets,
-    )
-    .await?;
-    let card_targets: Vec<(String, f64)> = card
-        .lines
-        .iter()
-        .filter_map(|l| l.target.map(|t| (l.metric.clone(), t)))
-        .collect();
-    let charts = dashboard
-        .trends(
-            &engine,
-            &scope,
-            Some(&subject),
-            &TREND_METRICS,
-            &card_targets,
-        )
+    let (card, charts) = page
+        .scorecard_and_trends(&state, &subject, &TREND_METRICS)
         .await?;
     // An aggregate like any metric: narrowed to the scope (an agent's to their team), so
     // no row visibility on top (which would leave an agent only their own contacts).
@@ -88,8 +65,8 @@ pub(crate) async fn unit_page(
         let histogram = engine.histogram(duration, &filters, &Visible::All).await?;
         spreads.push(histogram_chart(&histogram)?);
     }
-    let topics = topic_mix(&engine, &scope, &dashboard, &subject).await?;
-    let children = children(&engine, &scope, &dashboard, &unit).await?;
+    let topics = topic_mix(engine, scope, dashboard, &subject).await?;
+    let children = children(engine, scope, dashboard, &unit).await?;
     let pairs = dashboard.pairs(false);
     let body = html! {
         p.breadcrumbs {
@@ -101,8 +78,8 @@ pub(crate) async fn unit_page(
         }
         h1 { (found.name) " · " (card.period) }
         p.role { (found.level) }
-        (dashboard.form(&format!("/units/{unit}"), org, &scope, false))
-        (scorecard_table(&card, &scope, org, |metric| dashboard.records_link(&engine, Some(&subject), metric, None)))
+        (dashboard.form(&format!("/units/{unit}"), org, scope, false))
+        (scorecard_table(&card, scope, org, |metric| dashboard.records_link(engine, Some(&subject), metric, None)))
         section.trends {
             @for chart in &charts { (PreEscaped(chart)) }
         }
@@ -113,10 +90,10 @@ pub(crate) async fn unit_page(
         (topics)
         @if !children.is_empty() {
             h2 { "Units below, by CSAT" }
-            (children_table(&engine, &dashboard, &children))
+            (children_table(engine, dashboard, &children))
         }
     };
-    Ok(layout(&found.name, Some((&principal, &csrf)), body).into_response())
+    Ok(page.render(&found.name, body))
 }
 
 /// A histogram as a bar chart, each bar's hover value its range and contacts.
