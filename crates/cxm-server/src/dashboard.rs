@@ -4,7 +4,8 @@
 
 use std::sync::Arc;
 
-use axum::http::Uri;
+use axum::extract::FromRequestParts;
+use axum::http::request::Parts;
 use axum::response::{IntoResponse, Response};
 use cxm_domain::metrics::{Grain, MetricKind, MetricUnit, Period, Source};
 use cxm_metrics::{Engine, Filters, Organisation, Query, Scorecard, Subject};
@@ -12,7 +13,7 @@ use cxm_sql::TargetStore;
 use maud::{Markup, html};
 use serde::Deserialize;
 
-use crate::api::values;
+use crate::api::{Params, values};
 use crate::auth::Principal;
 use crate::pages::{home_subject, signed_in_page};
 use crate::record_pages::link;
@@ -29,19 +30,24 @@ pub(crate) struct Page {
     pub dashboard: Dashboard,
 }
 
-impl Page {
-    /// The caller's page with its filters checked; otherwise the response to send instead
-    /// (to the sign-in page and back, or the error).
-    pub(crate) async fn open(
-        state: &AppState,
-        principal: Option<Principal>,
-        uri: &Uri,
-        params: &DashboardParams,
-    ) -> Result<Page, Response> {
-        let (principal, csrf) = signed_in_page(principal, uri).map_err(|response| *response)?;
+/// A dashboard page's request: signed in (else to the sign-in page and back), with its
+/// filters checked (else a 400 or 404 in our error format).
+impl FromRequestParts<AppState> for Page {
+    type Rejection = Response;
+
+    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Page, Response> {
+        let principal = crate::auth::principal(parts, state)
+            .await
+            .map_err(IntoResponse::into_response)?;
+        let (principal, csrf) =
+            signed_in_page(principal, &parts.uri).map_err(|response| *response)?;
+        let Params(params) = Params::<DashboardParams>::from_request_parts(parts, state)
+            .await
+            .map_err(IntoResponse::into_response)?;
         let engine = state.engine().await;
         let scope = Scope::of(&principal, engine.organisation());
-        let dashboard = Dashboard::resolve(params, &engine).map_err(IntoResponse::into_response)?;
+        let dashboard =
+            Dashboard::resolve(&params, &engine).map_err(IntoResponse::into_response)?;
         Ok(Page {
             principal,
             csrf,
@@ -50,7 +56,9 @@ impl Page {
             dashboard,
         })
     }
+}
 
+impl Page {
     pub fn org(&self) -> &Organisation {
         self.engine.organisation()
     }

@@ -4,16 +4,13 @@
 //! movers among the units (or, in a team, the agents) below it.
 
 use axum::extract::State;
-use axum::http::Uri;
 use axum::response::Response;
 use cxm_domain::metrics::MetricUnit;
 use cxm_metrics::movers::{Mover, movers};
 use cxm_metrics::{Dimension, Engine, Query, ScoreLine, Subject};
 use maud::{Markup, PreEscaped, html};
 
-use crate::api::Params;
-use crate::dashboard::{Dashboard, DashboardParams, Page, change, linked, number};
-use crate::pages::MaybeSignedIn;
+use crate::dashboard::{Dashboard, Page, change, linked, number};
 use crate::record_pages::link;
 use crate::scope::Scope;
 use crate::{ApiError, AppState};
@@ -39,14 +36,8 @@ const MOVERS: usize = 5;
 
 pub(crate) async fn overview(
     State(state): State<AppState>,
-    MaybeSignedIn(principal): MaybeSignedIn,
-    uri: Uri,
-    Params(params): Params<DashboardParams>,
+    page: Page,
 ) -> Result<Response, ApiError> {
-    let page = match Page::open(&state, principal, &uri, &params).await {
-        Ok(page) => page,
-        Err(response) => return Ok(response),
-    };
     let (engine, scope, dashboard) = (&page.engine, &page.scope, &page.dashboard);
     let org = page.org();
     let subject = page.area()?;

@@ -3,15 +3,13 @@
 //! contacts and the survey comments of their customers, lowest rated first (for coaching).
 
 use axum::extract::State;
-use axum::http::Uri;
 use axum::response::Response;
 use cxm_metrics::Subject;
 use cxm_metrics::records::{RecordOrder, RecordPage, RecordSet};
 use maud::{Markup, PreEscaped, html};
 
-use crate::api::Params;
-use crate::dashboard::{DashboardParams, Page};
-use crate::pages::{MaybeSignedIn, scorecard_table};
+use crate::dashboard::Page;
+use crate::pages::scorecard_table;
 use crate::record_pages::link;
 use crate::{ApiError, AppState};
 
@@ -29,15 +27,9 @@ const COMMENTS: usize = 10;
 
 pub(crate) async fn person_page(
     State(state): State<AppState>,
-    MaybeSignedIn(principal): MaybeSignedIn,
-    uri: Uri,
+    page: Page,
     axum::extract::Path(person): axum::extract::Path<String>,
-    Params(params): Params<DashboardParams>,
 ) -> Result<Response, ApiError> {
-    let page = match Page::open(&state, principal, &uri, &params).await {
-        Ok(page) => page,
-        Err(response) => return Ok(response),
-    };
     let (engine, scope, dashboard) = (&page.engine, &page.scope, &page.dashboard);
     let org = page.org();
     let Some((name, role)) = org.person(&person) else {

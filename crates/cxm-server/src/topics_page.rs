@@ -3,19 +3,15 @@
 //! CSAT in the period with samples, intervals and the change since the previous period;
 //! and the trend of the most frequent topics. Every number links to its records.
 
-use axum::extract::State;
-use axum::http::Uri;
 use axum::response::Response;
 use cxm_domain::metrics::MetricUnit;
 use cxm_metrics::query::NO_GROUP;
 use cxm_metrics::{Dimension, Engine, MetricRow, Query, Subject};
 use maud::{Markup, PreEscaped, html};
 
-use crate::api::Params;
-use crate::dashboard::{Dashboard, DashboardParams, Page, change, linked, number};
-use crate::pages::MaybeSignedIn;
+use crate::ApiError;
+use crate::dashboard::{Dashboard, Page, change, linked, number};
 use crate::scope::Scope;
-use crate::{ApiError, AppState};
 
 /// The columns of the topic tables.
 const TOPIC_METRICS: [&str; 4] = ["contacts", "repeat_contact_rate", "complaint_rate", "csat"];
@@ -23,16 +19,7 @@ const TOPIC_METRICS: [&str; 4] = ["contacts", "repeat_contact_rate", "complaint_
 /// Topics whose volume is charted over the trend periods.
 const TRENDED: usize = 6;
 
-pub(crate) async fn topics_page(
-    State(state): State<AppState>,
-    MaybeSignedIn(principal): MaybeSignedIn,
-    uri: Uri,
-    Params(params): Params<DashboardParams>,
-) -> Result<Response, ApiError> {
-    let page = match Page::open(&state, principal, &uri, &params).await {
-        Ok(page) => page,
-        Err(response) => return Ok(response),
-    };
+pub(crate) async fn topics_page(page: Page) -> Result<Response, ApiError> {
     let (engine, scope, dashboard) = (&page.engine, &page.scope, &page.dashboard);
     let org = page.org();
     let subject = page.area()?;

@@ -4,7 +4,6 @@
 //! number links to the records behind it with the same filters.
 
 use axum::extract::State;
-use axum::http::Uri;
 use axum::response::Response;
 use cxm_domain::metrics::MetricUnit;
 use cxm_metrics::distribution::{Duration, Histogram};
@@ -13,9 +12,8 @@ use cxm_metrics::records::Visible;
 use cxm_metrics::{Dimension, Engine, Query, Subject};
 use maud::{Markup, PreEscaped, html};
 
-use crate::api::Params;
-use crate::dashboard::{Dashboard, DashboardParams, Page, linked, number};
-use crate::pages::{MaybeSignedIn, scorecard_table};
+use crate::dashboard::{Dashboard, Page, linked, number};
+use crate::pages::scorecard_table;
 use crate::record_pages::link;
 use crate::scope::Scope;
 use crate::{ApiError, AppState};
@@ -38,15 +36,9 @@ struct ChildRow {
 
 pub(crate) async fn unit_page(
     State(state): State<AppState>,
-    MaybeSignedIn(principal): MaybeSignedIn,
-    uri: Uri,
+    page: Page,
     axum::extract::Path(unit): axum::extract::Path<String>,
-    Params(params): Params<DashboardParams>,
 ) -> Result<Response, ApiError> {
-    let page = match Page::open(&state, principal, &uri, &params).await {
-        Ok(page) => page,
-        Err(response) => return Ok(response),
-    };
     let (engine, scope, dashboard) = (&page.engine, &page.scope, &page.dashboard);
     let org = page.org();
     let Some(found) = org.unit(&unit) else {
