@@ -87,6 +87,23 @@ impl Page {
         Ok(subject)
     }
 
+    /// `subject`'s scorecard in the period and slice.
+    pub(crate) async fn scorecard(
+        &self,
+        state: &AppState,
+        subject: &Subject,
+    ) -> Result<Scorecard, ApiError> {
+        let targets = state.store().targets().await?;
+        Ok(cxm_metrics::scorecard::scorecard_of_slice(
+            &self.engine,
+            subject,
+            self.dashboard.period,
+            &self.dashboard.slice,
+            &targets,
+        )
+        .await?)
+    }
+
     /// `subject`'s scorecard in the period and slice, and the trends of `metrics` with
     /// their targets.
     pub(crate) async fn scorecard_and_trends(
@@ -95,15 +112,7 @@ impl Page {
         subject: &Subject,
         metrics: &[&str],
     ) -> Result<(Scorecard, Vec<String>), ApiError> {
-        let targets = state.store().targets().await?;
-        let card = cxm_metrics::scorecard::scorecard_of_slice(
-            &self.engine,
-            subject,
-            self.dashboard.period,
-            &self.dashboard.slice,
-            &targets,
-        )
-        .await?;
+        let card = self.scorecard(state, subject).await?;
         let targets: Vec<(String, f64)> = card
             .lines
             .iter()
@@ -320,6 +329,28 @@ impl Dashboard {
                 button type="submit" { "Apply" }
             }
         }
+    }
+
+    /// The rows of `metrics` by `by` for `subject` in the period and slice, within the
+    /// caller's scope (the period's rows only, not the previous period's).
+    pub async fn period_rows(
+        &self,
+        engine: &Engine,
+        scope: &Scope,
+        subject: &Subject,
+        metrics: &[&str],
+        by: Vec<cxm_metrics::Dimension>,
+    ) -> Result<Vec<cxm_metrics::MetricRow>, ApiError> {
+        let query = Query {
+            metrics: metrics.iter().map(|m| (*m).to_owned()).collect(),
+            filters: scope.narrow(engine.organisation(), &self.filters(Some(subject)), &by)?,
+            by,
+            grain: self.period.grain,
+        };
+        let period = self.period.to_string();
+        let mut rows = engine.query(&query).await?.rows;
+        rows.retain(|r| r.period == period);
+        Ok(rows)
     }
 
     /// The twelve periods of the trend grain up to the end of the period.

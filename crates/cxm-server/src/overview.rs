@@ -7,7 +7,7 @@ use axum::extract::State;
 use axum::response::Response;
 use cxm_domain::metrics::MetricUnit;
 use cxm_metrics::movers::{Mover, movers};
-use cxm_metrics::{Dimension, Engine, Query, ScoreLine, Subject};
+use cxm_metrics::{Dimension, Engine, ScoreLine, Subject};
 use maud::{Markup, PreEscaped, html};
 
 use crate::dashboard::{Dashboard, Page, change, linked, number};
@@ -132,21 +132,15 @@ async fn movers_section(
     } else {
         Dimension::Level("team".to_owned())
     };
-    let subject = Subject::Unit(unit.to_owned());
-    let by = vec![dimension.clone()];
-    let query = Query {
-        metrics: MOVER_METRICS.iter().map(|m| (*m).to_owned()).collect(),
-        filters: scope.narrow(org, &dashboard.filters(Some(&subject)), &by)?,
-        by,
-        grain: dashboard.period.grain,
-    };
-    let answer = engine.query(&query).await?;
-    let period = dashboard.period.to_string();
-    let rows: Vec<cxm_metrics::MetricRow> = answer
-        .rows
-        .into_iter()
-        .filter(|r| r.period == period)
-        .collect();
+    let rows = dashboard
+        .period_rows(
+            engine,
+            scope,
+            &Subject::Unit(unit.to_owned()),
+            &MOVER_METRICS,
+            vec![dimension.clone()],
+        )
+        .await?;
     let what = match &dimension {
         Dimension::Agent => "agents",
         _ => "teams",

@@ -11,12 +11,12 @@ use axum::response::{IntoResponse, Redirect, Response};
 use axum::routing::get;
 use axum::{Form, Router};
 use cxm_metrics::Subject;
-use cxm_sql::{AccountStore, TargetStore};
+use cxm_sql::AccountStore;
 use maud::{DOCTYPE, Markup, html};
 use serde::Deserialize;
 
 use crate::auth::{self, Principal, SESSION_COOKIE};
-use crate::dashboard::{Dashboard, DashboardParams, change, linked, number};
+use crate::dashboard::{change, linked, number};
 use crate::record_pages::link;
 use crate::scope::Scope;
 use crate::{ApiError, AppState};
@@ -351,45 +351,24 @@ pub(crate) fn signed_in_page(
 /// everyone else; with the dashboards' filters.
 async fn home(
     State(state): State<AppState>,
-    MaybeSignedIn(principal): MaybeSignedIn,
-    uri: axum::http::Uri,
-    crate::api::Params(params): crate::api::Params<DashboardParams>,
+    page: crate::dashboard::Page,
 ) -> Result<Response, ApiError> {
-    let (principal, csrf) = match signed_in_page(principal, &uri) {
-        Ok(signed_in) => signed_in,
-        Err(response) => return Ok(*response),
-    };
-    let Principal::User { user, .. } = &principal else {
+    let Principal::User { user, .. } = &page.principal else {
         return Err(ApiError::Forbidden(
             "pages are for signed-in people, not tokens".into(),
         ));
     };
-    let engine = state.engine().await;
-    let org = engine.organisation();
-    let scope = Scope::of(&principal, org);
-    let dashboard = Dashboard::resolve(&params, &engine)?;
-    let subject = home_subject(&scope, org);
-    let card = match &subject {
-        Some(subject) => {
-            let targets = state.store().targets().await?;
-            Some(
-                cxm_metrics::scorecard::scorecard_of_slice(
-                    &engine,
-                    subject,
-                    dashboard.period,
-                    &dashboard.slice,
-                    &targets,
-                )
-                .await?,
-            )
-        }
+    let (engine, scope, dashboard) = (&page.engine, &page.scope, &page.dashboard);
+    let org = page.org();
+    let card = match home_subject(scope, org) {
+        Some(subject) => Some(page.scorecard(&state, &subject).await?),
         None => None,
     };
     let body = html! {
         h1 { "Welcome, " (user.display_name) }
         p.role { (user.role.as_str()) }
-        (dashboard.form("/", org, &scope, false))
-        @match (&card, &scope) {
+        (dashboard.form("/", org, scope, false))
+        @match (&card, scope) {
             (Some(card), _) => {
                 h2 {
                     @match &card.subject {
@@ -398,13 +377,13 @@ async fn home(
                     }
                     " · " (card.period)
                 }
-                (scorecard_table(card, &scope, org, |metric| dashboard.records_link(&engine, Some(&card.subject), metric, None)))
+                (scorecard_table(card, scope, org, |metric| dashboard.records_link(engine, Some(&card.subject), metric, None)))
             }
             (None, Scope::Nothing { reason }) => { p.error { (reason) } }
             (None, _) => { p { "No data yet." } }
         }
     };
-    Ok(layout("Home", Some((&principal, &csrf)), body).into_response())
+    Ok(page.render("Home", body))
 }
 
 /// Whose scorecard the home page shows: an agent's own, a lead's or manager's unit, the

@@ -33,20 +33,15 @@ pub(crate) async fn topics_page(page: Page) -> Result<Response, ApiError> {
     let mut tables = Vec::new();
     let mut topic_rows = Vec::new();
     for dimension in [Dimension::Topic, Dimension::Category] {
-        let by = vec![dimension.clone()];
-        let query = Query {
-            metrics: TOPIC_METRICS.iter().map(|m| (*m).to_owned()).collect(),
-            filters: scope.narrow(org, &dashboard.filters(Some(&subject)), &by)?,
-            by,
-            grain: dashboard.period.grain,
-        };
-        let rows: Vec<MetricRow> = engine
-            .query(&query)
-            .await?
-            .rows
-            .into_iter()
-            .filter(|r| r.period == period)
-            .collect();
+        let rows = dashboard
+            .period_rows(
+                engine,
+                scope,
+                &subject,
+                &TOPIC_METRICS,
+                vec![dimension.clone()],
+            )
+            .await?;
         tables.push(table(engine, dashboard, &subject, &dimension, &rows));
         if dimension == Dimension::Topic {
             topic_rows = rows;

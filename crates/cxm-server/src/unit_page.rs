@@ -9,7 +9,7 @@ use cxm_domain::metrics::MetricUnit;
 use cxm_metrics::distribution::{Duration, Histogram};
 use cxm_metrics::query::NO_GROUP;
 use cxm_metrics::records::Visible;
-use cxm_metrics::{Dimension, Engine, Query, Subject};
+use cxm_metrics::{Dimension, Engine, Subject};
 use maud::{Markup, PreEscaped, html};
 
 use crate::dashboard::{Dashboard, Page, linked, number};
@@ -130,18 +130,18 @@ async fn topic_mix(
     subject: &Subject,
 ) -> Result<Markup, ApiError> {
     let org = engine.organisation();
-    let query = Query {
-        metrics: vec!["contacts".into()],
-        by: vec![Dimension::Topic],
-        grain: dashboard.period.grain,
-        filters: scope.narrow(org, &dashboard.filters(Some(subject)), &[])?,
-    };
-    let answer = engine.query(&query).await?;
-    let period = dashboard.period.to_string();
+    let answer = dashboard
+        .period_rows(
+            engine,
+            scope,
+            subject,
+            &["contacts"],
+            vec![Dimension::Topic],
+        )
+        .await?;
     let mut rows: Vec<(&str, u64)> = answer
-        .rows
         .iter()
-        .filter(|r| r.period == period && r.n > 0)
+        .filter(|r| r.n > 0)
         .filter_map(|r| Some((r.group.get("topic")?.as_str(), r.value? as u64)))
         // Contacts without a topic are no part of the mix.
         .filter(|(topic, _)| *topic != NO_GROUP)
@@ -218,17 +218,16 @@ async fn children(
         })
         .collect();
     if let Some(level) = children.first().map(|c| c.level.clone()) {
-        let by = vec![Dimension::Level(level.clone())];
-        let subject = Subject::Unit(unit.to_owned());
-        let query = Query {
-            metrics: CHILD_METRICS.iter().map(|m| (*m).to_owned()).collect(),
-            filters: scope.narrow(org, &dashboard.filters(Some(&subject)), &by)?,
-            by,
-            grain: dashboard.period.grain,
-        };
-        let answer = engine.query(&query).await?;
-        let period = dashboard.period.to_string();
-        for row in answer.rows.into_iter().filter(|r| r.period == period) {
+        let rows = dashboard
+            .period_rows(
+                engine,
+                scope,
+                &Subject::Unit(unit.to_owned()),
+                &CHILD_METRICS,
+                vec![Dimension::Level(level.clone())],
+            )
+            .await?;
+        for row in rows {
             let (Some(child), Some(metric)) = (
                 row.group.get(&level),
                 CHILD_METRICS.iter().position(|m| *m == row.metric),

@@ -1155,14 +1155,7 @@ async fn numbers_lead_to_their_records_and_exports_stay_in_scope() {
         &As::Cookie(&cookie),
     )
     .await;
-    let contacts = card["lines"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|l| l["metric"] == "contacts")
-        .unwrap()["actual"]
-        .as_f64()
-        .unwrap();
+    let contacts = line_of(&card, "contacts")["actual"].as_f64().unwrap();
     let (status, listing) = page(base, &href, Some(&cookie)).await;
     assert_eq!(status, StatusCode::OK, "{listing}");
     let total_at =
@@ -1287,6 +1280,16 @@ async fn numbers_lead_to_their_records_and_exports_stay_in_scope() {
     assert_eq!(location, "/login?next=%2Frecords%2Fanswers%3Forder%3Dworst");
 }
 
+/// The line of `metric` in a scorecard from the API.
+fn line_of<'a>(card: &'a Value, metric: &str) -> &'a Value {
+    card["lines"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|l| l["metric"] == metric)
+        .unwrap_or_else(|| panic!("no {metric} line"))
+}
+
 /// The text of the element carrying `marker` (up to its first tag), e.g. a card's value.
 fn text_after(html: &str, marker: &str) -> String {
     let at = html
@@ -1327,16 +1330,7 @@ async fn dashboards_show_the_engines_numbers_and_keep_their_filters() {
     let (status, html) = page(base, "/overview", Some(&cookie)).await;
     assert_eq!(status, StatusCode::OK);
     let (_, card) = get(base, &format!("/api/v1/org/units/{root}/scorecard"), &me).await;
-    let line = |metric: &str| {
-        card["lines"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .find(|l| l["metric"] == metric)
-            .unwrap()
-            .clone()
-    };
-    let csat = line("csat")["actual"].as_f64().unwrap();
+    let csat = line_of(&card, "csat")["actual"].as_f64().unwrap();
     let shown = text_after(&html, "data-metric=\"csat\"><h3>CSAT (top-2-box)</h3>");
     assert_eq!(shown, format!("{:.1}%", csat * 100.0), "overview CSAT");
     for metric in cxm_server::overview::OVERVIEW_METRICS {
@@ -1357,27 +1351,67 @@ async fn dashboards_show_the_engines_numbers_and_keep_their_filters() {
     let (status, html) = page(base, &format!("/units/{site}"), Some(&cookie)).await;
     assert_eq!(status, StatusCode::OK);
     let (_, site_card) = get(base, &format!("/api/v1/org/units/{site}/scorecard"), &me).await;
-    let contacts = site_card["lines"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|l| l["metric"] == "contacts")
-        .unwrap()["actual"]
-        .as_f64()
-        .unwrap();
+    let contacts = line_of(&site_card, "contacts")["actual"].as_f64().unwrap();
     assert!(
         html.contains(&format!("Handle time (contacts: {contacts:.0})")),
         "handle histogram of {contacts} contacts"
     );
-    // Hold time only where the channel has a hold (its mean's sample).
-    let held = site_card["lines"]
-        .as_array()
+    // Every bin holds the contacts the exported records put there (binned here anew).
+    let handle_chart = &html
+        [html.find("Handle time (contacts:").unwrap()..html.find("Hold time (contacts:").unwrap()];
+    let export = client()
+        .get(format!(
+            "{base}/records/contacts.csv?unit={site}&from={from}&to={to}"
+        ))
+        .header(reqwest::header::COOKIE, &cookie)
+        .send()
+        .await
         .unwrap()
-        .iter()
-        .find(|l| l["metric"] == "hold_seconds")
-        .unwrap()["n"]
-        .as_u64()
+        .text()
+        .await
         .unwrap();
+    let exported = csv_records(&export);
+    let header = csv::Reader::from_reader(export.as_bytes())
+        .headers()
+        .unwrap()
+        .clone();
+    let handle_at = header.iter().position(|h| h == "handle_seconds").unwrap();
+    let handles: Vec<u64> = exported
+        .iter()
+        .filter_map(|r| r[handle_at].parse().ok())
+        .collect();
+    assert_eq!(handles.len() as f64, contacts);
+    let mut bins = 0;
+    for title in handle_chart.split("<title>").skip(1) {
+        let title = title.split("</title>").next().unwrap();
+        // "{axis label}: {range} s: {n} contacts"
+        let Some((range, count)) = title
+            .split_once(": ")
+            .and_then(|(_, note)| note.split_once(" s: "))
+        else {
+            continue;
+        };
+        let count: usize = count.trim_end_matches(" contacts").parse().unwrap();
+        let expected = match range.strip_prefix("≥ ") {
+            Some(low) => {
+                let low: u64 = low.parse().unwrap();
+                handles.iter().filter(|h| **h >= low).count()
+            }
+            None => {
+                let (low, high) = range.split_once('–').unwrap();
+                let parse =
+                    |v: &str| -> u64 { v.parse().unwrap_or_else(|_| panic!("bin {range:?}")) };
+                let (low, high) = (parse(low), parse(high));
+                handles.iter().filter(|h| (low..=high).contains(*h)).count()
+            }
+        };
+        assert_eq!(count, expected, "contacts in {range} s");
+        bins += 1;
+    }
+    assert!(bins > 3, "only {bins} bins");
+
+    // Hold time only where the channel has a hold (its mean's sample).
+    let held = line_of(&site_card, "hold_seconds")["n"].as_u64().unwrap();
     assert!(held > 0 && (held as f64) < contacts);
     assert!(html.contains(&format!("Hold time (contacts: {held})")));
     assert!(html.contains("Topic mix"));
@@ -1425,14 +1459,7 @@ async fn dashboards_show_the_engines_numbers_and_keep_their_filters() {
         &As::Cookie(&agent_cookie),
     )
     .await;
-    let team_contacts = team_card["lines"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|l| l["metric"] == "contacts")
-        .unwrap()["actual"]
-        .as_f64()
-        .unwrap();
+    let team_contacts = line_of(&team_card, "contacts")["actual"].as_f64().unwrap();
     assert!(
         html.contains(&format!("Handle time (contacts: {team_contacts:.0})")),
         "the team's {team_contacts} contacts"
