@@ -3,6 +3,7 @@
 //! Each subcommand calls one library function and prints its result.
 
 mod accounts;
+mod insight;
 mod output;
 mod report;
 
@@ -190,6 +191,20 @@ enum Command {
     },
     /// Rebuild the metric rollup from the stored data (ingest does this by itself).
     Refresh,
+    /// Customer lifetime value: BG/NBD and Gamma-Gamma fitted by maximum likelihood on
+    /// purchase histories, each customer's discounted value over a horizon, by segment,
+    /// team and NPS group.
+    Clv(insight::ClvArgs),
+    /// Key driver analysis: which operational measures, attribute ratings and topics move
+    /// an outcome (relative weights, Shapley values, coefficients, 95% bootstrap
+    /// intervals, importance × performance).
+    Drivers(insight::DriverArgs),
+    /// Attrition by month, segment and team; retention curves by experience group; churn
+    /// drivers.
+    Attrition(insight::AttritionArgs),
+    /// Topics ranked by the repeat contacts, complaints and dissatisfaction they bring
+    /// beyond other contacts; emerging topics.
+    RootCauses(insight::RootCauseArgs),
     /// Rewrite small fact files into large ones and delete unreferenced files.
     Compact {
         /// Keep files older versions need for this many hours (0 deletes everything
@@ -200,8 +215,8 @@ enum Command {
 }
 
 /// Which rows `cxm metrics` considers.
-#[derive(clap::Args)]
-struct FilterArgs {
+#[derive(clap::Args, Clone)]
+pub(crate) struct FilterArgs {
     /// First local day, YYYY-MM-DD [default: the first with data].
     #[arg(long)]
     from: Option<chrono::NaiveDate>,
@@ -222,6 +237,21 @@ struct FilterArgs {
     segment: Vec<String>,
     #[arg(long, value_delimiter = ',')]
     region: Vec<String>,
+}
+
+impl FilterArgs {
+    pub(crate) fn into_filters(self) -> cxm_metrics::Filters {
+        cxm_metrics::Filters {
+            from: self.from,
+            to: self.to,
+            unit: self.unit,
+            person: self.person,
+            channels: self.channel,
+            topics: self.topic,
+            segments: self.segment,
+            regions: self.region,
+        }
+    }
 }
 
 #[derive(Subcommand)]
@@ -306,7 +336,7 @@ impl GenerateShape {
 }
 
 #[derive(Clone, Copy, ValueEnum)]
-enum Format {
+pub(crate) enum Format {
     Table,
     Csv,
     Json,
@@ -426,16 +456,7 @@ async fn run(cli: Cli) -> ExitCode {
                 metrics: metric,
                 by,
                 grain,
-                filters: cxm_metrics::Filters {
-                    from: filters.from,
-                    to: filters.to,
-                    unit: filters.unit,
-                    person: filters.person,
-                    channels: filters.channel,
-                    topics: filters.topic,
-                    segments: filters.segment,
-                    regions: filters.region,
-                },
+                filters: filters.into_filters(),
             };
             metrics(&cli.data_dir, &query, format, list).await
         }
@@ -454,6 +475,10 @@ async fn run(cli: Cli) -> ExitCode {
         }
         Command::Targets { action } => targets(&cli.data_dir, action).await,
         Command::Refresh => refresh(&cli.data_dir).await,
+        Command::Clv(args) => insight::clv(&cli.data_dir, args).await,
+        Command::Drivers(args) => insight::drivers(&cli.data_dir, args).await,
+        Command::Attrition(args) => insight::attrition(&cli.data_dir, args).await,
+        Command::RootCauses(args) => insight::root_causes(&cli.data_dir, args).await,
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

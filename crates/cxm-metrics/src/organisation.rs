@@ -41,6 +41,8 @@ pub struct TopicInfo {
     pub name: String,
     pub category: String,
     pub complaint: bool,
+    /// the taxonomy's kind: request, problem, complaint, compliment or sales
+    pub kind: String,
 }
 
 /// The organisation as the engine sees it.
@@ -125,6 +127,7 @@ impl Organisation {
                         name: name.clone().unwrap_or_else(|| code.clone()),
                         category: category.clone(),
                         complaint: kind == TopicKind::Complaint.as_str(),
+                        kind: kind.clone(),
                     },
                 );
             }

@@ -168,27 +168,10 @@ impl Selection {
 }
 
 impl Engine {
-    pub(crate) async fn select(
-        &self,
-        set: RecordSet,
-        filters: &Filters,
-        visible: &Visible,
-        order: RecordOrder,
-    ) -> Result<Selection, MetricsError> {
-        let (table, columns, newest, worst) = match set {
-            RecordSet::Contacts => (
-                "contacts",
-                CONTACT_COLUMNS,
-                "started_at DESC, interaction_id",
-                "handle_seconds DESC NULLS LAST, started_at DESC, interaction_id",
-            ),
-            RecordSet::Answers => (
-                "surveys",
-                ANSWER_COLUMNS,
-                "answered_at DESC, response_id",
-                "csat ASC NULLS LAST, nps ASC NULLS LAST, ces DESC NULLS LAST, answered_at DESC, response_id",
-            ),
-        };
+    /// The SQL condition on a derived table's rows that `filters` ask for: the period by
+    /// local `day`, a unit's subtree by `team_id`, a person by `agent_id`, channels,
+    /// segments, regions and topics. An unknown unit is an error.
+    pub fn condition(&self, filters: &Filters) -> Result<String, MetricsError> {
         let org = self.organisation();
         let mut conditions = vec!["TRUE".to_owned()];
         if let Some(from) = filters.from {
@@ -225,6 +208,49 @@ impl Engine {
                 .join(" OR ");
             conditions.push(format!("({any})"));
         }
+        Ok(conditions.join(" AND "))
+    }
+
+    /// A DataFusion session over this build's derived tables, registered under their
+    /// source names (`contacts`, `surveys`, `transactions`, `customers`), for analyses
+    /// beyond the metric catalogue.
+    pub async fn derived_session(&self) -> Result<SessionContext, MetricsError> {
+        let ctx = SessionContext::new();
+        let derived = rollup_dir(&self.data_dir).join(&self.header.derived);
+        for source in cxm_domain::metrics::Source::ALL {
+            let path = derived.join(source.as_str());
+            ctx.register_parquet(
+                source.as_str(),
+                &format!("{}/", path.display()),
+                ParquetReadOptions::default(),
+            )
+            .await?;
+        }
+        Ok(ctx)
+    }
+
+    pub(crate) async fn select(
+        &self,
+        set: RecordSet,
+        filters: &Filters,
+        visible: &Visible,
+        order: RecordOrder,
+    ) -> Result<Selection, MetricsError> {
+        let (table, columns, newest, worst) = match set {
+            RecordSet::Contacts => (
+                "contacts",
+                CONTACT_COLUMNS,
+                "started_at DESC, interaction_id",
+                "handle_seconds DESC NULLS LAST, started_at DESC, interaction_id",
+            ),
+            RecordSet::Answers => (
+                "surveys",
+                ANSWER_COLUMNS,
+                "answered_at DESC, response_id",
+                "csat ASC NULLS LAST, nps ASC NULLS LAST, ces DESC NULLS LAST, answered_at DESC, response_id",
+            ),
+        };
+        let mut conditions = vec![self.condition(filters)?];
         match visible {
             Visible::All => {}
             Visible::Units(units) if units.is_empty() => conditions.push("FALSE".into()),

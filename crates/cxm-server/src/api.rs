@@ -32,7 +32,8 @@ use crate::{ApiError, AppState};
         version = "1"
     ),
     paths(me, catalogue, metrics, unit_scorecard, person_scorecard, units, people, targets, contacts, answers,
-          crate::ingest::ingest),
+          crate::ingest::ingest, crate::insight_api::drivers, crate::insight_api::clv,
+          crate::insight_api::attrition, crate::insight_api::root_causes),
     components(schemas(ErrorBody)),
     modifiers(&Security),
     security(("bearer" = []), ("session" = []))

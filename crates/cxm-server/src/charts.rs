@@ -4,6 +4,8 @@
 
 use plotters::prelude::*;
 
+pub mod analysis;
+
 /// One point of a trend: its period label, value (if any) and sample.
 #[derive(Debug, Clone)]
 pub struct Point {

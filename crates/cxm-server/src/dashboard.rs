@@ -478,6 +478,10 @@ pub fn navigation() -> Markup {
             a href="/" { "Home" }
             a href="/overview" { "Overview" }
             a href="/topics" { "Topics" }
+            a href="/drivers" { "Drivers" }
+            a href="/value" { "Value" }
+            a href="/retention" { "Retention" }
+            a href="/root-causes" { "Root causes" }
             a href="/records/contacts" { "Contacts" }
             a href="/records/answers" { "Answers" }
         }

@@ -27,6 +27,8 @@ pub mod charts;
 pub mod dashboard;
 pub mod error;
 pub mod ingest;
+pub mod insight_api;
+pub mod insight_pages;
 pub mod overview;
 pub mod pages;
 pub mod person_page;
@@ -200,6 +202,8 @@ pub fn router(state: AppState) -> Router {
     let limit = state.config().body_limit;
     Router::new()
         .merge(api::routes())
+        .merge(insight_api::routes())
+        .merge(insight_pages::routes())
         .merge(ingest::routes())
         .merge(pages::routes())
         .merge(record_pages::routes())

@@ -1553,3 +1553,147 @@ async fn dashboards_show_the_engines_numbers_and_keep_their_filters() {
     assert_eq!(shown, commented, "the lowest-rated comments, in order");
     assert!(html.contains("Recent contacts"));
 }
+
+/// The analyses (API and pages) answer every role within its scope, refuse units outside
+/// it, and agree with the metric engine where they count the same things.
+#[tokio::test]
+async fn analyses_answer_within_each_scope() {
+    let server = server().await;
+    let base = &server.base;
+    let engine = server.state.engine().await;
+    let org = engine.organisation();
+    let token = As::Bearer(&world().read_token);
+
+    // Root causes count the contacts the engine counts.
+    let (status, causes) = get(base, "/api/v1/insight/root-causes", &token).await;
+    assert_eq!(status, StatusCode::OK, "{causes}");
+    let (_, contacts) = get(base, "/api/v1/metrics?metric=contacts&grain=all", &token).await;
+    assert_eq!(
+        causes["totals"]["contacts"].as_f64(),
+        contacts["rows"][0]["value"].as_f64()
+    );
+    let topics = causes["topics"].as_array().unwrap();
+    assert!(!topics.is_empty());
+    let scores: Vec<f64> = topics
+        .iter()
+        .map(|t| t["score"].as_f64().unwrap())
+        .collect();
+    assert!(scores.windows(2).all(|w| w[0] >= w[1]), "ranked by score");
+
+    // Drivers: every driver's weight within its interval, weights adding up to R².
+    let (status, drivers) = get(base, "/api/v1/insight/drivers?resamples=50", &token).await;
+    assert_eq!(status, StatusCode::OK, "{drivers}");
+    let list = drivers["drivers"].as_array().unwrap();
+    assert!(list.len() >= 5, "{drivers}");
+    let total: f64 = list
+        .iter()
+        .map(|d| d["relative_weight"]["value"].as_f64().unwrap())
+        .sum();
+    assert!((total - drivers["r_squared"]["value"].as_f64().unwrap()).abs() < 1e-9);
+    for d in list {
+        let w = &d["relative_weight"];
+        assert!(
+            w["low"].as_f64().unwrap() <= w["value"].as_f64().unwrap() + 1e-12,
+            "{d}"
+        );
+        assert!(
+            w["value"].as_f64().unwrap() <= w["high"].as_f64().unwrap() + 1e-12,
+            "{d}"
+        );
+    }
+    let (status, body) = get(base, "/api/v1/insight/drivers?outcome=loyalty", &token).await;
+    assert_eq!(status, StatusCode::BAD_REQUEST, "{body}");
+
+    // CLV: converged fits; the customer list in value order.
+    let (status, clv) = get(base, "/api/v1/insight/clv?limit=10", &token).await;
+    assert_eq!(status, StatusCode::OK, "{clv}");
+    assert_eq!(
+        clv["purchases"]["convergence"]["converged"], true,
+        "{}",
+        clv["purchases"]
+    );
+    assert_eq!(
+        clv["spend"]["convergence"]["converged"], true,
+        "{}",
+        clv["spend"]
+    );
+    let values: Vec<f64> = clv["values"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|c| c["value"].as_f64().unwrap())
+        .collect();
+    assert_eq!(values.len(), 10);
+    assert!(values.windows(2).all(|w| w[0] >= w[1]));
+    let (status, _) = get(base, "/api/v1/insight/clv?months=0", &token).await;
+    assert_eq!(status, StatusCode::BAD_REQUEST);
+
+    let (status, attrition) = get(base, "/api/v1/insight/attrition", &token).await;
+    assert_eq!(status, StatusCode::OK, "{attrition}");
+    for curve in attrition["curves"].as_array().unwrap() {
+        let points = curve["points"].as_array().unwrap();
+        let retained: Vec<f64> = points
+            .iter()
+            .map(|p| p["retained"].as_f64().unwrap())
+            .collect();
+        assert!(
+            retained.windows(2).all(|w| w[0] >= w[1]),
+            "a retention curve only falls"
+        );
+    }
+
+    for who in &world().users {
+        let cookie = sign_in(base, who).await;
+        let me = As::Cookie(&cookie);
+        let role = who.role.as_str();
+        for path in ["/drivers", "/value", "/retention", "/root-causes"] {
+            let (status, html) = page(base, path, Some(&cookie)).await;
+            assert_eq!(status, StatusCode::OK, "{role} {path}: {html}");
+            assert!(html.contains("<h1>"), "{role} {path}");
+        }
+        if matches!(role, "executive" | "analyst" | "admin") {
+            continue;
+        }
+        let c = cases(org, who);
+        for path in [
+            format!("/api/v1/insight/drivers?resamples=10&unit={}", c.other_unit),
+            format!("/api/v1/insight/clv?unit={}", c.other_unit),
+            format!("/api/v1/insight/attrition?unit={}", c.other_unit),
+            format!("/api/v1/insight/root-causes?unit={}", c.other_unit),
+        ] {
+            let (status, body) = get(base, &path, &me).await;
+            assert_eq!(status, StatusCode::FORBIDDEN, "{role} {path}: {body}");
+        }
+        let (status, html) = page(
+            base,
+            &format!("/drivers?unit={}", c.other_unit),
+            Some(&cookie),
+        )
+        .await;
+        assert_eq!(status, StatusCode::FORBIDDEN, "{role}: {html}");
+        // Their own area: root causes count their area's contacts; the customer list holds
+        // only customers of their subtree, and nobody's for an agent.
+        let (status, causes) = get(base, "/api/v1/insight/root-causes", &me).await;
+        assert_eq!(status, StatusCode::OK, "{role}: {causes}");
+        let (_, contacts) = get(base, "/api/v1/metrics?metric=contacts&grain=all", &me).await;
+        assert_eq!(
+            causes["totals"]["contacts"].as_f64(),
+            contacts["rows"][0]["value"].as_f64(),
+            "{role}"
+        );
+        let (status, clv) = get(base, "/api/v1/insight/clv?limit=1000", &me).await;
+        if status == StatusCode::OK {
+            for customer in clv["values"].as_array().unwrap() {
+                assert_ne!(role, "agent", "an agent sees no customer list");
+                let team = customer["team_id"].as_str().unwrap();
+                assert!(org.within(team, &c.own_unit), "{role}: {customer}");
+            }
+        } else {
+            // a small area may hold too few repeat buyers to fit
+            assert!(
+                status == StatusCode::BAD_REQUEST || status == StatusCode::CONFLICT,
+                "{role}: {clv}"
+            );
+        }
+    }
+}

@@ -334,6 +334,73 @@ async fn every_role_signs_in_sees_its_scope_follows_a_number_and_exports_csv() {
                     .unwrap();
                 screenshot(&browser, &format!("{role}-{name}")).await;
             }
+            // The analyses: every page draws; the outcome links switch the driver
+            // analysis; a root cause's contacts lead to exactly that many records.
+            for (path, name) in [
+                ("/value", "value"),
+                ("/retention", "retention"),
+                ("/root-causes", "root-causes"),
+                ("/drivers", "drivers"),
+            ] {
+                browser.goto(&format!("{base}{path}")).await.unwrap();
+                browser
+                    .wait()
+                    .for_element(Locator::Css("main h1"))
+                    .await
+                    .unwrap();
+                let svg = browser.find_all(Locator::Css("svg.chart")).await.unwrap();
+                assert!(
+                    path == "/root-causes" || !svg.is_empty(),
+                    "{path} draws charts"
+                );
+                screenshot(&browser, &format!("{role}-{name}")).await;
+            }
+            let heading = browser
+                .find(Locator::Css("main h1"))
+                .await
+                .unwrap()
+                .text()
+                .await
+                .unwrap();
+            assert!(heading.starts_with("Drivers of csat"), "{heading}");
+            browser
+                .find(Locator::LinkText("NPS"))
+                .await
+                .unwrap()
+                .click()
+                .await
+                .unwrap();
+            let heading = browser
+                .wait()
+                .for_element(Locator::Css("main h1"))
+                .await
+                .unwrap()
+                .text()
+                .await
+                .unwrap();
+            assert!(heading.starts_with("Drivers of nps"), "{heading}");
+            assert!(
+                !browser
+                    .find_all(Locator::Css("table.drivers tbody tr"))
+                    .await
+                    .unwrap()
+                    .is_empty()
+            );
+            browser.goto(&format!("{base}/root-causes")).await.unwrap();
+            let link = browser
+                .wait()
+                .for_element(Locator::Css("table.root-causes tbody tr td.num a"))
+                .await
+                .unwrap();
+            let shown: f64 = link.text().await.unwrap().parse().unwrap();
+            link.click().await.unwrap();
+            browser
+                .wait()
+                .for_element(Locator::Css("strong.total"))
+                .await
+                .unwrap();
+            let total: f64 = text_of(&browser, "strong.total").await.parse().unwrap();
+            assert_eq!(total, shown, "a root cause's contacts are its records");
             let agent = user("agent").person.clone().unwrap();
             browser
                 .goto(&format!("{base}/people/{agent}"))

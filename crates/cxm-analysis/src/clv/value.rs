@@ -1,0 +1,82 @@
+//! Each customer's discounted lifetime value over a horizon.
+
+use serde::{Deserialize, Serialize};
+
+use super::{BgNbd, GammaGamma, Rfm};
+use crate::AnalysisError;
+
+/// How value is counted: over how many months, discounted how, at what margin.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+pub struct ValueSettings {
+    /// months ahead to count
+    pub months: u32,
+    /// discount rate per month (0.01 = 1% a month)
+    pub monthly_discount: f64,
+    /// share of a purchase's value that is margin (1 = count revenue)
+    pub margin: f64,
+    /// time units of the histories per month: 365.25 / 12 for days, that / 7 for weeks
+    pub units_per_month: f64,
+}
+
+impl ValueSettings {
+    /// Days per month, for histories kept in days.
+    pub const DAYS_PER_MONTH: f64 = 365.25 / 12.0;
+}
+
+/// Each customer's expected margin over the next `settings.months` months: per month,
+/// BG/NBD's expected purchases in that month × Gamma-Gamma's expected spend × margin,
+/// discounted to today at the end of the month. In the order of `customers`.
+pub fn lifetime_values(
+    purchases: &BgNbd,
+    spend: &GammaGamma,
+    customers: &[Rfm],
+    settings: &ValueSettings,
+) -> Result<Vec<f64>, AnalysisError> {
+    if !(settings.units_per_month > 0.0 && settings.monthly_discount > -1.0) {
+        return Err(AnalysisError::Input(format!(
+            "time units per month {} must be positive and the discount rate {} above -1",
+            settings.units_per_month, settings.monthly_discount
+        )));
+    }
+    if spend.q <= 1.0 {
+        return Err(AnalysisError::Input(format!(
+            "the spend model's q = {} ≤ 1 gives an infinite mean spend",
+            spend.q
+        )));
+    }
+    let value_of = |history: &Rfm| {
+        let spend = spend
+            .conditional_expected_spend(history)
+            .unwrap_or(f64::NAN);
+        let mut before = 0.0;
+        let mut value = 0.0;
+        for month in 1..=settings.months {
+            let month = f64::from(month);
+            let to_date =
+                purchases.conditional_expected_purchases(month * settings.units_per_month, history);
+            value += settings.margin * spend * (to_date - before)
+                / (1.0 + settings.monthly_discount).powf(month);
+            before = to_date;
+        }
+        value
+    };
+    let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
+    if customers.len() < 10_000 || cores == 1 {
+        return Ok(customers.iter().map(value_of).collect());
+    }
+    let chunk = customers.len().div_ceil(cores);
+    let parts: Vec<Vec<f64>> = std::thread::scope(|scope| {
+        let handles: Vec<_> = customers
+            .chunks(chunk)
+            .map(|c| scope.spawn(|| c.iter().map(value_of).collect::<Vec<f64>>()))
+            .collect();
+        handles
+            .into_iter()
+            .map(|h| match h.join() {
+                Ok(values) => values,
+                Err(panic) => std::panic::resume_unwind(panic),
+            })
+            .collect()
+    });
+    Ok(parts.concat())
+}

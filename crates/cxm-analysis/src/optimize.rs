@@ -1,0 +1,184 @@
+//! Maximum-likelihood fitting: L-BFGS (argmin) on the mean negative log-likelihood over
+//! log-parameters, so every parameter stays positive without bounds; Nelder–Mead from the
+//! best point found when the quasi-Newton steps cannot finish.
+
+use argmin::core::{CostFunction, Executor, Gradient, State, TerminationReason, TerminationStatus};
+use argmin::solver::linesearch::MoreThuenteLineSearch;
+use argmin::solver::neldermead::NelderMead;
+use argmin::solver::quasinewton::LBFGS;
+use serde::Serialize;
+
+use crate::AnalysisError;
+
+/// How a fit ended.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Convergence {
+    /// the gradient of the mean log-likelihood vanished (to `1e-8` per log-parameter)
+    pub converged: bool,
+    /// quasi-Newton (and, when needed, simplex) iterations
+    pub iterations: u64,
+    /// the largest absolute gradient component of the mean log-likelihood at the estimate,
+    /// per log-parameter
+    pub gradient: f64,
+    /// which method finished the fit and why it stopped
+    pub method: String,
+}
+
+/// A log-likelihood to maximise over positive parameters.
+pub(crate) trait Likelihood: Sync {
+    const MODEL: &'static str;
+    /// the mean log-likelihood per customer and its gradient with respect to the
+    /// parameters (not their logarithms); `None` where it is not finite
+    fn mean_log_likelihood(&self, parameters: &[f64]) -> Option<(f64, Vec<f64>)>;
+}
+
+/// The mean negative log-likelihood as a function of the log-parameters.
+struct Negative<'a, L>(&'a L);
+
+/// Log-parameters beyond this are treated as diverging (e⁴⁰ ≈ 2 × 10¹⁷).
+const LOG_LIMIT: f64 = 40.0;
+
+impl<L: Likelihood> Negative<'_, L> {
+    fn evaluate(&self, log_parameters: &[f64]) -> Option<(f64, Vec<f64>)> {
+        if log_parameters
+            .iter()
+            .any(|p| !p.is_finite() || p.abs() > LOG_LIMIT)
+        {
+            return None;
+        }
+        let parameters: Vec<f64> = log_parameters.iter().map(|p| p.exp()).collect();
+        let (value, gradient) = self.0.mean_log_likelihood(&parameters)?;
+        let gradient: Vec<f64> = gradient
+            .iter()
+            .zip(&parameters)
+            .map(|(g, p)| -g * p)
+            .collect();
+        (value.is_finite() && gradient.iter().all(|g| g.is_finite())).then_some((-value, gradient))
+    }
+}
+
+impl<L: Likelihood> CostFunction for Negative<'_, L> {
+    type Param = Vec<f64>;
+    type Output = f64;
+
+    fn cost(&self, log_parameters: &Vec<f64>) -> Result<f64, argmin::core::Error> {
+        // A point where the likelihood is not finite is infinitely bad: line searches and
+        // the simplex step back from it.
+        Ok(self
+            .evaluate(log_parameters)
+            .map_or(f64::INFINITY, |(value, _)| value))
+    }
+}
+
+impl<L: Likelihood> Gradient for Negative<'_, L> {
+    type Param = Vec<f64>;
+    type Gradient = Vec<f64>;
+
+    fn gradient(&self, log_parameters: &Vec<f64>) -> Result<Vec<f64>, argmin::core::Error> {
+        self.evaluate(log_parameters)
+            .map(|(_, gradient)| gradient)
+            .ok_or_else(|| argmin::core::Error::msg("the likelihood is not finite here"))
+    }
+}
+
+/// Gradient size (per log-parameter, of the mean log-likelihood) that counts as converged.
+const GRADIENT_TOLERANCE: f64 = 1e-8;
+
+/// Maximises `likelihood` from `start` (positive parameters); returns the estimate, its
+/// total log-likelihood over `customers`, and how the fit ended.
+pub(crate) fn maximise<L: Likelihood>(
+    likelihood: &L,
+    start: &[f64],
+    customers: f64,
+) -> Result<(Vec<f64>, f64, Convergence), AnalysisError> {
+    let no_fit = |reason: String| AnalysisError::NoFit {
+        model: L::MODEL,
+        reason,
+    };
+    let log_start: Vec<f64> = start.iter().map(|p| p.ln()).collect();
+    let problem = Negative(likelihood);
+    if problem.evaluate(&log_start).is_none() {
+        return Err(no_fit(
+            "the likelihood is not finite at the starting point".into(),
+        ));
+    }
+    let mut iterations = 0;
+    let mut best = log_start.clone();
+    let mut method;
+    let solver = LBFGS::new(MoreThuenteLineSearch::new(), 10)
+        .with_tolerance_grad(GRADIENT_TOLERANCE / 10.0)
+        .and_then(|s| s.with_tolerance_cost(0.0))
+        .map_err(|e| no_fit(e.to_string()))?;
+    match Executor::new(Negative(likelihood), solver)
+        .configure(|state| state.param(log_start.clone()).max_iters(1_000))
+        .run()
+    {
+        Ok(result) => {
+            let state = result.state();
+            iterations += state.get_iter();
+            if let Some(param) = state.get_best_param() {
+                best.clone_from(param);
+            }
+            method = format!("L-BFGS ({})", reason(state.get_termination_status()));
+        }
+        Err(error) => method = format!("L-BFGS failed ({error})"),
+    }
+    let gradient_of = |point: &[f64]| {
+        problem
+            .evaluate(point)
+            .map(|(_, g)| g.iter().fold(0.0f64, |m, g| m.max(g.abs())))
+    };
+    if gradient_of(&best).is_none_or(|g| g > GRADIENT_TOLERANCE) {
+        // Polish with a simplex around the best point (robust where curvature misleads).
+        let simplex: Vec<Vec<f64>> = std::iter::once(best.clone())
+            .chain((0..best.len()).map(|i| {
+                let mut vertex = best.clone();
+                vertex[i] += 0.1;
+                vertex
+            }))
+            .collect();
+        let solver = NelderMead::new(simplex)
+            .with_sd_tolerance(1e-14)
+            .map_err(|e| no_fit(e.to_string()))?;
+        let result = Executor::new(Negative(likelihood), solver)
+            .configure(|state| state.max_iters(20_000))
+            .run()
+            .map_err(|e| no_fit(e.to_string()))?;
+        let state = result.state();
+        iterations += state.get_iter();
+        if let Some(param) = state.get_best_param() {
+            best.clone_from(param);
+        }
+        method = format!(
+            "{method}, then Nelder-Mead ({})",
+            reason(state.get_termination_status())
+        );
+    }
+    let (value, _) = problem
+        .evaluate(&best)
+        .ok_or_else(|| no_fit("the likelihood is not finite at the estimate".into()))?;
+    let gradient = gradient_of(&best).unwrap_or(f64::INFINITY);
+    if gradient <= GRADIENT_TOLERANCE && !method.contains("Nelder-Mead") {
+        // L-BFGS often ends on a line search that finds no lower point: at the optimum.
+        method = "L-BFGS (converged)".into();
+    }
+    let parameters = best.iter().map(|p| p.exp()).collect();
+    Ok((
+        parameters,
+        -value * customers,
+        Convergence {
+            converged: gradient <= GRADIENT_TOLERANCE,
+            iterations,
+            gradient,
+            method,
+        },
+    ))
+}
+
+fn reason(status: &TerminationStatus) -> String {
+    match status {
+        TerminationStatus::Terminated(TerminationReason::SolverConverged) => "converged".into(),
+        TerminationStatus::Terminated(other) => other.to_string().to_lowercase(),
+        TerminationStatus::NotTerminated => "not finished".into(),
+    }
+}

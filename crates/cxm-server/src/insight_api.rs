@@ -1,0 +1,228 @@
+//! The analyses over the API: key drivers, customer lifetime value, attrition and root
+//! causes, each within the caller's scope (an agent gets their team's aggregates).
+
+use axum::extract::State;
+use axum::routing::get;
+use axum::{Json, Router};
+use cxm_insight::InsightError;
+use cxm_insight::drivers::DriverSettings;
+use cxm_insight::reports::{ClvRequest, DriverRequest, TimeUnit};
+use cxm_insight::sources::{Candidates, Outcome};
+use serde::Deserialize;
+use utoipa::IntoParams;
+
+use crate::api::{FilterParams, Params, check_known, plain_text, reading};
+use crate::auth::Principal;
+use crate::error::ErrorBody;
+use crate::scope::Scope;
+use crate::{ApiError, AppState};
+
+pub fn routes() -> Router<AppState> {
+    Router::new()
+        .route("/api/v1/insight/drivers", get(drivers))
+        .route("/api/v1/insight/clv", get(clv))
+        .route("/api/v1/insight/attrition", get(attrition))
+        .route("/api/v1/insight/root-causes", get(root_causes))
+}
+
+impl From<InsightError> for ApiError {
+    fn from(error: InsightError) -> ApiError {
+        match error {
+            InsightError::Input(message) => ApiError::BadRequest(message),
+            InsightError::NoFit { .. } => ApiError::Conflict(error.to_string()),
+            InsightError::Engine(_) => ApiError::internal(error),
+        }
+    }
+}
+
+/// The caller's filters, checked and narrowed to their scope.
+async fn scoped(
+    state: &AppState,
+    principal: &Principal,
+    filters: &FilterParams,
+) -> Result<
+    (
+        std::sync::Arc<cxm_metrics::Engine>,
+        Scope,
+        cxm_metrics::Filters,
+    ),
+    ApiError,
+> {
+    let (engine, scope) = reading(state, principal).await?;
+    let filters = filters.filters()?;
+    let org = engine.organisation();
+    check_known(org, filters.unit.as_deref(), filters.person.as_deref())?;
+    let filters = scope.narrow(org, &filters, &[])?;
+    Ok((engine, scope, filters))
+}
+
+#[derive(Debug, Default, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct DriverParams {
+    /// csat (default), nps, ces or rating:<attribute>.
+    #[param(pattern = r"^(csat|nps|ces|rating:[^\x00-\x1f\x7f]+)?$")]
+    outcome: Option<String>,
+    /// Bootstrap resamples for the 95% intervals (default 200, at most 2000).
+    #[param(maximum = 2000)]
+    resamples: Option<u32>,
+    /// The most frequent topics offered as drivers (default 5, at most 30).
+    #[param(maximum = 30)]
+    topics: Option<u32>,
+}
+
+#[utoipa::path(get, path = "/api/v1/insight/drivers", tag = "insight", params(DriverParams, FilterParams),
+    responses((status = 200, description = "the driver report: R², and per driver its relative weight, \
+               Shapley value, standardised coefficient (each with a 95% bootstrap interval), p-value, \
+               rank, performance and importance × performance quadrant", body = Object),
+              (status = 400, body = ErrorBody), (status = 401, body = ErrorBody),
+              (status = 403, body = ErrorBody), (status = 404, body = ErrorBody)))]
+pub(crate) async fn drivers(
+    State(state): State<AppState>,
+    principal: Principal,
+    Params(params): Params<DriverParams>,
+    Params(filters): Params<FilterParams>,
+) -> Result<Json<serde_json::Value>, ApiError> {
+    let (engine, _, filters) = scoped(&state, &principal, &filters).await?;
+    let outcome = match params.outcome.as_deref().filter(|o| !o.trim().is_empty()) {
+        Some(text) => {
+            plain_text("outcome", text)?;
+            Outcome::parse(text.trim())?
+        }
+        None => Outcome::Csat,
+    };
+    let resamples = params.resamples.unwrap_or(200);
+    let topics = params.topics.unwrap_or(5);
+    if resamples > 2000 || topics > 30 {
+        return Err(ApiError::BadRequest(
+            "resamples may be at most 2000 and topics at most 30".into(),
+        ));
+    }
+    let request = DriverRequest {
+        filters,
+        outcome,
+        candidates: Candidates {
+            topics: topics as usize,
+            ..Candidates::default()
+        },
+        settings: DriverSettings {
+            resamples,
+            ..DriverSettings::default()
+        },
+    };
+    let report = cxm_insight::reports::drivers(&engine, &request).await?;
+    Ok(Json(to_json(&report)?))
+}
+
+#[derive(Debug, Default, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct ClvParams {
+    /// Months of future purchases to count (default 12, 1–120).
+    #[param(minimum = 1, maximum = 120)]
+    months: Option<u32>,
+    /// Discount rate per month (default 0.01).
+    #[param(minimum = 0.0, maximum = 1.0)]
+    discount: Option<f64>,
+    /// Share of a purchase's value that is margin (default 1).
+    #[param(minimum = 0.0, maximum = 1.0)]
+    margin: Option<f64>,
+    /// day or week (default week): the time unit of the fitted parameters.
+    #[param(pattern = "^(day|week)?$")]
+    time_unit: Option<String>,
+    /// The most valuable customers to list (default 50, at most 1000; none for agents).
+    #[param(maximum = 1000)]
+    limit: Option<u32>,
+}
+
+#[utoipa::path(get, path = "/api/v1/insight/clv", tag = "insight", params(ClvParams, FilterParams),
+    responses((status = 200, description = "BG/NBD and Gamma-Gamma fits with convergence, total and mean \
+               value, value by segment, team and NPS group, and the most valuable customers", body = Object),
+              (status = 400, body = ErrorBody), (status = 401, body = ErrorBody),
+              (status = 403, body = ErrorBody), (status = 404, body = ErrorBody),
+              (status = 409, body = ErrorBody)))]
+pub(crate) async fn clv(
+    State(state): State<AppState>,
+    principal: Principal,
+    Params(params): Params<ClvParams>,
+    Params(filters): Params<FilterParams>,
+) -> Result<Json<serde_json::Value>, ApiError> {
+    let (engine, scope, filters) = scoped(&state, &principal, &filters).await?;
+    let months = params.months.unwrap_or(12);
+    let discount = params.discount.unwrap_or(0.01);
+    let margin = params.margin.unwrap_or(1.0);
+    let limit = params.limit.unwrap_or(50);
+    if !(1..=120).contains(&months)
+        || !(0.0..=1.0).contains(&discount)
+        || !(0.0..=1.0).contains(&margin)
+        || limit > 1000
+    {
+        return Err(ApiError::BadRequest(
+            "months must be 1–120, discount and margin 0–1, limit at most 1000".into(),
+        ));
+    }
+    let unit = match params.time_unit.as_deref().map(str::trim) {
+        None | Some("") | Some("week") => TimeUnit::Week,
+        Some("day") => TimeUnit::Day,
+        Some(other) => {
+            return Err(ApiError::BadRequest(format!(
+                "time_unit {other:?} is not day or week"
+            )));
+        }
+    };
+    let request = ClvRequest {
+        end: filters.to,
+        filters,
+        unit,
+        months,
+        monthly_discount: discount,
+        margin,
+    };
+    let mut report = cxm_insight::reports::clv(&engine, &request).await?;
+    // Agents see aggregates only; others the most valuable customers in their scope.
+    let keep = if matches!(scope, Scope::Own { .. }) {
+        0
+    } else {
+        limit as usize
+    };
+    report.values.truncate(keep);
+    Ok(Json(to_json(&report)?))
+}
+
+#[utoipa::path(get, path = "/api/v1/insight/attrition", tag = "insight", params(FilterParams),
+    responses((status = 200, description = "attrition by month, segment and team, Kaplan-Meier retention \
+               curves by experience group, and churn drivers", body = Object),
+              (status = 400, body = ErrorBody), (status = 401, body = ErrorBody),
+              (status = 403, body = ErrorBody), (status = 404, body = ErrorBody)))]
+pub(crate) async fn attrition(
+    State(state): State<AppState>,
+    principal: Principal,
+    Params(filters): Params<FilterParams>,
+) -> Result<Json<serde_json::Value>, ApiError> {
+    let (engine, _, filters) = scoped(&state, &principal, &filters).await?;
+    let settings = DriverSettings {
+        resamples: 200,
+        ..DriverSettings::default()
+    };
+    let report =
+        cxm_insight::attrition::attrition(state.dir(), &engine, &filters, &settings).await?;
+    Ok(Json(to_json(&report)?))
+}
+
+#[utoipa::path(get, path = "/api/v1/insight/root-causes", tag = "insight", params(FilterParams),
+    responses((status = 200, description = "topics ranked by the repeat contacts, complaints and \
+               dissatisfied answers they bring beyond other contacts, with growth and emerging flags", body = Object),
+              (status = 400, body = ErrorBody), (status = 401, body = ErrorBody),
+              (status = 403, body = ErrorBody), (status = 404, body = ErrorBody)))]
+pub(crate) async fn root_causes(
+    State(state): State<AppState>,
+    principal: Principal,
+    Params(filters): Params<FilterParams>,
+) -> Result<Json<serde_json::Value>, ApiError> {
+    let (engine, _, filters) = scoped(&state, &principal, &filters).await?;
+    let report = cxm_insight::root_causes::root_causes(&engine, &filters).await?;
+    Ok(Json(to_json(&report)?))
+}
+
+/// JSON with non-finite numbers (an interval without resamples) as null.
+fn to_json<T: serde::Serialize>(value: &T) -> Result<serde_json::Value, ApiError> {
+    serde_json::to_value(value).map_err(ApiError::internal)
+}
