@@ -3,7 +3,8 @@
 //! A customer's history is summarised as RFM ([`Rfm`]): how many repeat purchases, when
 //! the last one was, how long they have been a customer, and their mean repeat spend.
 //! [`BgNbd`] models how often customers buy while they are customers and when they quietly
-//! stop (Fader, Hardie & Lee 2005); [`GammaGamma`] models how much they spend per purchase
+//! stop (Fader, Hardie & Lee 2005), [`ParetoNbd`] the same with dropout at any time
+//! (Schmittlein, Morrison & Colombo 1987); [`GammaGamma`] models how much they spend per purchase
 //! (Fader, Hardie & Lee 2005, "RFM and CLV"). Both are fitted by maximum likelihood; the
 //! customer's value is their expected purchases over a horizon × expected spend × margin,
 //! discounted period by period ([`lifetime_values`]).
@@ -11,16 +12,47 @@
 mod bgnbd;
 mod gamma_gamma;
 mod histories;
+mod pareto_nbd;
 mod value;
 
 pub use bgnbd::BgNbd;
 pub use gamma_gamma::GammaGamma;
 pub use histories::{Purchase, Rfm, rfm_summary};
+pub use pareto_nbd::ParetoNbd;
 pub use value::{ValueSettings, lifetime_values};
 
 use serde::Serialize;
 
 use crate::Convergence;
+
+/// A model of how often customers buy and whether they still do: what a customer's value
+/// needs from it.
+pub trait PurchaseModel: Sync {
+    /// Expected purchases of a customer with this history in the next `t` time units.
+    fn conditional_expected_purchases(&self, t: f64, history: &Rfm) -> f64;
+    /// Probability that a customer with this history is still a customer.
+    fn probability_alive(&self, history: &Rfm) -> f64;
+}
+
+impl PurchaseModel for BgNbd {
+    fn conditional_expected_purchases(&self, t: f64, history: &Rfm) -> f64 {
+        BgNbd::conditional_expected_purchases(self, t, history)
+    }
+
+    fn probability_alive(&self, history: &Rfm) -> f64 {
+        BgNbd::probability_alive(self, history)
+    }
+}
+
+impl PurchaseModel for ParetoNbd {
+    fn conditional_expected_purchases(&self, t: f64, history: &Rfm) -> f64 {
+        ParetoNbd::conditional_expected_purchases(self, t, history)
+    }
+
+    fn probability_alive(&self, history: &Rfm) -> f64 {
+        ParetoNbd::probability_alive(self, history)
+    }
+}
 
 /// A fitted model: its parameters, the log-likelihood they reach and how the fit ended.
 #[derive(Debug, Clone, Serialize)]

@@ -9,10 +9,13 @@
 //!   decomposition of R², standardised coefficients, bootstrap intervals, the importance
 //!   × performance matrix;
 //! - [`survival`]: Kaplan–Meier retention curves;
+//! - [`experience`]: purchases, revenue and attrition of customers grouped by their
+//!   experience, revenue at risk and the value of moving customers between groups;
 //! - [`files`]: the same inputs from an analyst's CSV files.
 
 pub mod clv;
 pub mod drivers;
+pub mod experience;
 pub mod files;
 mod optimize;
 mod special;

@@ -104,30 +104,66 @@ pub(crate) fn maximise<L: Likelihood>(
     }
     let mut iterations = 0;
     let mut best = log_start.clone();
-    let mut method;
-    let solver = LBFGS::new(MoreThuenteLineSearch::new(), 10)
-        .with_tolerance_grad(GRADIENT_TOLERANCE / 10.0)
-        .and_then(|s| s.with_tolerance_cost(0.0))
-        .map_err(|e| no_fit(e.to_string()))?;
-    match Executor::new(Negative(likelihood), solver)
-        .configure(|state| state.param(log_start.clone()).max_iters(1_000))
-        .run()
-    {
-        Ok(result) => {
-            let state = result.state();
-            iterations += state.get_iter();
-            if let Some(param) = state.get_best_param() {
-                best.clone_from(param);
-            }
-            method = format!("L-BFGS ({})", reason(state.get_termination_status()));
-        }
-        Err(error) => method = format!("L-BFGS failed ({error})"),
-    }
     let gradient_of = |point: &[f64]| {
         problem
             .evaluate(point)
             .map(|(_, g)| g.iter().fold(0.0f64, |m, g| m.max(g.abs())))
     };
+    let cost_of = |point: &[f64]| problem.evaluate(point).map_or(f64::INFINITY, |(v, _)| v);
+    // L-BFGS from the best point so far, restarted with fresh curvature memory when its
+    // line search gives up short of a vanishing gradient (stale curvature pairs near the
+    // optimum make its direction uphill), while restarts still improve.
+    let lbfgs = |from: &[f64], iterations: &mut u64| -> Result<(Vec<f64>, String), AnalysisError> {
+        let solver = LBFGS::new(MoreThuenteLineSearch::new(), 10)
+            .with_tolerance_grad(GRADIENT_TOLERANCE / 10.0)
+            .and_then(|s| s.with_tolerance_cost(0.0))
+            .map_err(|e| no_fit(e.to_string()))?;
+        Ok(
+            match Executor::new(Negative(likelihood), solver)
+                .configure(|state| state.param(from.to_vec()).max_iters(1_000))
+                .run()
+            {
+                Ok(result) => {
+                    let state = result.state();
+                    *iterations += state.get_iter();
+                    let end = state
+                        .get_best_param()
+                        .cloned()
+                        .unwrap_or_else(|| from.to_vec());
+                    (end, reason(state.get_termination_status()))
+                }
+                Err(error) => (from.to_vec(), format!("failed: {error}")),
+            },
+        )
+    };
+    let mut runs = 0;
+    let mut last_reason;
+    loop {
+        let (end, why) = lbfgs(&best, &mut iterations)?;
+        runs += 1;
+        last_reason = why;
+        let improved = cost_of(&end) < cost_of(&best);
+        if improved || runs == 1 {
+            best = end;
+        }
+        if gradient_of(&best).is_some_and(|g| g <= GRADIENT_TOLERANCE) || !improved || runs == 5 {
+            break;
+        }
+    }
+    let mut method = if runs == 1 {
+        format!("L-BFGS ({last_reason})")
+    } else {
+        format!("L-BFGS, {runs} runs ({last_reason})")
+    };
+    if gradient_of(&best).is_some_and(|g| g > GRADIENT_TOLERANCE) {
+        // Close to the optimum the likelihood changes less than its rounding error, so line
+        // searches stall; Newton steps need only the gradient.
+        if let Some((end, steps)) = newton(&problem, &best) {
+            iterations += steps;
+            best = end;
+            method = format!("{method}, then Newton ({steps} steps)");
+        }
+    }
     if gradient_of(&best).is_none_or(|g| g > GRADIENT_TOLERANCE) {
         // Polish with a simplex around the best point (robust where curvature misleads).
         let simplex: Vec<Vec<f64>> = std::iter::once(best.clone())
@@ -153,6 +189,14 @@ pub(crate) fn maximise<L: Likelihood>(
             "{method}, then Nelder-Mead ({})",
             reason(state.get_termination_status())
         );
+        // and quasi-Newton once more from where the simplex ended
+        if gradient_of(&best).is_none_or(|g| g > GRADIENT_TOLERANCE) {
+            let (end, why) = lbfgs(&best, &mut iterations)?;
+            if cost_of(&end) <= cost_of(&best) {
+                best = end;
+            }
+            method = format!("{method}, then L-BFGS ({why})");
+        }
     }
     let (value, _) = problem
         .evaluate(&best)
@@ -173,6 +217,62 @@ pub(crate) fn maximise<L: Likelihood>(
             method,
         },
     ))
+}
+
+/// Newton steps on the log-parameters from `start`, the Hessian by central differences of
+/// the analytic gradient, each step kept only when it shrinks the largest gradient
+/// component (halved up to eight times otherwise). Returns the end point and the steps
+/// taken when it got the gradient below the tolerance.
+fn newton<L: Likelihood>(problem: &Negative<'_, L>, start: &[f64]) -> Option<(Vec<f64>, u64)> {
+    use nalgebra::{DMatrix, DVector};
+    let largest = |g: &[f64]| g.iter().fold(0.0f64, |m, g| m.max(g.abs()));
+    let mut point = start.to_vec();
+    let (_, mut gradient) = problem.evaluate(&point)?;
+    let n = point.len();
+    for step in 1..=20u64 {
+        let mut hessian = DMatrix::<f64>::zeros(n, n);
+        for j in 0..n {
+            let h = 1e-5;
+            let mut up = point.clone();
+            up[j] += h;
+            let mut down = point.clone();
+            down[j] -= h;
+            let (_, g_up) = problem.evaluate(&up)?;
+            let (_, g_down) = problem.evaluate(&down)?;
+            for i in 0..n {
+                hessian[(i, j)] = (g_up[i] - g_down[i]) / (2.0 * h);
+            }
+        }
+        let hessian = (&hessian + hessian.transpose()) * 0.5;
+        let direction = hessian
+            .lu()
+            .solve(&-DVector::from_column_slice(&gradient))?;
+        let mut scale = 1.0;
+        let mut moved = false;
+        for _ in 0..8 {
+            let candidate: Vec<f64> = point
+                .iter()
+                .zip(direction.iter())
+                .map(|(p, d)| p + scale * d)
+                .collect();
+            if let Some((_, g)) = problem.evaluate(&candidate)
+                && largest(&g) < largest(&gradient)
+            {
+                point = candidate;
+                gradient = g;
+                moved = true;
+                break;
+            }
+            scale /= 2.0;
+        }
+        if largest(&gradient) <= GRADIENT_TOLERANCE {
+            return Some((point, step));
+        }
+        if !moved {
+            return None;
+        }
+    }
+    None
 }
 
 fn reason(status: &TerminationStatus) -> String {

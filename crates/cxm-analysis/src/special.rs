@@ -2,6 +2,12 @@
 
 pub(crate) use statrs::function::gamma::{digamma, ln_gamma};
 
+/// The standard normal quantile.
+pub(crate) fn normal_quantile(p: f64) -> f64 {
+    use statrs::distribution::{ContinuousCDF, Normal};
+    Normal::standard().inverse_cdf(p)
+}
+
 /// The most series terms [`hyp2f1`] sums before giving up.
 const MAX_TERMS: usize = 1_000_000;
 

@@ -44,7 +44,7 @@ pub fn kaplan_meier(
             bad.duration
         )));
     }
-    let z = cxm_normal_quantile(0.5 + confidence / 2.0);
+    let z = crate::special::normal_quantile(0.5 + confidence / 2.0);
     let mut sorted: Vec<Spell> = spells.to_vec();
     sorted.sort_by(|a, b| a.duration.total_cmp(&b.duration));
     let mut at_risk = sorted.len() as u64;
@@ -90,12 +90,6 @@ pub fn kaplan_meier(
         at_risk -= leaving;
     }
     Ok(points)
-}
-
-/// The standard normal quantile.
-fn cxm_normal_quantile(p: f64) -> f64 {
-    use statrs::distribution::{ContinuousCDF, Normal};
-    Normal::standard().inverse_cdf(p)
 }
 
 #[cfg(test)]

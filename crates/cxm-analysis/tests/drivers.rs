@@ -266,6 +266,30 @@ fn constant_missing_and_collinear_drivers_do_not_fail_the_analysis() {
         drivers: vec![],
     };
     assert!(analyse(&none, &DriverSettings::default()).is_err());
+    // no observations at all, with drivers: an error, not a panic
+    let empty = Observations {
+        outcome: "y".into(),
+        values: vec![],
+        drivers: (0..5)
+            .map(|k| Driver {
+                name: format!("x{k}"),
+                values: vec![],
+                direction: Direction::HigherIsBetter,
+            })
+            .collect(),
+    };
+    assert!(analyse(&empty, &DriverSettings::default()).is_err());
+    // every value missing, or a few observations: errors too
+    let missing = Observations {
+        outcome: "y".into(),
+        values: vec![f64::NAN; 50],
+        drivers: vec![Driver {
+            name: "x".into(),
+            values: vec![1.0; 50],
+            direction: Direction::HigherIsBetter,
+        }],
+    };
+    assert!(analyse(&missing, &DriverSettings::default()).is_err());
 }
 
 #[test]

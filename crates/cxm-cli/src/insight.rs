@@ -1,4 +1,5 @@
-//! `cxm clv` and `cxm drivers`: the analyses of cxm-insight, printed.
+//! `cxm clv`, `cxm drivers`, `cxm attrition`, `cxm experience` and `cxm root-causes`: the
+//! analyses of cxm-insight, printed.
 
 use std::io::Write;
 use std::path::{Path, PathBuf};
@@ -44,8 +45,18 @@ pub struct ClvArgs {
     /// are in --time-unit.
     #[arg(long, conflicts_with_all = ["unit", "segment", "region", "end"])]
     summary: Option<PathBuf>,
+    /// With --summary: the purchase model, BG/NBD or Pareto/NBD (dropout at any time
+    /// rather than only after a purchase).
+    #[arg(long, value_enum, default_value_t = Model::BgNbd, requires = "summary")]
+    model: Model,
     #[arg(long, value_enum, default_value_t = Format::Table)]
     format: Format,
+}
+
+#[derive(Clone, Copy, clap::ValueEnum)]
+enum Model {
+    BgNbd,
+    ParetoNbd,
 }
 
 #[derive(Clone, Copy, clap::ValueEnum)]
@@ -126,15 +137,12 @@ fn report_bad_rows(file: &Path, bad: &[cxm_insight::files::BadRow]) {
 }
 
 fn clv_of_summary(file: &Path, args: &ClvArgs) -> anyhow::Result<()> {
-    use cxm_insight::clv::{BgNbd, GammaGamma, ValueSettings, lifetime_values};
+    use cxm_insight::clv::{BgNbd, GammaGamma, ParetoNbd, ValueSettings};
     let started = std::time::Instant::now();
     let cxm_insight::files::Summary { ids, rows, bad } =
         cxm_insight::files::read_rfm_summary(file)?;
     report_bad_rows(file, &bad);
     let read = started.elapsed().as_secs_f64();
-    let purchases = BgNbd::fit(&rows)?;
-    let spend = GammaGamma::fit(&rows)?;
-    let fitted = started.elapsed().as_secs_f64();
     let days = match args.time_unit {
         Unit::Day => 1.0,
         Unit::Week => 7.0,
@@ -145,8 +153,21 @@ fn clv_of_summary(file: &Path, args: &ClvArgs) -> anyhow::Result<()> {
         margin: args.margin,
         units_per_month: ValueSettings::DAYS_PER_MONTH / days,
     };
-    let values = lifetime_values(&purchases.model, &spend.model, &rows, &settings)?;
-    let valued = started.elapsed().as_secs_f64();
+    let fit_started = std::time::Instant::now();
+    let spend = GammaGamma::fit(&rows)?;
+    let spend_seconds = fit_started.elapsed().as_secs_f64();
+    let valued = match args.model {
+        Model::BgNbd => value_with(|| BgNbd::fit(&rows), &spend.model, &rows, &settings)?,
+        Model::ParetoNbd => value_with(|| ParetoNbd::fit(&rows), &spend.model, &rows, &settings)?,
+    };
+    let Valued {
+        purchases,
+        parameters,
+        alive,
+        values,
+        fit_seconds,
+        value_seconds,
+    } = valued;
     if let Some(out) = &args.customers {
         let mut writer = csv::Writer::from_path(out)
             .map_err(|e| anyhow::anyhow!("cannot write {}: {e}", out.display()))?;
@@ -156,10 +177,10 @@ fn clv_of_summary(file: &Path, args: &ClvArgs) -> anyhow::Result<()> {
             "expected_spend",
             "value",
         ])?;
-        for ((id, rfm), value) in ids.iter().zip(&rows).zip(&values) {
+        for (((id, rfm), value), alive) in ids.iter().zip(&rows).zip(&values).zip(&alive) {
             writer.write_record([
                 id.clone(),
-                format!("{:.6}", purchases.model.probability_alive(rfm)),
+                format!("{alive:.6}"),
                 format!(
                     "{:.4}",
                     spend
@@ -173,18 +194,23 @@ fn clv_of_summary(file: &Path, args: &ClvArgs) -> anyhow::Result<()> {
         writer.flush()?;
     }
     let total: f64 = values.iter().sum();
+    let model = match args.model {
+        Model::BgNbd => "bg_nbd",
+        Model::ParetoNbd => "pareto_nbd",
+    };
     let summary = serde_json::json!({
         "customers": rows.len(),
         "left_out": bad.len(),
+        "model": model,
         "purchases": purchases,
         "spend": spend,
         "total_value": total,
         "mean_value": total / rows.len().max(1) as f64,
-        "seconds": { "read": read, "fit": fitted - read, "value": valued - fitted },
+        "seconds": { "read": read, "fit": spend_seconds + fit_seconds, "value": value_seconds },
     });
     let mut out = std::io::stdout().lock();
     if matches!(args.format, Format::Table) {
-        let (p, s) = (&purchases.model, &spend.model);
+        let s = &spend.model;
         writeln!(
             out,
             "{} customers from {} ({} rows left out)",
@@ -194,8 +220,13 @@ fn clv_of_summary(file: &Path, args: &ClvArgs) -> anyhow::Result<()> {
         )?;
         writeln!(
             out,
-            "BG/NBD       r = {:.6}  alpha = {:.6}  a = {:.6}  b = {:.6}   log-likelihood {:.4}  ({})",
-            p.r, p.alpha, p.a, p.b, purchases.log_likelihood, purchases.convergence.method
+            "{:<12} {parameters}   log-likelihood {:.4}  ({})",
+            match args.model {
+                Model::BgNbd => "BG/NBD",
+                Model::ParetoNbd => "Pareto/NBD",
+            },
+            purchases["log_likelihood"].as_f64().unwrap_or(f64::NAN),
+            purchases["convergence"]["method"].as_str().unwrap_or("")
         )?;
         writeln!(
             out,
@@ -210,15 +241,61 @@ fn clv_of_summary(file: &Path, args: &ClvArgs) -> anyhow::Result<()> {
         )?;
         writeln!(
             out,
-            "seconds: read {read:.3}, fit {:.3}, value {:.3}",
-            fitted - read,
-            valued - fitted
+            "seconds: read {read:.3}, fit {:.3}, value {value_seconds:.3}",
+            spend_seconds + fit_seconds
         )?;
     } else {
         serde_json::to_writer(&mut out, &summary)?;
         writeln!(out)?;
     }
     Ok(())
+}
+
+/// A purchase model's fit, each customer's probability of being alive and value.
+struct Valued {
+    purchases: serde_json::Value,
+    /// the parameters as text, for the table
+    parameters: String,
+    alive: Vec<f64>,
+    values: Vec<f64>,
+    fit_seconds: f64,
+    value_seconds: f64,
+}
+
+/// Fits the purchase model with `fit` and values every customer with it.
+fn value_with<P: cxm_insight::clv::PurchaseModel + serde::Serialize>(
+    fit: impl FnOnce() -> Result<cxm_insight::clv::Fit<P>, cxm_insight::AnalysisError>,
+    spend: &cxm_insight::clv::GammaGamma,
+    rows: &[cxm_insight::clv::Rfm],
+    settings: &cxm_insight::clv::ValueSettings,
+) -> anyhow::Result<Valued> {
+    let started = std::time::Instant::now();
+    let fit = fit()?;
+    let fit_seconds = started.elapsed().as_secs_f64();
+    let started = std::time::Instant::now();
+    let values = cxm_insight::clv::lifetime_values(&fit.model, spend, rows, settings)?;
+    let alive = rows
+        .iter()
+        .map(|r| fit.model.probability_alive(r))
+        .collect();
+    let value_seconds = started.elapsed().as_secs_f64();
+    let parameters = serde_json::to_value(&fit.model)?
+        .as_object()
+        .map(|o| {
+            o.iter()
+                .map(|(k, v)| format!("{k} = {:.6}", v.as_f64().unwrap_or(f64::NAN)))
+                .collect::<Vec<_>>()
+                .join("  ")
+        })
+        .unwrap_or_default();
+    Ok(Valued {
+        purchases: serde_json::to_value(&fit)?,
+        parameters,
+        alive,
+        values,
+        fit_seconds,
+        value_seconds,
+    })
 }
 
 fn write_customers(file: &Path, report: &ClvReport) -> anyhow::Result<()> {
@@ -585,6 +662,90 @@ pub async fn attrition(path: &Path, args: AttritionArgs) -> anyhow::Result<()> {
         }
         (None, Some(note)) => writeln!(out, "churn drivers: {note}")?,
         (None, None) => {}
+    }
+    Ok(())
+}
+
+/// Whose experiences, before which day, followed for how long.
+#[derive(clap::Args)]
+pub struct ExperienceArgs {
+    #[command(flatten)]
+    filters: crate::FilterArgs,
+    /// Experiences before this day, behaviour from it on, YYYY-MM-DD [default: --follow-days
+    /// before the end of the data].
+    #[arg(long)]
+    cut: Option<chrono::NaiveDate>,
+    /// Days of behaviour to follow after the cut.
+    #[arg(long, default_value_t = 180)]
+    follow_days: u32,
+    #[arg(long, value_enum, default_value_t = Format::Table)]
+    format: Format,
+}
+
+pub async fn experience(path: &Path, args: ExperienceArgs) -> anyhow::Result<()> {
+    let dir = DataDir::open(path)?;
+    let engine = Engine::open(&dir).await?;
+    let request = cxm_insight::experience::ExperienceRequest {
+        filters: args.filters.into_filters(),
+        cut: args.cut,
+        follow_days: args.follow_days,
+        ..Default::default()
+    };
+    let report = cxm_insight::experience::experience_value(&dir, &engine, &request).await?;
+    let mut out = std::io::stdout().lock();
+    if !matches!(args.format, Format::Table) {
+        serde_json::to_writer(&mut out, &report)?;
+        writeln!(out)?;
+        return Ok(());
+    }
+    writeln!(
+        out,
+        "{} customers with contacts before {}, followed {} days to {} (95% intervals)",
+        report.customers, report.cut, report.follow_days, report.follow_end
+    )?;
+    let interval = |i: &cxm_insight::drivers::Interval, scale: f64| {
+        format!(
+            "{:>9.2} [{:.2}, {:.2}]",
+            i.value * scale,
+            i.low * scale,
+            i.high * scale
+        )
+    };
+    for d in &report.dimensions {
+        writeln!(out, "\n{} ({} customers)", d.dimension, d.customers)?;
+        writeln!(
+            out,
+            "  {:<22} {:>8} {:>28} {:>32} {:>28} {:>14}",
+            "group",
+            "customers",
+            "purchases / customer",
+            "revenue / customer",
+            "churn %",
+            "at risk"
+        )?;
+        for g in &d.comparison.groups {
+            writeln!(
+                out,
+                "  {:<22} {:>8} {:>28} {:>32} {:>28} {:>14.2}",
+                g.group,
+                g.customers,
+                interval(&g.purchases, 1.0),
+                interval(&g.revenue, 1.0),
+                interval(&g.churn_rate, 100.0),
+                g.revenue_at_risk.value
+            )?;
+        }
+        for m in &d.comparison.moves {
+            writeln!(
+                out,
+                "  moving {} customers from {:?} to {:?}: {} revenue in all, churn {} points",
+                m.customers,
+                m.from,
+                m.to,
+                interval(&m.value, 1.0),
+                interval(&m.churn_change, 100.0)
+            )?;
+        }
     }
     Ok(())
 }

@@ -202,6 +202,10 @@ enum Command {
     /// Attrition by month, segment and team; retention curves by experience group; churn
     /// drivers.
     Attrition(insight::AttritionArgs),
+    /// What experience is worth: purchases, net revenue and attrition after a cut date of
+    /// customers grouped by NPS group, lowest CSAT, repeat contact and complaint; revenue
+    /// at risk; the value of moving customers to a better group.
+    Experience(insight::ExperienceArgs),
     /// Topics ranked by the repeat contacts, complaints and dissatisfaction they bring
     /// beyond other contacts; emerging topics.
     RootCauses(insight::RootCauseArgs),
@@ -478,6 +482,7 @@ async fn run(cli: Cli) -> ExitCode {
         Command::Clv(args) => insight::clv(&cli.data_dir, args).await,
         Command::Drivers(args) => insight::drivers(&cli.data_dir, args).await,
         Command::Attrition(args) => insight::attrition(&cli.data_dir, args).await,
+        Command::Experience(args) => insight::experience(&cli.data_dir, args).await,
         Command::RootCauses(args) => insight::root_causes(&cli.data_dir, args).await,
     };
     match result {

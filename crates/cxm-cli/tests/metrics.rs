@@ -320,3 +320,87 @@ fn metrics_scorecards_and_targets_from_the_command_line() {
         stderr(&output)
     );
 }
+
+#[test]
+fn analyses_from_the_command_line() {
+    let workspace = loaded();
+
+    // Drivers of CSAT: every rating offered, shares of R² adding up to one.
+    let drivers = json(
+        &workspace,
+        &["drivers", "--resamples", "20", "--format", "json"],
+    );
+    let results = drivers["drivers"].as_array().unwrap();
+    assert!(results.iter().any(|d| d["name"] == "rating:ease"));
+    let shares: f64 = results.iter().map(|d| d["share"].as_f64().unwrap()).sum();
+    assert!((shares - 1.0).abs() < 1e-6, "{shares}");
+
+    // CLV: converged fits, the customers' values adding up to the total.
+    let clv = json(&workspace, &["clv", "--format", "json"]);
+    assert_eq!(clv["purchases"]["convergence"]["converged"], true);
+    let values: f64 = clv["values"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|c| c["value"].as_f64().unwrap())
+        .sum();
+    let total = clv["total_value"].as_f64().unwrap();
+    assert!((values - total).abs() <= 1e-6 * total.abs().max(1.0));
+
+    // Experience → money: every grouping covers at most the customers followed, and
+    // each group's revenue at risk is its churn rate times its prior revenue.
+    let value = json(
+        &workspace,
+        &["experience", "--follow-days", "30", "--format", "json"],
+    );
+    assert_eq!(value["follow_days"], 30);
+    let customers = value["customers"].as_u64().unwrap();
+    assert!(customers > 0);
+    for d in value["dimensions"].as_array().unwrap() {
+        let groups = d["comparison"]["groups"].as_array().unwrap();
+        let n: u64 = groups
+            .iter()
+            .map(|g| g["customers"].as_u64().unwrap())
+            .sum();
+        assert_eq!(n, d["customers"].as_u64().unwrap());
+        assert!(n <= customers);
+        for g in groups {
+            let expected =
+                g["churn_rate"]["value"].as_f64().unwrap() * g["prior_revenue"].as_f64().unwrap();
+            let at_risk = g["revenue_at_risk"]["value"].as_f64().unwrap();
+            assert!((expected - at_risk).abs() < 1e-6, "{g}");
+        }
+    }
+    // the repeat-contact grouping covers everyone followed
+    let repeat = value["dimensions"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|d| d["dimension"] == "repeat_contact")
+        .unwrap();
+    assert_eq!(repeat["customers"].as_u64().unwrap(), customers);
+
+    // A request the data cannot answer fails with the reason.
+    let output = workspace.cxm(&["experience", "--follow-days", "0"]);
+    assert!(!output.status.success());
+    assert!(
+        stderr(&output).contains("at least one day"),
+        "{}",
+        stderr(&output)
+    );
+    let output = workspace.cxm(&["experience", "--cut", "1990-01-01"]);
+    assert!(!output.status.success());
+    assert!(
+        stderr(&output).contains("no customers had a contact before 1990-01-01"),
+        "{}",
+        stderr(&output)
+    );
+
+    let attrition = json(
+        &workspace,
+        &["attrition", "--resamples", "10", "--format", "json"],
+    );
+    assert!(!attrition["curves"].as_array().unwrap().is_empty());
+    let causes = json(&workspace, &["root-causes", "--format", "json"]);
+    assert!(!causes["topics"].as_array().unwrap().is_empty());
+}

@@ -493,6 +493,8 @@ impl Customer<'_> {
             satisfaction += weight * latent;
         }
         satisfaction += sat.noise_sd * normal(rng);
+        out.latent
+            .add(&attribute_latent[..sat.attributes.len()], satisfaction);
         let csat = satisfaction.round().clamp(1.0, 5.0) as u8;
         if csat == 5 && rng.random::<f64>() < cm.compliment_on_top_rating && n < MAX_TOPICS {
             topics[n] = world.topics.compliment;

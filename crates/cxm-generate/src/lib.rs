@@ -31,6 +31,7 @@ use chrono::NaiveDate;
 use serde::Serialize;
 
 pub use calendar::ArrivalShape;
+use model::MAX_ATTRIBUTES;
 pub use model::Model;
 pub use org::AgentTruth;
 
@@ -219,6 +220,7 @@ pub fn generate(options: &GenerateOptions) -> Result<GenerateSummary, GenerateEr
         corrupted: 0,
         contacts: 0,
         customers: 0,
+        latent: output::LatentMoments::default(),
     };
     for (file, header) in CUSTOMER_FILES.iter().zip(headers(&attributes)) {
         let mut writer = Writer::create(&options.out, file.file_name())?;
@@ -238,13 +240,14 @@ pub fn generate(options: &GenerateOptions) -> Result<GenerateSummary, GenerateEr
     summary.transactions = sink.rows[CustomerFile::Transactions as usize];
     summary.customer_events = sink.rows[CustomerFile::CustomerEvents as usize];
     summary.corrupted_rows = sink.corrupted;
+    let latent = sink.latent;
     for writer in sink.writers {
         writer.finish()?;
     }
     if let Some(writer) = sink.corruptions {
         writer.finish()?;
     }
-    write_ground_truth(&world, options, &summary)?;
+    write_ground_truth(&world, options, &summary, &latent)?;
     Ok(summary)
 }
 
@@ -256,6 +259,7 @@ struct Sink {
     corrupted: u64,
     contacts: u64,
     customers: u64,
+    latent: output::LatentMoments,
 }
 
 impl Sink {
@@ -285,6 +289,7 @@ impl Sink {
         }
         self.contacts += chunk.contacts;
         self.customers += chunk.customers;
+        self.latent.merge(&chunk.latent);
         Ok(())
     }
 }
@@ -498,10 +503,66 @@ struct GroundTruth<'a> {
     /// Total effect of each operational factor on latent satisfaction (direct plus through
     /// the attributes), per unit of the factor.
     satisfaction_total_effects: model::Effects,
+    /// The true importance of each attribute rating for csat, largest first: what a key
+    /// driver analysis of csat on the ratings should rank the same way.
+    drivers: DriverTruth,
     arrivals: &'a ArrivalShape,
     topics: &'a [topics::TopicSpec],
     agents: &'a [AgentTruth],
     totals: &'a GenerateSummary,
+}
+
+/// The attribute ratings' true effects on satisfaction. Latent satisfaction is a weighted
+/// sum of the attributes' latent values plus noise (the demo model has no direct effects),
+/// so an attribute's standardised effect, weight × sd(attribute) ÷ sd(satisfaction) over
+/// every contact, is its true importance; correlated attributes share explained variance
+/// in a relative-weights analysis but keep this order when the effects are well apart.
+#[derive(Serialize)]
+struct DriverTruth {
+    outcome: &'static str,
+    /// Whether satisfaction has direct operational effects besides the attributes (then
+    /// the ratings do not carry all of its explained variance).
+    direct_effects: bool,
+    ratings: Vec<RatingTruth>,
+}
+
+#[derive(Serialize)]
+struct RatingTruth {
+    /// The driver's name in the analysis: `rating:<attribute>`.
+    name: String,
+    weight: f64,
+    sd: f64,
+    standardized_effect: f64,
+}
+
+fn driver_truth(model: &Model, latent: &output::LatentMoments) -> DriverTruth {
+    let sat = &model.satisfaction;
+    let sd_satisfaction = latent.sd(MAX_ATTRIBUTES);
+    let mut ratings: Vec<RatingTruth> = sat
+        .attributes
+        .iter()
+        .zip(&sat.attribute_weights)
+        .enumerate()
+        .map(|(k, (attribute, weight))| {
+            let sd = latent.sd(k);
+            RatingTruth {
+                name: format!("rating:{}", attribute.name),
+                weight: *weight,
+                sd,
+                standardized_effect: if sd_satisfaction > 0.0 {
+                    weight * sd / sd_satisfaction
+                } else {
+                    0.0
+                },
+            }
+        })
+        .collect();
+    ratings.sort_by(|a, b| b.standardized_effect.total_cmp(&a.standardized_effect));
+    DriverTruth {
+        outcome: "csat",
+        direct_effects: !sat.direct_effects.is_zero(),
+        ratings,
+    }
 }
 
 #[derive(Serialize)]
@@ -520,6 +581,7 @@ fn write_ground_truth(
     world: &World,
     options: &GenerateOptions,
     summary: &GenerateSummary,
+    latent: &output::LatentMoments,
 ) -> Result<(), GenerateError> {
     let mut end = Vec::new();
     calendar::push_timestamp_slow(&mut end, world.calendar.end);
@@ -535,6 +597,7 @@ fn write_ground_truth(
         },
         model: &world.model,
         satisfaction_total_effects: world.model.satisfaction.total_effects(),
+        drivers: driver_truth(&world.model, latent),
         arrivals: &world.arrivals,
         topics: topics::TOPICS,
         agents: &world.org.truth,

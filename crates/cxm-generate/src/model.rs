@@ -262,6 +262,11 @@ impl Effects {
             .sum()
     }
 
+    /// Whether every coefficient is zero.
+    pub fn is_zero(&self) -> bool {
+        self.to_array().iter().all(|c| *c == 0.0)
+    }
+
     fn scaled(&self, k: f64) -> Effects {
         Effects::from_array(self.to_array().map(|c| c * k))
     }
@@ -281,9 +286,9 @@ pub struct AttributeModel {
     pub noise_sd: f64,
 }
 
-/// Post-contact satisfaction. Each attribute (ease, courtesy, knowledge, speed) has a latent
-/// value; the latent satisfaction is intercept + Σ weight × attribute latent + direct
-/// effects · factors + N(0, noise_sd). Observed csat and ratings are rounded and clamped to
+/// Post-contact satisfaction. Each attribute (ease, courtesy, knowledge, resolution — "was
+/// your problem solved?" — and speed) has a latent value; the latent satisfaction is
+/// intercept + Σ weight × attribute latent + direct effects · factors + N(0, noise_sd). Observed csat and ratings are rounded and clamped to
 /// 1–5. Every contact has a satisfaction; only survey respondents reveal it.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct SatisfactionModel {
@@ -586,17 +591,26 @@ impl Default for Model {
                     },
                     AttributeModel {
                         name: "knowledge".into(),
-                        intercept: 3.4,
+                        intercept: 3.8,
                         effects: Effects {
-                            resolved: 0.6,
-                            agent_skill: 0.35,
+                            agent_skill: 0.45,
+                            ..none
+                        },
+                        noise_sd: 0.7,
+                    },
+                    AttributeModel {
+                        name: "resolution".into(),
+                        intercept: 2.0,
+                        effects: Effects {
+                            resolved: 2.0,
+                            follow_up: -0.5,
                             ..none
                         },
                         noise_sd: 0.7,
                     },
                     AttributeModel {
                         name: "speed".into(),
-                        intercept: 4.5,
+                        intercept: 4.0,
                         effects: Effects {
                             queue_minutes: -0.12,
                             wait_hours: -0.04,
@@ -607,13 +621,10 @@ impl Default for Model {
                         noise_sd: 0.7,
                     },
                 ],
-                intercept: 0.15,
-                attribute_weights: vec![0.30, 0.20, 0.15, 0.20],
-                direct_effects: Effects {
-                    resolved: 0.80,
-                    ..none
-                },
-                noise_sd: 0.85,
+                intercept: -0.29,
+                attribute_weights: vec![0.30, 0.10, 0.15, 0.40, 0.25],
+                direct_effects: none,
+                noise_sd: 0.8,
                 comment_probability: [0.75, 0.65, 0.45, 0.4, 0.5],
                 answer_delay_mean_hours: 3.0,
             },
@@ -811,10 +822,15 @@ mod tests {
 
     #[test]
     fn total_effects_add_direct_and_weighted_attribute_effects() {
-        let s = Model::default().satisfaction;
-        // resolved: direct 0.8 + ease 0.30 × 1.0 + knowledge 0.15 × 0.6
-        assert!((s.total_effects().resolved - (0.8 + 0.30 + 0.09)).abs() < 1e-12);
-        // hold: speed 0.20 × −0.25
-        assert!((s.total_effects().hold_minutes + 0.05).abs() < 1e-12);
+        let mut s = Model::default().satisfaction;
+        // resolved: ease 0.30 × 1.0 + resolution 0.40 × 2.0
+        assert!((s.total_effects().resolved - (0.30 + 0.80)).abs() < 1e-12);
+        // hold: speed 0.25 × −0.25
+        assert!((s.total_effects().hold_minutes + 0.0625).abs() < 1e-12);
+        // a direct effect adds to what comes through the attributes
+        s.direct_effects.resolved = 0.5;
+        assert!((s.total_effects().resolved - (0.5 + 1.10)).abs() < 1e-12);
+        assert!(!s.direct_effects.is_zero());
+        assert!(Model::default().satisfaction.direct_effects.is_zero());
     }
 }

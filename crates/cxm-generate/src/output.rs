@@ -1,6 +1,7 @@
 //! Rows in the canonical CSV formats, written into per-chunk buffers, and the deliberate
 //! breakage of a chosen share of rows for ingestion tests.
 
+use crate::model::MAX_ATTRIBUTES;
 use rand::RngExt;
 
 /// The files written per customer, in the order of [`ChunkOutput::buffers`].
@@ -106,6 +107,51 @@ pub(crate) struct Corruption {
     pub breakage: Breakage,
 }
 
+/// Sums and sums of squares of every contact's latent attribute values and latent
+/// satisfaction (the last slot), for the true standardised effects in the ground truth.
+/// Chunks are merged in order, so the sums do not depend on the number of threads.
+#[derive(Debug, Clone, Copy, Default)]
+pub(crate) struct LatentMoments {
+    pub count: u64,
+    pub sum: [f64; MAX_ATTRIBUTES + 1],
+    pub sum_squares: [f64; MAX_ATTRIBUTES + 1],
+}
+
+impl LatentMoments {
+    /// One contact: its attribute latents and its satisfaction latent.
+    pub fn add(&mut self, attributes: &[f64], satisfaction: f64) {
+        self.count += 1;
+        for (k, x) in attributes.iter().chain([&satisfaction]).enumerate() {
+            let slot = if k == attributes.len() {
+                MAX_ATTRIBUTES
+            } else {
+                k
+            };
+            self.sum[slot] += x;
+            self.sum_squares[slot] += x * x;
+        }
+    }
+
+    pub fn merge(&mut self, other: &LatentMoments) {
+        self.count += other.count;
+        for k in 0..=MAX_ATTRIBUTES {
+            self.sum[k] += other.sum[k];
+            self.sum_squares[k] += other.sum_squares[k];
+        }
+    }
+
+    /// Population standard deviation of attribute `k`, or of satisfaction for
+    /// `MAX_ATTRIBUTES`.
+    pub fn sd(&self, k: usize) -> f64 {
+        if self.count == 0 {
+            return 0.0;
+        }
+        let n = self.count as f64;
+        let mean = self.sum[k] / n;
+        (self.sum_squares[k] / n - mean * mean).max(0.0).sqrt()
+    }
+}
+
 /// What one chunk of customers produced.
 pub(crate) struct ChunkOutput {
     pub buffers: [Vec<u8>; 5],
@@ -113,6 +159,7 @@ pub(crate) struct ChunkOutput {
     pub corruptions: Vec<Corruption>,
     pub contacts: u64,
     pub customers: u64,
+    pub latent: LatentMoments,
 }
 
 impl ChunkOutput {
@@ -123,6 +170,7 @@ impl ChunkOutput {
             corruptions: Vec::new(),
             contacts: 0,
             customers: 0,
+            latent: LatentMoments::default(),
         }
     }
 

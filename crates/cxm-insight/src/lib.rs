@@ -6,10 +6,13 @@
 //! - [`reports`]: customer lifetime value and key driver analysis as reports;
 //! - [`attrition`]: churn by period, segment and team, retention curves by experience
 //!   group, churn drivers;
+//! - [`experience`]: what customers did after good and bad experiences — purchases,
+//!   revenue, attrition, revenue at risk and the value of moving between groups;
 //! - [`root_causes`]: topics ranked by the repeat contacts, complaints and dissatisfaction
 //!   they bring, and emerging topics.
 
 pub mod attrition;
+pub mod experience;
 pub mod reports;
 pub mod root_causes;
 pub mod sources;
@@ -24,6 +27,9 @@ pub enum InsightError {
     Input(String),
     #[error("the {model} fit did not converge: {reason}")]
     NoFit { model: &'static str, reason: String },
+    /// The metric engine refused the question (an unknown unit, bad filters) or failed.
+    #[error(transparent)]
+    Metrics(#[from] cxm_metrics::MetricsError),
     /// Reading the data failed.
     #[error("{0}")]
     Engine(String),

@@ -16,12 +16,6 @@ use crate::InsightError;
 use crate::clv::Rfm;
 use crate::drivers::{Direction, Driver, Observations};
 
-impl From<MetricsError> for InsightError {
-    fn from(error: MetricsError) -> Self {
-        InsightError::Engine(error.to_string())
-    }
-}
-
 impl From<cxm_facts::datafusion::error::DataFusionError> for InsightError {
     fn from(error: cxm_facts::datafusion::error::DataFusionError) -> Self {
         InsightError::Engine(error.to_string())

@@ -33,7 +33,8 @@ use crate::{ApiError, AppState};
     ),
     paths(me, catalogue, metrics, unit_scorecard, person_scorecard, units, people, targets, contacts, answers,
           crate::ingest::ingest, crate::insight_api::drivers, crate::insight_api::clv,
-          crate::insight_api::attrition, crate::insight_api::root_causes),
+          crate::insight_api::attrition, crate::insight_api::experience,
+          crate::insight_api::root_causes),
     components(schemas(ErrorBody)),
     modifiers(&Security),
     security(("bearer" = []), ("session" = []))
@@ -150,7 +151,7 @@ pub(crate) fn plain_text(name: &str, value: &str) -> Result<(), ApiError> {
     Ok(())
 }
 
-fn day(name: &str, text: &Option<String>) -> Result<Option<NaiveDate>, ApiError> {
+pub(crate) fn day(name: &str, text: &Option<String>) -> Result<Option<NaiveDate>, ApiError> {
     text.as_deref()
         .map(|t| {
             NaiveDate::parse_from_str(t.trim(), "%Y-%m-%d").map_err(|_| {

@@ -1,11 +1,12 @@
-//! The analyses over the API: key drivers, customer lifetime value, attrition and root
-//! causes, each within the caller's scope (an agent gets their team's aggregates).
+//! The analyses over the API: key drivers, customer lifetime value, attrition, the value
+//! of experience and root causes, each within the caller's scope (an agent gets their team's aggregates).
 
 use axum::extract::State;
 use axum::routing::get;
 use axum::{Json, Router};
 use cxm_insight::InsightError;
 use cxm_insight::drivers::DriverSettings;
+use cxm_insight::experience::ExperienceRequest;
 use cxm_insight::reports::{ClvRequest, DriverRequest, TimeUnit};
 use cxm_insight::sources::{Candidates, Outcome};
 use serde::Deserialize;
@@ -22,14 +23,18 @@ pub fn routes() -> Router<AppState> {
         .route("/api/v1/insight/drivers", get(drivers))
         .route("/api/v1/insight/clv", get(clv))
         .route("/api/v1/insight/attrition", get(attrition))
+        .route("/api/v1/insight/experience", get(experience))
         .route("/api/v1/insight/root-causes", get(root_causes))
 }
 
+/// A request the data cannot answer (too few answers or buyers, an outcome nobody
+/// rated, a fit that does not converge) is a 404 with the reason: nothing to show for it.
 impl From<InsightError> for ApiError {
     fn from(error: InsightError) -> ApiError {
         match error {
-            InsightError::Input(message) => ApiError::BadRequest(message),
-            InsightError::NoFit { .. } => ApiError::Conflict(error.to_string()),
+            InsightError::Input(message) => ApiError::NotFound(message),
+            InsightError::NoFit { .. } => ApiError::NotFound(error.to_string()),
+            InsightError::Metrics(error) => error.into(),
             InsightError::Engine(_) => ApiError::internal(error),
         }
     }
@@ -53,6 +58,17 @@ async fn scoped(
     let org = engine.organisation();
     check_known(org, filters.unit.as_deref(), filters.person.as_deref())?;
     let filters = scope.narrow(org, &filters, &[])?;
+    // Without a bound the engine uses the first or last day with data.
+    let span = engine.span();
+    if let (Some(from), Some(to)) = (
+        filters.from.or(span.map(|(first, _)| first)),
+        filters.to.or(span.map(|(_, last)| last)),
+    ) && from > to
+    {
+        return Err(ApiError::NotFound(format!(
+            "from {from} is after to {to}: no days to analyse"
+        )));
+    }
     Ok((engine, scope, filters))
 }
 
@@ -86,7 +102,7 @@ pub(crate) async fn drivers(
     let outcome = match params.outcome.as_deref().filter(|o| !o.trim().is_empty()) {
         Some(text) => {
             plain_text("outcome", text)?;
-            Outcome::parse(text.trim())?
+            Outcome::parse(text.trim()).map_err(|e| ApiError::BadRequest(e.to_string()))?
         }
         None => Outcome::Csat,
     };
@@ -137,8 +153,7 @@ pub struct ClvParams {
     responses((status = 200, description = "BG/NBD and Gamma-Gamma fits with convergence, total and mean \
                value, value by segment, team and NPS group, and the most valuable customers", body = Object),
               (status = 400, body = ErrorBody), (status = 401, body = ErrorBody),
-              (status = 403, body = ErrorBody), (status = 404, body = ErrorBody),
-              (status = 409, body = ErrorBody)))]
+              (status = 403, body = ErrorBody), (status = 404, body = ErrorBody)))]
 pub(crate) async fn clv(
     State(state): State<AppState>,
     principal: Principal,
@@ -204,6 +219,48 @@ pub(crate) async fn attrition(
     };
     let report =
         cxm_insight::attrition::attrition(state.dir(), &engine, &filters, &settings).await?;
+    Ok(Json(to_json(&report)?))
+}
+
+#[derive(Debug, Default, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct ExperienceParams {
+    /// Experiences before this day (YYYY-MM-DD), behaviour from it on (default:
+    /// `follow_days` before the end of the data).
+    #[param(format = Date)]
+    cut: Option<String>,
+    /// Days of behaviour to follow after the cut (default 180, 1–730).
+    #[param(minimum = 1, maximum = 730)]
+    follow_days: Option<u32>,
+}
+
+#[utoipa::path(get, path = "/api/v1/insight/experience", tag = "insight", params(ExperienceParams, FilterParams),
+    responses((status = 200, description = "customers grouped by NPS group, lowest CSAT, repeat contact and \
+               complaint before the cut: purchases, net revenue and churn afterwards with 95% intervals, \
+               revenue at risk, and the value of moving each group to a better one", body = Object),
+              (status = 400, body = ErrorBody), (status = 401, body = ErrorBody),
+              (status = 403, body = ErrorBody), (status = 404, body = ErrorBody)))]
+pub(crate) async fn experience(
+    State(state): State<AppState>,
+    principal: Principal,
+    Params(params): Params<ExperienceParams>,
+    Params(filters): Params<FilterParams>,
+) -> Result<Json<serde_json::Value>, ApiError> {
+    let follow_days = params.follow_days.unwrap_or(180);
+    if !(1..=730).contains(&follow_days) {
+        return Err(ApiError::BadRequest(format!(
+            "follow_days {follow_days} is not 1–730"
+        )));
+    }
+    let cut = crate::api::day("cut", &params.cut)?;
+    let (engine, _, filters) = scoped(&state, &principal, &filters).await?;
+    let request = ExperienceRequest {
+        filters,
+        cut,
+        follow_days,
+        ..ExperienceRequest::default()
+    };
+    let report = cxm_insight::experience::experience_value(state.dir(), &engine, &request).await?;
     Ok(Json(to_json(&report)?))
 }
 

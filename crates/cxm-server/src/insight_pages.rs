@@ -3,7 +3,8 @@
 //! - `/drivers`: what moves CSAT, NPS, CES or a rating — relative weights with 95%
 //!   intervals, the importance × performance matrix and the full table;
 //! - `/value`: customer lifetime value — the fitted models, the distribution of values,
-//!   value by segment, team and NPS group, and the most valuable customers;
+//!   value by segment, team and NPS group, and the most valuable customers — and what
+//!   experience is worth (purchases, revenue and churn after good and bad experiences);
 //! - `/retention`: attrition by month and segment, retention curves by experience group,
 //!   churn drivers;
 //! - `/root-causes`: topics by the repeat contacts, complaints and dissatisfaction they
@@ -14,6 +15,7 @@ use axum::response::Response;
 use axum::routing::get;
 use cxm_domain::metrics::MetricUnit;
 use cxm_insight::drivers::{DriverReport, DriverSettings, Quadrant};
+use cxm_insight::experience::{ExperienceReport, ExperienceRequest};
 use cxm_insight::reports::{ClvRequest, DriverRequest, TimeUnit};
 use cxm_insight::sources::{Candidates, Outcome};
 use cxm_metrics::{Filters, Subject};
@@ -104,7 +106,7 @@ async fn drivers_page(
     {
         Some(text) => {
             crate::api::plain_text("outcome", text)?;
-            Outcome::parse(text)?
+            Outcome::parse(text).map_err(|e| ApiError::BadRequest(e.to_string()))?
         }
         None => Outcome::Csat,
     };
@@ -230,8 +232,32 @@ fn driver_body(report: &DriverReport) -> Result<Markup, ApiError> {
     })
 }
 
-async fn value_page(page: Page) -> Result<Response, ApiError> {
+async fn value_page(
+    state: axum::extract::State<AppState>,
+    page: Page,
+) -> Result<Response, ApiError> {
     let (_, name, filters) = area(&page)?;
+    // What experience is worth: every experience of the area, followed for 180 days.
+    let worth = match cxm_insight::experience::experience_value(
+        state.dir(),
+        &page.engine,
+        &ExperienceRequest {
+            filters: Filters {
+                from: None,
+                to: None,
+                ..filters.clone()
+            },
+            ..ExperienceRequest::default()
+        },
+    )
+    .await
+    {
+        Ok(report) => experience_body(&report)?,
+        Err(cxm_insight::InsightError::Input(reason)) => {
+            html! { p.note { "No experience groups to compare: " (reason) } }
+        }
+        Err(other) => return Err(other.into()),
+    };
     let request = ClvRequest {
         end: filters.to,
         filters: Filters {
@@ -244,7 +270,7 @@ async fn value_page(page: Page) -> Result<Response, ApiError> {
     let report = match cxm_insight::reports::clv(&page.engine, &request).await {
         Ok(report) => report,
         Err(cxm_insight::InsightError::Input(reason)) => {
-            let body = html! { h1 { "Customer value · " (name) } p.note { "No customer values here: " (reason) } };
+            let body = html! { h1 { "Customer value · " (name) } p.note { "No customer values here: " (reason) } (worth) };
             return Ok(page.render("Customer value", body));
         }
         Err(other) => return Err(other.into()),
@@ -315,6 +341,7 @@ async fn value_page(page: Page) -> Result<Response, ApiError> {
                 } }
             }
         }
+        (worth)
         @if !agents_only {
             h2 { "Most valuable customers" }
             table.customers {
@@ -327,6 +354,92 @@ async fn value_page(page: Page) -> Result<Response, ApiError> {
         }
     };
     Ok(page.render("Customer value", body))
+}
+
+/// Customers grouped by experience: what they bought and how many left afterwards, the
+/// revenue their attrition puts at risk, and the value of moving them to a better group.
+fn experience_body(report: &ExperienceReport) -> Result<Markup, ApiError> {
+    let money = |v: f64| format!("{v:.2}");
+    let label = |dimension: &str| {
+        match dimension {
+            "nps_group" => "NPS group",
+            "lowest_csat" => "Lowest CSAT",
+            "repeat_contact" => "Repeat contact",
+            "complaint" => "Complaint",
+            other => other,
+        }
+        .to_owned()
+    };
+    let mut charts = String::new();
+    for d in report
+        .dimensions
+        .iter()
+        .filter(|d| matches!(d.dimension, "nps_group" | "lowest_csat"))
+    {
+        let items: Vec<Estimate> = d
+            .comparison
+            .groups
+            .iter()
+            .map(|g| Estimate {
+                label: g.group.clone(),
+                value: g.revenue.value,
+                low: g.revenue.low,
+                high: g.revenue.high,
+                note: format!(
+                    "{} customers: {} revenue each [{}, {}]",
+                    g.customers,
+                    money(g.revenue.value),
+                    money(g.revenue.low),
+                    money(g.revenue.high)
+                ),
+            })
+            .collect();
+        charts.push_str(
+            &interval_bars(
+                &format!("Revenue per customer by {}", label(d.dimension)),
+                &items,
+                &money,
+            )
+            .map_err(ApiError::internal)?,
+        );
+    }
+    Ok(html! {
+        h2 { "What experience is worth" }
+        p { (report.customers) " customers with contacts before " (report.cut.to_string())
+            ", followed " (report.follow_days) " days to " (report.follow_end.to_string())
+            ": purchases, net revenue and churn afterwards, with 95% intervals. Revenue at risk is the churn rate times "
+            "the group's revenue of the year before; excess is the part beyond the best group's churn." }
+        section.charts { (PreEscaped(charts)) }
+        @for d in &report.dimensions {
+            h3 { (label(d.dimension)) " · " (d.customers) " customers" }
+            table.experience data-by=(d.dimension) {
+                thead { tr { th { (label(d.dimension)) } th { "Customers" } th { "Purchases each" } th { "Revenue each" } th { "95% interval" }
+                             th { "Churn" } th { "95% interval" } th { "Revenue at risk" } th { "Excess at risk" } } }
+                tbody { @for g in &d.comparison.groups {
+                    tr data-group=(g.group) {
+                        td { (g.group) } td.num { (g.customers) }
+                        td.num { (format!("{:.2}", g.purchases.value)) }
+                        td.num { (money(g.revenue.value)) }
+                        td.num { (interval(g.revenue.low, g.revenue.high, &money)) }
+                        td.num { (percent(g.churn_rate.value)) }
+                        td.num { (interval(g.churn_rate.low, g.churn_rate.high, &percent)) }
+                        td.num { (money(g.revenue_at_risk.value)) }
+                        td.num { (g.excess_at_risk.map(|e| money(e.value)).unwrap_or_else(|| "–".into())) }
+                    }
+                } }
+            }
+            ul.moves { @for m in &d.comparison.moves {
+                li data-from=(m.from) data-to=(m.to) {
+                    "Moving the " (m.customers) " customers of “" (m.from) "” to “" (m.to) "”: "
+                    strong { (format!("{:+.2}", m.value.value)) } " revenue "
+                    (interval(m.value.low, m.value.high, &|v| format!("{v:+.2}")))
+                    ", churn " (format!("{:+.1}", m.churn_change.value * 100.0)) " points "
+                    (interval(m.churn_change.low * 100.0, m.churn_change.high * 100.0, &|v| format!("{v:+.1}")))
+                    "."
+                }
+            } }
+        }
+    })
 }
 
 async fn retention_page(

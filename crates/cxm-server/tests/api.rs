@@ -1603,6 +1603,9 @@ async fn analyses_answer_within_each_scope() {
     }
     let (status, body) = get(base, "/api/v1/insight/drivers?outcome=loyalty", &token).await;
     assert_eq!(status, StatusCode::BAD_REQUEST, "{body}");
+    // an attribute nobody rated: nothing to analyse
+    let (status, body) = get(base, "/api/v1/insight/drivers?outcome=rating:smell", &token).await;
+    assert_eq!(status, StatusCode::NOT_FOUND, "{body}");
 
     // CLV: converged fits; the customer list in value order.
     let (status, clv) = get(base, "/api/v1/insight/clv?limit=10", &token).await;
@@ -1642,6 +1645,41 @@ async fn analyses_answer_within_each_scope() {
         );
     }
 
+    // Experience → money: each grouping's groups add up to its customers, the repeat
+    // grouping covers every customer followed, revenue at risk is churn × prior revenue.
+    let (status, worth) = get(base, "/api/v1/insight/experience?follow_days=60", &token).await;
+    assert_eq!(status, StatusCode::OK, "{worth}");
+    assert_eq!(worth["follow_days"], 60);
+    let everyone = worth["customers"].as_u64().unwrap();
+    for d in worth["dimensions"].as_array().unwrap() {
+        let groups = d["comparison"]["groups"].as_array().unwrap();
+        let n: u64 = groups
+            .iter()
+            .map(|g| g["customers"].as_u64().unwrap())
+            .sum();
+        assert_eq!(n, d["customers"].as_u64().unwrap(), "{d}");
+        if d["dimension"] == "repeat_contact" {
+            assert_eq!(n, everyone);
+        }
+        for g in groups {
+            let at_risk =
+                g["churn_rate"]["value"].as_f64().unwrap() * g["prior_revenue"].as_f64().unwrap();
+            assert!((at_risk - g["revenue_at_risk"]["value"].as_f64().unwrap()).abs() < 1e-6);
+        }
+    }
+    let (status, _) = get(base, "/api/v1/insight/experience?follow_days=0", &token).await;
+    assert_eq!(status, StatusCode::BAD_REQUEST);
+    let (status, body) = get(base, "/api/v1/insight/experience?cut=1990-01-01", &token).await;
+    assert_eq!(status, StatusCode::NOT_FOUND, "{body}");
+    let (status, _) = get(base, "/api/v1/insight/experience?cut=someday", &token).await;
+    assert_eq!(status, StatusCode::BAD_REQUEST);
+    // a range without days: nothing to analyse, for every analysis
+    for analysis in ["drivers", "clv", "attrition", "experience", "root-causes"] {
+        let path = format!("/api/v1/insight/{analysis}?to=2000-01-01");
+        let (status, body) = get(base, &path, &token).await;
+        assert_eq!(status, StatusCode::NOT_FOUND, "{path}: {body}");
+    }
+
     for who in &world().users {
         let cookie = sign_in(base, who).await;
         let me = As::Cookie(&cookie);
@@ -1659,6 +1697,7 @@ async fn analyses_answer_within_each_scope() {
             format!("/api/v1/insight/drivers?resamples=10&unit={}", c.other_unit),
             format!("/api/v1/insight/clv?unit={}", c.other_unit),
             format!("/api/v1/insight/attrition?unit={}", c.other_unit),
+            format!("/api/v1/insight/experience?unit={}", c.other_unit),
             format!("/api/v1/insight/root-causes?unit={}", c.other_unit),
         ] {
             let (status, body) = get(base, &path, &me).await;
@@ -1690,10 +1729,17 @@ async fn analyses_answer_within_each_scope() {
             }
         } else {
             // a small area may hold too few repeat buyers to fit
+            assert_eq!(status, StatusCode::NOT_FOUND, "{role}: {clv}");
+        }
+        // What experience is worth, among the customers of their area only.
+        let (status, worth) = get(base, "/api/v1/insight/experience", &me).await;
+        if status == StatusCode::OK {
             assert!(
-                status == StatusCode::BAD_REQUEST || status == StatusCode::CONFLICT,
-                "{role}: {clv}"
+                worth["customers"].as_u64().unwrap() <= everyone,
+                "{role}: {worth}"
             );
+        } else {
+            assert_eq!(status, StatusCode::NOT_FOUND, "{role}: {worth}");
         }
     }
 }

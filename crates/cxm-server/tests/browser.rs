@@ -354,6 +354,16 @@ async fn every_role_signs_in_sees_its_scope_follows_a_number_and_exports_csv() {
                     "{path} draws charts"
                 );
                 screenshot(&browser, &format!("{role}-{name}")).await;
+                if path == "/value" {
+                    // what experience is worth: a table per grouping, moves between groups
+                    let rows = browser
+                        .find_all(Locator::Css("table.experience tbody tr"))
+                        .await
+                        .unwrap();
+                    assert!(rows.len() >= 4, "experience groups: {}", rows.len());
+                    let moves = browser.find_all(Locator::Css("ul.moves li")).await.unwrap();
+                    assert!(!moves.is_empty(), "moves between experience groups");
+                }
             }
             let heading = browser
                 .find(Locator::Css("main h1"))

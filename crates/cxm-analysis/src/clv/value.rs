@@ -2,7 +2,7 @@
 
 use serde::{Deserialize, Serialize};
 
-use super::{BgNbd, GammaGamma, Rfm};
+use super::{GammaGamma, PurchaseModel, Rfm};
 use crate::AnalysisError;
 
 /// How value is counted: over how many months, discounted how, at what margin.
@@ -24,10 +24,10 @@ impl ValueSettings {
 }
 
 /// Each customer's expected margin over the next `settings.months` months: per month,
-/// BG/NBD's expected purchases in that month × Gamma-Gamma's expected spend × margin,
-/// discounted to today at the end of the month. In the order of `customers`.
-pub fn lifetime_values(
-    purchases: &BgNbd,
+/// the purchase model's (BG/NBD's or Pareto/NBD's) expected purchases in that month ×
+/// Gamma-Gamma's expected spend × margin, discounted to today at the end of the month. In the order of `customers`.
+pub fn lifetime_values<P: PurchaseModel>(
+    purchases: &P,
     spend: &GammaGamma,
     customers: &[Rfm],
     settings: &ValueSettings,
