@@ -13,9 +13,12 @@ use crate::AnalysisError;
 /// How a fit ended.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct Convergence {
-    /// the gradient of the mean log-likelihood vanished (to `1e-8` per log-parameter)
+    /// the gradient of the mean log-likelihood vanished (to `1e-8` per log-parameter), or
+    /// is below `1e-6` where neither quasi-Newton, Newton nor simplex steps improve the
+    /// likelihood any further (a flat optimum, or one at the edge of the parameter space,
+    /// such as no dropout in a short history)
     pub converged: bool,
-    /// quasi-Newton (and, when needed, simplex) iterations
+    /// quasi-Newton iterations, and when needed Newton steps and simplex iterations
     pub iterations: u64,
     /// the largest absolute gradient component of the mean log-likelihood at the estimate,
     /// per log-parameter
@@ -83,6 +86,8 @@ impl<L: Likelihood> Gradient for Negative<'_, L> {
 
 /// Gradient size (per log-parameter, of the mean log-likelihood) that counts as converged.
 const GRADIENT_TOLERANCE: f64 = 1e-8;
+/// Gradient size that counts as converged once no method improves the likelihood.
+const STALLED_TOLERANCE: f64 = 1e-6;
 
 /// Maximises `likelihood` from `start` (positive parameters); returns the estimate, its
 /// total log-likelihood over `customers`, and how the fit ended.
@@ -143,7 +148,7 @@ pub(crate) fn maximise<L: Likelihood>(
         runs += 1;
         last_reason = why;
         let improved = cost_of(&end) < cost_of(&best);
-        if improved || runs == 1 {
+        if improved {
             best = end;
         }
         if gradient_of(&best).is_some_and(|g| g <= GRADIENT_TOLERANCE) || !improved || runs == 5 {
@@ -202,7 +207,7 @@ pub(crate) fn maximise<L: Likelihood>(
         .evaluate(&best)
         .ok_or_else(|| no_fit("the likelihood is not finite at the estimate".into()))?;
     let gradient = gradient_of(&best).unwrap_or(f64::INFINITY);
-    if gradient <= GRADIENT_TOLERANCE && !method.contains("Nelder-Mead") {
+    if gradient <= GRADIENT_TOLERANCE && runs == 1 && !method.contains(", then") {
         // L-BFGS often ends on a line search that finds no lower point: at the optimum.
         method = "L-BFGS (converged)".into();
     }
@@ -211,7 +216,8 @@ pub(crate) fn maximise<L: Likelihood>(
         parameters,
         -value * customers,
         Convergence {
-            converged: gradient <= GRADIENT_TOLERANCE,
+            converged: gradient <= GRADIENT_TOLERANCE
+                || (gradient <= STALLED_TOLERANCE && method.contains("Nelder-Mead")),
             iterations,
             gradient,
             method,
@@ -220,14 +226,15 @@ pub(crate) fn maximise<L: Likelihood>(
 }
 
 /// Newton steps on the log-parameters from `start`, the Hessian by central differences of
-/// the analytic gradient, each step kept only when it shrinks the largest gradient
-/// component (halved up to eight times otherwise). Returns the end point and the steps
+/// the analytic gradient, only where that Hessian is positive definite; each step kept
+/// only when it shrinks the largest gradient component without raising the cost beyond
+/// its rounding (halved up to eight times otherwise). Returns the end point and the steps
 /// taken when it got the gradient below the tolerance.
 fn newton<L: Likelihood>(problem: &Negative<'_, L>, start: &[f64]) -> Option<(Vec<f64>, u64)> {
     use nalgebra::{DMatrix, DVector};
     let largest = |g: &[f64]| g.iter().fold(0.0f64, |m, g| m.max(g.abs()));
     let mut point = start.to_vec();
-    let (_, mut gradient) = problem.evaluate(&point)?;
+    let (mut cost, mut gradient) = problem.evaluate(&point)?;
     let n = point.len();
     for step in 1..=20u64 {
         let mut hessian = DMatrix::<f64>::zeros(n, n);
@@ -244,9 +251,11 @@ fn newton<L: Likelihood>(problem: &Negative<'_, L>, start: &[f64]) -> Option<(Ve
             }
         }
         let hessian = (&hessian + hessian.transpose()) * 0.5;
+        // only at a minimum of the negative log-likelihood (a positive definite Hessian):
+        // elsewhere a Newton step may head for a saddle
         let direction = hessian
-            .lu()
-            .solve(&-DVector::from_column_slice(&gradient))?;
+            .cholesky()?
+            .solve(&-DVector::from_column_slice(&gradient));
         let mut scale = 1.0;
         let mut moved = false;
         for _ in 0..8 {
@@ -255,11 +264,13 @@ fn newton<L: Likelihood>(problem: &Negative<'_, L>, start: &[f64]) -> Option<(Ve
                 .zip(direction.iter())
                 .map(|(p, d)| p + scale * d)
                 .collect();
-            if let Some((_, g)) = problem.evaluate(&candidate)
+            if let Some((value, g)) = problem.evaluate(&candidate)
                 && largest(&g) < largest(&gradient)
+                && value <= cost + 1e-12 * cost.abs()
             {
                 point = candidate;
                 gradient = g;
+                cost = value;
                 moved = true;
                 break;
             }

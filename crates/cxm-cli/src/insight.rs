@@ -169,29 +169,26 @@ fn clv_of_summary(file: &Path, args: &ClvArgs) -> anyhow::Result<()> {
         value_seconds,
     } = valued;
     if let Some(out) = &args.customers {
-        let mut writer = csv::Writer::from_path(out)
+        // a million rows: formatted straight into a buffer (ids quoted only when needed)
+        let file = std::fs::File::create(out)
             .map_err(|e| anyhow::anyhow!("cannot write {}: {e}", out.display()))?;
-        writer.write_record([
-            "customer_id",
-            "probability_alive",
-            "expected_spend",
-            "value",
-        ])?;
+        let mut writer = std::io::BufWriter::with_capacity(1 << 20, file);
+        writeln!(writer, "customer_id,probability_alive,expected_spend,value")?;
         for (((id, rfm), value), alive) in ids.iter().zip(&rows).zip(&values).zip(&alive) {
-            writer.write_record([
-                id.clone(),
-                format!("{alive:.6}"),
-                format!(
-                    "{:.4}",
-                    spend
-                        .model
-                        .conditional_expected_spend(rfm)
-                        .unwrap_or(f64::NAN)
-                ),
-                format!("{value:.4}"),
-            ])?;
+            let spend = spend
+                .model
+                .conditional_expected_spend(rfm)
+                .unwrap_or(f64::NAN);
+            if id.contains([',', '"', '\n', '\r']) {
+                write!(writer, "\"{}\"", id.replace('"', "\"\""))?;
+            } else {
+                writer.write_all(id.as_bytes())?;
+            }
+            writeln!(writer, ",{alive:.6},{spend:.4},{value:.4}")?;
         }
-        writer.flush()?;
+        writer
+            .flush()
+            .map_err(|e| anyhow::anyhow!("cannot write {}: {e}", out.display()))?;
     }
     let total: f64 = values.iter().sum();
     let model = match args.model {

@@ -391,7 +391,7 @@ fn analyses_from_the_command_line() {
     let output = workspace.cxm(&["experience", "--cut", "1990-01-01"]);
     assert!(!output.status.success());
     assert!(
-        stderr(&output).contains("no customers had a contact before 1990-01-01"),
+        stderr(&output).contains("no customers had a contact in the year before 1990-01-01"),
         "{}",
         stderr(&output)
     );

@@ -5,13 +5,14 @@
 //! risk and the value of moving one group to another (see
 //! [`cxm_analysis::experience`]).
 //!
-//! Customers count when they had a contact before the cut within the filters (the unit,
-//! channel, segment, … and the date range bound the experiences) and had not churned by
-//! the cut.
+//! Customers count when they had a contact in the year before the cut within the filters
+//! (the unit, channel, segment, … and the date range bound the experiences) and had not
+//! churned by the cut. Experiences are the contacts of local days in that year and the
+//! answers given before the cut's local midnight.
 
 use std::collections::{HashMap, HashSet};
 
-use chrono::{Duration, NaiveDate};
+use chrono::{Duration, NaiveDate, TimeZone};
 use cxm_catalog::DataDir;
 use cxm_metrics::derive::{date_of_day, days_since_epoch};
 use cxm_metrics::{Engine, Filters};
@@ -20,8 +21,6 @@ use serde::Serialize;
 use crate::InsightError;
 use crate::sources::{collect, nps_group, numbers, strings};
 use cxm_analysis::experience::{Comparison, FollowUp, compare};
-
-const MICROS_PER_DAY: i64 = 86_400_000_000;
 
 /// What an experience-value report is asked for.
 #[derive(Debug, Clone, Serialize)]
@@ -89,11 +88,11 @@ pub async fn experience_value(
             "the follow-up window needs at least one day".into(),
         ));
     }
-    let horizon = engine
-        .horizon()
+    let (_, last_day) = engine
+        .span()
         .ok_or_else(|| InsightError::Input("no contacts are stored".into()))?;
-    // the first day after the data
-    let data_end = horizon.date_naive() + Duration::days(1);
+    // the first local day after the data
+    let data_end = last_day + Duration::days(1);
     let cut = request.cut.unwrap_or_else(|| {
         data_end
             .checked_sub_signed(Duration::days(i64::from(request.follow_days)))
@@ -109,6 +108,18 @@ pub async fn experience_value(
         )));
     }
     let (cut_day, end_day) = (days_since_epoch(cut), days_since_epoch(follow_end));
+    let since_day = cut_day - 365;
+    // days are local to the organisation's zone; events carry instants
+    let zone = engine.config().settings.zone()?;
+    let local_midnight = |day: NaiveDate| {
+        let midnight = day.and_time(chrono::NaiveTime::MIN);
+        zone.from_local_datetime(&midnight)
+            .earliest()
+            .map_or(midnight.and_utc().timestamp_micros(), |t| {
+                t.timestamp_micros()
+            })
+    };
+    let (cut_micros, end_micros) = (local_midnight(cut), local_midnight(follow_end));
     let condition = engine.condition(&request.filters)?;
 
     // Experiences before the cut.
@@ -116,7 +127,8 @@ pub async fn experience_value(
     let sql = format!(
         "SELECT customer_id, MAX(CASE WHEN is_repeat THEN 1 ELSE 0 END) AS repeat, \
                 MAX(CASE WHEN complaint THEN 1 ELSE 0 END) AS complaint \
-         FROM contacts WHERE ({condition}) AND CAST(day AS INT) < {cut_day} GROUP BY customer_id"
+         FROM contacts WHERE ({condition}) AND CAST(day AS INT) >= {since_day} \
+           AND CAST(day AS INT) < {cut_day} GROUP BY customer_id"
     );
     for batch in collect(engine, &sql).await? {
         let ids = strings(&batch, "customer_id")?;
@@ -136,13 +148,14 @@ pub async fn experience_value(
     }
     if customers.is_empty() {
         return Err(InsightError::Input(format!(
-            "no customers had a contact before {cut} within the filters"
+            "no customers had a contact in the year before {cut} within the filters"
         )));
     }
     let sql = format!(
         "SELECT customer_id, MIN(csat) AS lowest_csat, \
                 first_value(nps ORDER BY CASE WHEN nps IS NULL THEN 1 ELSE 0 END, answered_at DESC) AS nps \
-         FROM surveys WHERE ({condition}) AND CAST(day AS INT) < {cut_day} GROUP BY customer_id"
+         FROM surveys WHERE ({condition}) AND CAST(day AS INT) >= {since_day} \
+           AND CAST(answered_at AS BIGINT) < {cut_micros} GROUP BY customer_id"
     );
     for batch in collect(engine, &sql).await? {
         let ids = strings(&batch, "customer_id")?;
@@ -164,8 +177,7 @@ pub async fn experience_value(
          FROM (SELECT customer_id, kind, CAST(day AS INT) AS d, \
                       CASE WHEN kind = 'refund' THEN -CAST(amount AS DOUBLE) ELSE CAST(amount AS DOUBLE) END AS net \
                FROM transactions) \
-         WHERE d >= {} AND d < {end_day} GROUP BY customer_id",
-        cut_day - 365
+         WHERE d >= {since_day} AND d < {end_day} GROUP BY customer_id"
     );
     for batch in collect(engine, &sql).await? {
         let ids = strings(&batch, "customer_id")?;
@@ -184,10 +196,6 @@ pub async fn experience_value(
     }
 
     // Attrition: customers gone by the cut leave the comparison; churns in the window count.
-    let (cut_micros, end_micros) = (
-        i64::from(cut_day).saturating_mul(MICROS_PER_DAY),
-        i64::from(end_day).saturating_mul(MICROS_PER_DAY),
-    );
     let ctx = cxm_facts::datafusion::prelude::SessionContext::new();
     dir.facts()
         .await

@@ -32,7 +32,7 @@ impl BgNbd {
                 "no customer made a repeat purchase: purchase rates cannot be estimated".into(),
             ));
         }
-        let likelihood = Histories(patterns(customers)?);
+        let likelihood = Histories::new(patterns(customers)?);
         let n = customers.len() as f64;
         let (p, log_likelihood, convergence) = maximise(&likelihood, &[1.0; 4], n)?;
         Ok(Fit {
@@ -50,7 +50,7 @@ impl BgNbd {
 
     /// The total log-likelihood of `customers` under these parameters.
     pub fn log_likelihood(&self, customers: &[Rfm]) -> Result<f64, AnalysisError> {
-        let likelihood = Histories(patterns(customers)?);
+        let likelihood = Histories::new(patterns(customers)?);
         let (mean, _) = likelihood
             .mean_log_likelihood(&[self.r, self.alpha, self.a, self.b])
             .unwrap_or((f64::NAN, Vec::new()));
@@ -100,8 +100,43 @@ impl BgNbd {
     }
 }
 
-/// The histories, grouped, as a likelihood over (r, α, a, b).
-struct Histories(Vec<Pattern>);
+/// The histories, grouped, as a likelihood over (r, α, a, b). Ages and recencies repeat
+/// across patterns (whole days), so ln(α + T) and ln(α + t_x) are computed once per
+/// distinct value and evaluation.
+struct Histories {
+    patterns: Vec<Indexed>,
+    /// the distinct ages and recencies
+    times: Vec<f64>,
+}
+
+/// A pattern and the indexes of its age and recency in `times`.
+struct Indexed {
+    pattern: Pattern,
+    age: usize,
+    t_x: usize,
+}
+
+impl Histories {
+    fn new(patterns: Vec<Pattern>) -> Self {
+        let mut index: std::collections::HashMap<u64, usize> = std::collections::HashMap::new();
+        let mut times = Vec::new();
+        let mut slot = |t: f64| {
+            *index.entry(t.to_bits()).or_insert_with(|| {
+                times.push(t);
+                times.len() - 1
+            })
+        };
+        let patterns = patterns
+            .into_iter()
+            .map(|pattern| Indexed {
+                age: slot(pattern.age),
+                t_x: slot(pattern.t_x),
+                pattern,
+            })
+            .collect();
+        Self { patterns, times }
+    }
+}
 
 /// Terms that depend on the customer only through x, computed once per distinct x.
 struct ByFrequency {
@@ -144,20 +179,27 @@ impl Likelihood for Histories {
 
     fn mean_log_likelihood(&self, p: &[f64]) -> Option<(f64, Vec<f64>)> {
         let &[r, alpha, a, b] = p else { return None };
-        let max_x = self.0.iter().map(|c| c.x).max()?;
+        let max_x = self.patterns.iter().map(|c| c.pattern.x).max()?;
         let by_x = ByFrequency::new(max_x, r, a, b);
         let ln_alpha = alpha.ln();
-        let part = |patterns: &[Pattern]| {
+        let ln_times: Vec<f64> = self.times.iter().map(|t| (alpha + t).ln()).collect();
+        // ln a − ln(b + x − 1) for x ≥ 1
+        let ln_a = a.ln();
+        let odds_by_x: Vec<f64> = (0..=max_x)
+            .map(|x| ln_a - (b + f64::from(x) - 1.0).ln())
+            .collect();
+        let part = |patterns: &[Indexed]| {
             let mut sum = [0.0f64; 5];
-            for c in patterns {
+            for indexed in patterns {
+                let c = &indexed.pattern;
                 let x = f64::from(c.x);
                 let i = c.x as usize;
                 // A3 = −(r+x) ln(α+T); A4 = ln a − ln(b+x−1) − (r+x) ln(α+t_x) when x > 0
-                let ln_at = (alpha + c.age).ln();
+                let ln_at = ln_times[indexed.age];
                 let a3 = -(r + x) * ln_at;
                 let (ll_tail, w4, a4_ln_atx, a4_alpha) = if c.x > 0 {
-                    let ln_atx = (alpha + c.t_x).ln();
-                    let a4 = a.ln() - (b + x - 1.0).ln() - (r + x) * ln_atx;
+                    let ln_atx = ln_times[indexed.t_x];
+                    let a4 = odds_by_x[i] - (r + x) * ln_atx;
                     let tail = log_add_exp(a3, a4);
                     (tail, (a4 - tail).exp(), ln_atx, (r + x) / (alpha + c.t_x))
                 } else {
@@ -180,11 +222,11 @@ impl Likelihood for Histories {
             }
             sum
         };
-        let sum = sum_in_parallel(&self.0, part, |mut x, y| {
+        let sum = sum_in_parallel(&self.patterns, part, |mut x, y| {
             x.iter_mut().zip(y).for_each(|(x, y)| *x += y);
             x
         });
-        let n: f64 = self.0.iter().map(|c| c.weight).sum();
+        let n: f64 = self.patterns.iter().map(|c| c.pattern.weight).sum();
         let mean: Vec<f64> = sum.iter().map(|s| s / n).collect();
         mean[0].is_finite().then(|| (mean[0], mean[1..].to_vec()))
     }

@@ -44,31 +44,57 @@ pub fn lifetime_values<P: PurchaseModel>(
             spend.q
         )));
     }
-    let value_of = |history: &Rfm| {
-        let spend = spend
-            .conditional_expected_spend(history)
-            .unwrap_or(f64::NAN);
+    // The expected purchases depend on the history only through (x, t_x, T), which
+    // customers share a lot: the discounted purchases per unit of spend are computed once
+    // per distinct history, then scaled by each customer's expected spend.
+    let discounted_purchases = |history: &Rfm| {
         let mut before = 0.0;
-        let mut value = 0.0;
+        let mut total = 0.0;
         for month in 1..=settings.months {
             let month = f64::from(month);
             let to_date =
                 purchases.conditional_expected_purchases(month * settings.units_per_month, history);
-            value += settings.margin * spend * (to_date - before)
-                / (1.0 + settings.monthly_discount).powf(month);
+            total += (to_date - before) / (1.0 + settings.monthly_discount).powf(month);
             before = to_date;
         }
-        value
+        total
     };
+    let mut index: std::collections::HashMap<(u64, u64, u64), usize> =
+        std::collections::HashMap::new();
+    let mut distinct: Vec<Rfm> = Vec::new();
+    let keys: Vec<usize> = customers
+        .iter()
+        .map(|c| {
+            let key = (c.frequency.to_bits(), c.recency.to_bits(), c.age.to_bits());
+            *index.entry(key).or_insert_with(|| {
+                distinct.push(*c);
+                distinct.len() - 1
+            })
+        })
+        .collect();
+    let per_history = map_in_parallel(&distinct, discounted_purchases);
+    Ok(customers
+        .iter()
+        .zip(keys)
+        .map(|(c, k)| {
+            let spend = spend.conditional_expected_spend(c).unwrap_or(f64::NAN);
+            settings.margin * spend * per_history[k]
+        })
+        .collect())
+}
+
+/// `f` of every item, in order, on one thread per core for long inputs.
+fn map_in_parallel<T: Sync, R: Send>(items: &[T], f: impl Fn(&T) -> R + Sync) -> Vec<R> {
     let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
-    if customers.len() < 10_000 || cores == 1 {
-        return Ok(customers.iter().map(value_of).collect());
+    if items.len() < 10_000 || cores == 1 {
+        return items.iter().map(f).collect();
     }
-    let chunk = customers.len().div_ceil(cores);
-    let parts: Vec<Vec<f64>> = std::thread::scope(|scope| {
-        let handles: Vec<_> = customers
+    let chunk = items.len().div_ceil(cores);
+    let f = &f;
+    let parts: Vec<Vec<R>> = std::thread::scope(|scope| {
+        let handles: Vec<_> = items
             .chunks(chunk)
-            .map(|c| scope.spawn(|| c.iter().map(value_of).collect::<Vec<f64>>()))
+            .map(|c| scope.spawn(move || c.iter().map(f).collect::<Vec<R>>()))
             .collect();
         handles
             .into_iter()
@@ -78,5 +104,5 @@ pub fn lifetime_values<P: PurchaseModel>(
             })
             .collect()
     });
-    Ok(parts.concat())
+    parts.into_iter().flatten().collect()
 }
