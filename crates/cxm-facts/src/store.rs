@@ -12,7 +12,7 @@ use deltalake::datafusion::prelude::{DataFrame, ParquetReadOptions, SessionConte
 use deltalake::kernel::engine::arrow_conversion::TryIntoKernel;
 use deltalake::kernel::transaction::CommitBuilder;
 use deltalake::kernel::{Action, Add, StructType};
-use deltalake::parquet::basic::Compression;
+use deltalake::parquet::basic::{Compression, ZstdLevel};
 use deltalake::parquet::file::properties::{EnabledStatistics, WriterProperties};
 use deltalake::protocol::{DeltaOperation, SaveMode};
 use deltalake::writer::{DeltaWriter, RecordBatchWriter};
@@ -53,19 +53,18 @@ pub struct CompactReport {
     pub files_vacuumed: usize,
 }
 
-/// Parquet settings of a table's files: Snappy, large row groups, statistics per column
-/// chunk (what Delta's data skipping reads), and no dictionary for columns with nearly a
-/// distinct value per row, where a dictionary only costs time before the writer falls
-/// back to plain encoding. Snappy rather than zstd: it writes at several times the speed
-/// (ingest throughput is the bottleneck, docs/benchmarks.md) for files about a third
-/// larger, and every Parquet reader has it.
+/// Parquet settings of a table's files: zstd (level 1), large row groups, statistics per
+/// column chunk (what Delta's data skipping reads), and no dictionary for columns with
+/// nearly a distinct value per row, where a dictionary only costs time before the writer
+/// falls back to plain encoding. Snappy was measured as no faster to ingest with files a
+/// third larger (docs/benchmarks.md).
 fn writer_properties(table: FactTable) -> WriterProperties {
     table
         .high_cardinality_columns()
         .into_iter()
         .fold(
             WriterProperties::builder()
-                .set_compression(Compression::SNAPPY)
+                .set_compression(Compression::ZSTD(ZstdLevel::try_new(1).unwrap_or_default()))
                 .set_max_row_group_row_count(Some(1 << 20))
                 .set_statistics_enabled(EnabledStatistics::Chunk),
             |builder, column| builder.set_column_dictionary_enabled(column.into(), false),
