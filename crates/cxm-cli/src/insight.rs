@@ -602,12 +602,9 @@ pub async fn attrition(path: &Path, args: AttritionArgs) -> anyhow::Result<()> {
     let report =
         cxm_insight::attrition::attrition(&dir, &engine, &args.filters.into_filters(), &settings)
             .await?;
-    let mut out = std::io::stdout().lock();
-    if !matches!(args.format, Format::Table) {
-        serde_json::to_writer(&mut out, &report)?;
-        writeln!(out)?;
+    let Some(mut out) = json_unless_table(args.format, &report)? else {
         return Ok(());
-    }
+    };
     let rate = |row: &cxm_metrics::MetricRow| {
         row.value
             .map(|v| format!("{:>6.2}% (n {})", v * 100.0, row.n))
@@ -689,12 +686,9 @@ pub async fn experience(path: &Path, args: ExperienceArgs) -> anyhow::Result<()>
         ..Default::default()
     };
     let report = cxm_insight::experience::experience_value(&dir, &engine, &request).await?;
-    let mut out = std::io::stdout().lock();
-    if !matches!(args.format, Format::Table) {
-        serde_json::to_writer(&mut out, &report)?;
-        writeln!(out)?;
+    let Some(mut out) = json_unless_table(args.format, &report)? else {
         return Ok(());
-    }
+    };
     writeln!(
         out,
         "{} customers with contacts before {}, followed {} days to {} (95% intervals)",
@@ -764,12 +758,9 @@ pub async fn root_causes(path: &Path, args: RootCauseArgs) -> anyhow::Result<()>
     let engine = Engine::open(&dir).await?;
     let report =
         cxm_insight::root_causes::root_causes(&engine, &args.filters.into_filters()).await?;
-    let mut out = std::io::stdout().lock();
-    if !matches!(args.format, Format::Table) {
-        serde_json::to_writer(&mut out, &report)?;
-        writeln!(out)?;
+    let Some(mut out) = json_unless_table(args.format, &report)? else {
         return Ok(());
-    }
+    };
     writeln!(
         out,
         "{} contacts, {} answers; recent window {} to {}",
@@ -809,4 +800,19 @@ pub async fn root_causes(path: &Path, args: RootCauseArgs) -> anyhow::Result<()>
         )?;
     }
     Ok(())
+}
+
+/// Prints `report` as JSON unless a table is asked for; gives standard output for the
+/// table otherwise.
+fn json_unless_table<T: serde::Serialize>(
+    format: Format,
+    report: &T,
+) -> anyhow::Result<Option<std::io::StdoutLock<'static>>> {
+    let mut out = std::io::stdout().lock();
+    if matches!(format, Format::Table) {
+        return Ok(Some(out));
+    }
+    serde_json::to_writer(&mut out, report)?;
+    writeln!(out)?;
+    Ok(None)
 }
