@@ -65,6 +65,20 @@ pub struct Fit<M> {
     pub convergence: Convergence,
 }
 
+/// Whether a purchase model can be fitted to these histories: some customers, and some
+/// repeat purchases to estimate purchase rates from.
+pub(crate) fn fittable(customers: &[Rfm]) -> Result<(), crate::AnalysisError> {
+    if customers.is_empty() {
+        return Err(crate::AnalysisError::Input("no customers to fit".into()));
+    }
+    if customers.iter().all(|c| c.frequency == 0.0) {
+        return Err(crate::AnalysisError::Input(
+            "no customer made a repeat purchase: purchase rates cannot be estimated".into(),
+        ));
+    }
+    Ok(())
+}
+
 /// Splits `items` into one chunk per core and adds up what `part` computes for each.
 pub(crate) fn sum_in_parallel<T: Sync, S: Send>(
     items: &[T],

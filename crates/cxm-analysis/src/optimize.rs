@@ -160,12 +160,15 @@ pub(crate) fn maximise<L: Likelihood>(
     } else {
         format!("L-BFGS, {runs} runs ({last_reason})")
     };
+    // which later stages ran: their names go into `method`, the simplex's into `converged`
+    let (mut newtoned, mut polished) = (false, false);
     if gradient_of(&best).is_some_and(|g| g > GRADIENT_TOLERANCE) {
         // Close to the optimum the likelihood changes less than its rounding error, so line
         // searches stall; Newton steps need only the gradient.
         if let Some((end, steps)) = newton(&problem, &best) {
             iterations += steps;
             best = end;
+            newtoned = true;
             method = format!("{method}, then Newton ({steps} steps)");
         }
     }
@@ -190,6 +193,7 @@ pub(crate) fn maximise<L: Likelihood>(
         if let Some(param) = state.get_best_param() {
             best.clone_from(param);
         }
+        polished = true;
         method = format!(
             "{method}, then Nelder-Mead ({})",
             reason(state.get_termination_status())
@@ -207,7 +211,7 @@ pub(crate) fn maximise<L: Likelihood>(
         .evaluate(&best)
         .ok_or_else(|| no_fit("the likelihood is not finite at the estimate".into()))?;
     let gradient = gradient_of(&best).unwrap_or(f64::INFINITY);
-    if gradient <= GRADIENT_TOLERANCE && runs == 1 && !method.contains(", then") {
+    if gradient <= GRADIENT_TOLERANCE && runs == 1 && !newtoned && !polished {
         // L-BFGS often ends on a line search that finds no lower point: at the optimum.
         method = "L-BFGS (converged)".into();
     }
@@ -217,7 +221,7 @@ pub(crate) fn maximise<L: Likelihood>(
         -value * customers,
         Convergence {
             converged: gradient <= GRADIENT_TOLERANCE
-                || (gradient <= STALLED_TOLERANCE && method.contains("Nelder-Mead")),
+                || (gradient <= STALLED_TOLERANCE && polished),
             iterations,
             gradient,
             method,

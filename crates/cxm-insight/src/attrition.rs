@@ -11,7 +11,7 @@ use serde::Serialize;
 
 use crate::InsightError;
 use crate::drivers::{Direction, Driver, DriverReport, DriverSettings, Observations, analyse};
-use crate::sources::{collect, nps_group, numbers, strings};
+use crate::sources::{collect, facts_session, nps_group, numbers, strings};
 use crate::survival::{Spell, SurvivalPoint, kaplan_meier};
 
 const MICROS_PER_DAY: f64 = 86_400_000_000.0;
@@ -128,13 +128,7 @@ pub async fn attrition(
         }
     }
     // Churn events come from the fact table.
-    let ctx = cxm_facts::datafusion::prelude::SessionContext::new();
-    dir.facts()
-        .await
-        .map_err(|e| InsightError::Engine(e.to_string()))?
-        .register(&ctx)
-        .await
-        .map_err(|e| InsightError::Engine(e.to_string()))?;
+    let ctx = facts_session(dir).await?;
     let churns = ctx
         .sql(
             "SELECT customer_id, CAST(MIN(occurred_at) AS BIGINT) AS churned_at \

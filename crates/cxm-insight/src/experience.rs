@@ -14,12 +14,12 @@ use std::collections::{HashMap, HashSet};
 
 use chrono::{Duration, NaiveDate, TimeZone};
 use cxm_catalog::DataDir;
-use cxm_metrics::derive::{date_of_day, days_since_epoch};
+use cxm_metrics::derive::days_since_epoch;
 use cxm_metrics::{Engine, Filters};
 use serde::Serialize;
 
 use crate::InsightError;
-use crate::sources::{collect, nps_group, numbers, strings};
+use crate::sources::{collect, facts_session, nps_group, numbers, strings};
 use cxm_analysis::experience::{Comparison, FollowUp, compare};
 
 /// What an experience-value report is asked for.
@@ -84,7 +84,7 @@ pub async fn experience_value(
     request: &ExperienceRequest,
 ) -> Result<ExperienceReport, InsightError> {
     if request.follow_days == 0 {
-        return Err(InsightError::Input(
+        return Err(InsightError::Request(
             "the follow-up window needs at least one day".into(),
         ));
     }
@@ -196,13 +196,7 @@ pub async fn experience_value(
     }
 
     // Attrition: customers gone by the cut leave the comparison; churns in the window count.
-    let ctx = cxm_facts::datafusion::prelude::SessionContext::new();
-    dir.facts()
-        .await
-        .map_err(|e| InsightError::Engine(e.to_string()))?
-        .register(&ctx)
-        .await
-        .map_err(|e| InsightError::Engine(e.to_string()))?;
+    let ctx = facts_session(dir).await?;
     let gone: HashSet<String> = {
         let sql = format!(
             "SELECT customer_id, first_value(kind ORDER BY occurred_at DESC) AS last_kind \
@@ -297,8 +291,8 @@ pub async fn experience_value(
         });
     }
     Ok(ExperienceReport {
-        cut: date_of_day(cut_day),
-        follow_end: date_of_day(end_day),
+        cut,
+        follow_end,
         follow_days: i64::from(end_day - cut_day),
         customers: customers.len() as u64,
         dimensions: report,

@@ -22,9 +22,12 @@ pub use cxm_analysis::{AnalysisError, Convergence, clv, drivers, files, survival
 /// Why an analysis could not be done.
 #[derive(Debug, thiserror::Error)]
 pub enum InsightError {
-    /// The data or the request cannot support the analysis.
+    /// The data cannot support the analysis.
     #[error("{0}")]
     Input(String),
+    /// The request itself is malformed (an outcome that is no outcome, an empty window).
+    #[error("{0}")]
+    Request(String),
     #[error("the {model} fit did not converge: {reason}")]
     NoFit { model: &'static str, reason: String },
     /// The metric engine refused the question (an unknown unit, bad filters) or failed.

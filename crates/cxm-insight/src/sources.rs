@@ -22,6 +22,20 @@ impl From<cxm_facts::datafusion::error::DataFusionError> for InsightError {
     }
 }
 
+/// A session over the stored fact tables (customer events are not among the derived ones).
+pub(crate) async fn facts_session(
+    dir: &cxm_catalog::DataDir,
+) -> Result<cxm_facts::datafusion::prelude::SessionContext, InsightError> {
+    let ctx = cxm_facts::datafusion::prelude::SessionContext::new();
+    dir.facts()
+        .await
+        .map_err(|e| InsightError::Engine(e.to_string()))?
+        .register(&ctx)
+        .await
+        .map_err(|e| InsightError::Engine(e.to_string()))?;
+    Ok(ctx)
+}
+
 pub(crate) async fn collect(engine: &Engine, sql: &str) -> Result<Vec<RecordBatch>, InsightError> {
     let ctx = engine.derived_session().await?;
     Ok(ctx.sql(sql).await?.collect().await?)
@@ -239,7 +253,7 @@ impl Outcome {
             "ces" => Ok(Outcome::Ces),
             other => match other.strip_prefix("rating:") {
                 Some(name) if !name.is_empty() => Ok(Outcome::Rating(name.to_owned())),
-                _ => Err(InsightError::Input(format!(
+                _ => Err(InsightError::Request(format!(
                     "outcome {other:?} is not csat, nps, ces or rating:<attribute>"
                 ))),
             },

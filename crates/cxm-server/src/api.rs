@@ -428,13 +428,7 @@ async fn metrics(
     let filters = filters.filters()?;
     check_known(org, filters.unit.as_deref(), filters.person.as_deref())?;
     let filters = scope.narrow(org, &filters, &by)?;
-    // Without a bound the engine uses the first or last day with data.
-    let span = engine.span();
-    let from = filters.from.or(span.map(|(first, _)| first));
-    let to = filters.to.or(span.map(|(_, last)| last));
-    if let (Some(from), Some(to)) = (from, to)
-        && from > to
-    {
+    if let Some((from, to)) = empty_range(&engine, &filters) {
         return Ok(Json(MetricsAnswer {
             rows: Vec::new(),
             answered_from: "nothing".into(),
@@ -455,6 +449,18 @@ async fn metrics(
         answered_from: result.answered_from.to_owned(),
         notes: result.notes,
     }))
+}
+
+/// The filters' days when they hold none: `from` after `to`, where a missing bound is the
+/// engine's first or last day with data (as the engine reads it).
+pub(crate) fn empty_range(
+    engine: &cxm_metrics::Engine,
+    filters: &cxm_metrics::Filters,
+) -> Option<(NaiveDate, NaiveDate)> {
+    let span = engine.span();
+    let from = filters.from.or(span.map(|(first, _)| first))?;
+    let to = filters.to.or(span.map(|(_, last)| last))?;
+    (from > to).then_some((from, to))
 }
 
 /// Unknown units and people are a 404 for everyone (before scope, which would otherwise

@@ -28,11 +28,13 @@ pub fn routes() -> Router<AppState> {
 }
 
 /// A request the data cannot answer (too few answers or buyers, an outcome nobody
-/// rated, a fit that does not converge) is a 404 with the reason: nothing to show for it.
+/// rated, a fit that does not converge) is a 404 with the reason: nothing to show for it;
+/// a malformed one a 400.
 impl From<InsightError> for ApiError {
     fn from(error: InsightError) -> ApiError {
         match error {
             InsightError::Input(message) => ApiError::NotFound(message),
+            InsightError::Request(message) => ApiError::BadRequest(message),
             InsightError::NoFit { .. } => ApiError::NotFound(error.to_string()),
             InsightError::Metrics(error) => error.into(),
             InsightError::Engine(_) => ApiError::internal(error),
@@ -58,13 +60,7 @@ async fn scoped(
     let org = engine.organisation();
     check_known(org, filters.unit.as_deref(), filters.person.as_deref())?;
     let filters = scope.narrow(org, &filters, &[])?;
-    // Without a bound the engine uses the first or last day with data.
-    let span = engine.span();
-    if let (Some(from), Some(to)) = (
-        filters.from.or(span.map(|(first, _)| first)),
-        filters.to.or(span.map(|(_, last)| last)),
-    ) && from > to
-    {
+    if let Some((from, to)) = crate::api::empty_range(&engine, &filters) {
         return Err(ApiError::NotFound(format!(
             "from {from} is after to {to}: no days to analyse"
         )));
@@ -102,7 +98,7 @@ pub(crate) async fn drivers(
     let outcome = match params.outcome.as_deref().filter(|o| !o.trim().is_empty()) {
         Some(text) => {
             plain_text("outcome", text)?;
-            Outcome::parse(text.trim()).map_err(|e| ApiError::BadRequest(e.to_string()))?
+            Outcome::parse(text.trim())?
         }
         None => Outcome::Csat,
     };

@@ -106,7 +106,7 @@ async fn drivers_page(
     {
         Some(text) => {
             crate::api::plain_text("outcome", text)?;
-            Outcome::parse(text).map_err(|e| ApiError::BadRequest(e.to_string()))?
+            Outcome::parse(text)?
         }
         None => Outcome::Csat,
     };

@@ -4,7 +4,7 @@
 use serde::Serialize;
 
 use super::histories::{Pattern, patterns};
-use super::{Fit, Rfm, sum_in_parallel};
+use super::{Fit, Rfm, fittable, sum_in_parallel};
 use crate::AnalysisError;
 use crate::optimize::{Likelihood, maximise};
 use crate::special::{digamma, hyp2f1, ln_gamma, log_add_exp};
@@ -24,14 +24,7 @@ pub struct BgNbd {
 impl BgNbd {
     /// Fits the model to customer histories by maximum likelihood.
     pub fn fit(customers: &[Rfm]) -> Result<Fit<BgNbd>, AnalysisError> {
-        if customers.is_empty() {
-            return Err(AnalysisError::Input("no customers to fit".into()));
-        }
-        if customers.iter().all(|c| c.frequency == 0.0) {
-            return Err(AnalysisError::Input(
-                "no customer made a repeat purchase: purchase rates cannot be estimated".into(),
-            ));
-        }
+        fittable(customers)?;
         let likelihood = Histories::new(patterns(customers)?);
         let n = customers.len() as f64;
         let (p, log_likelihood, convergence) = maximise(&likelihood, &[1.0; 4], n)?;

@@ -7,7 +7,7 @@
 use serde::Serialize;
 
 use super::histories::{Pattern, patterns};
-use super::{Fit, Rfm, sum_in_parallel};
+use super::{Fit, Rfm, fittable, sum_in_parallel};
 use crate::AnalysisError;
 use crate::optimize::{Likelihood, maximise};
 use crate::special::{ln_gamma, log_add_exp};
@@ -28,14 +28,7 @@ impl ParetoNbd {
     /// by central differences (the likelihood holds ₂F₁ terms whose derivatives in the
     /// parameters have no cheap closed form).
     pub fn fit(customers: &[Rfm]) -> Result<Fit<ParetoNbd>, AnalysisError> {
-        if customers.is_empty() {
-            return Err(AnalysisError::Input("no customers to fit".into()));
-        }
-        if customers.iter().all(|c| c.frequency == 0.0) {
-            return Err(AnalysisError::Input(
-                "no customer made a repeat purchase: purchase rates cannot be estimated".into(),
-            ));
-        }
+        fittable(customers)?;
         let likelihood = Histories(patterns(customers)?);
         let n = customers.len() as f64;
         let (p, log_likelihood, convergence) = maximise(&likelihood, &[1.0; 4], n)?;
