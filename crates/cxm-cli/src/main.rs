@@ -3,6 +3,7 @@
 //! Each subcommand calls one library function and prints its result.
 
 mod accounts;
+mod cases;
 mod insight;
 mod output;
 mod report;
@@ -86,6 +87,10 @@ enum Command {
         /// several files in a row; the next question or `cxm refresh` rebuilds it).
         #[arg(long)]
         no_refresh: bool,
+        /// Do not evaluate the alert rules after storing contacts or survey answers (run
+        /// `cxm alerts run` later).
+        #[arg(long)]
+        no_alerts: bool,
     },
     /// Run read-only SQL over every table (facts and reference data can be joined).
     Query {
@@ -191,6 +196,21 @@ enum Command {
     },
     /// Rebuild the metric rollup from the stored data (ingest does this by itself).
     Refresh,
+    /// Evaluate the alert rules and open follow-up cases.
+    Alerts {
+        #[command(subcommand)]
+        action: cases::AlertAction,
+    },
+    /// List, add, enable and disable alert rules.
+    Rules {
+        #[command(subcommand)]
+        action: cases::RuleAction,
+    },
+    /// Follow-up cases: list, show with their timeline, and work them.
+    Cases {
+        #[command(subcommand)]
+        action: cases::CaseAction,
+    },
     /// Customer lifetime value: BG/NBD and Gamma-Gamma fitted by maximum likelihood on
     /// purchase histories, each customer's discounted value over a horizon, by segment,
     /// team and NPS group.
@@ -399,6 +419,7 @@ async fn run(cli: Cli) -> ExitCode {
             enforce_references,
             batch_rows,
             no_refresh,
+            no_alerts,
         } => {
             let request = IngestRequest {
                 kind,
@@ -409,7 +430,7 @@ async fn run(cli: Cli) -> ExitCode {
                 progress: std::io::stderr().is_terminal() && !json,
                 batch_rows,
             };
-            return ingest(&cli.data_dir, request, json, !no_refresh).await;
+            return ingest(&cli.data_dir, request, json, !no_refresh, !no_alerts).await;
         }
         Command::Query { sql, format } => query(&cli.data_dir, &sql, format).await,
         Command::Compact { retention_hours } => compact(&cli.data_dir, retention_hours).await,
@@ -479,6 +500,9 @@ async fn run(cli: Cli) -> ExitCode {
         }
         Command::Targets { action } => targets(&cli.data_dir, action).await,
         Command::Refresh => refresh(&cli.data_dir).await,
+        Command::Alerts { action } => cases::alerts(&cli.data_dir, action).await,
+        Command::Rules { action } => cases::rules(&cli.data_dir, action).await,
+        Command::Cases { action } => cases::cases(&cli.data_dir, action).await,
         Command::Clv(args) => insight::clv(&cli.data_dir, args).await,
         Command::Drivers(args) => insight::drivers(&cli.data_dir, args).await,
         Command::Attrition(args) => insight::attrition(&cli.data_dir, args).await,
@@ -505,6 +529,7 @@ async fn ingest(
     request: IngestRequest,
     json: bool,
     refresh: bool,
+    alerts: bool,
 ) -> ExitCode {
     let dir = match DataDir::open(path) {
         Ok(dir) => dir,
@@ -553,6 +578,19 @@ async fn ingest(
             Err(error) => {
                 eprintln!(
                     "error: the data was stored but the metric rollup could not be refreshed: {error}"
+                );
+                return ExitCode::FAILURE;
+            }
+        }
+    }
+    let changed = !request.dry_run && summary.inserted + summary.replaced > 0;
+    if alerts && changed && matches!(request.kind, RecordKind::Interactions | RecordKind::Surveys) {
+        match cxm_loop::evaluate(&dir, None, chrono::Utc::now()).await {
+            Ok(run) if !json => println!("alerts: {} cases opened", run.opened),
+            Ok(_) => {}
+            Err(error) => {
+                eprintln!(
+                    "error: the data was stored but the alert rules could not be evaluated: {error}"
                 );
                 return ExitCode::FAILURE;
             }
@@ -688,6 +726,9 @@ async fn demo(
     }
     let report = refresh_rollup(&dir).await?;
     println!("metrics computed in {:.1} s", report.seconds);
+    // The demo's history ended before today: its cases are due an SLA from now.
+    let run = cxm_loop::evaluate(&dir, None, chrono::Utc::now()).await?;
+    println!("alert rules opened {} follow-up cases", run.opened);
     let sign_ins = cxm_server::accounts::demo_users(&dir)
         .await
         .map_err(|e| anyhow::anyhow!(e.public_message()))?;

@@ -5,6 +5,7 @@
 //! Pure Rust: no I/O, no async, no storage. Everything that reads outside input parses it
 //! into these types at the boundary and trusts them afterwards.
 
+pub mod cases;
 pub mod error;
 pub mod fields;
 pub mod ids;

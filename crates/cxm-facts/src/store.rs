@@ -69,6 +69,8 @@ fn writer_properties(table: FactTable) -> WriterProperties {
                 .set_statistics_enabled(EnabledStatistics::Chunk),
             |builder, column| builder.set_column_dictionary_enabled(column.into(), false),
         )
+        // Content hashes are random bits: compressing them costs time and saves nothing.
+        .set_column_compression(ROW_HASH.into(), Compression::UNCOMPRESSED)
         .build()
 }
 

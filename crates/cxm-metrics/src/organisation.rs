@@ -277,6 +277,11 @@ impl Organisation {
     }
 
     /// The unit levels known to the domain, deepest last.
+    /// Every topic of the taxonomy: (code, info), in no particular order.
+    pub fn topics(&self) -> impl Iterator<Item = (&str, &TopicInfo)> {
+        self.topics.iter().map(|(code, info)| (code.as_str(), info))
+    }
+
     pub fn levels() -> impl Iterator<Item = &'static str> {
         UnitLevel::ALL.iter().map(|l| l.as_str())
     }

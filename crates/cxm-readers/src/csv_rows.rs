@@ -153,11 +153,27 @@ fn row_as_json(header: &[String], values: &[Option<&str>]) -> serde_json::Value 
 impl CsvLayout {
     /// The records of one block of this file.
     pub fn rows(self: &Arc<Self>, block: Block) -> CsvBlockRows {
+        let line_offset = block.first_line.saturating_sub(1);
+        // Without quotes or carriage returns a record is a non-empty line and its fields
+        // lie between delimiters, exactly as the csv crate reads it: split directly.
+        let plain = memchr::memchr2(b'"', b'\r', &block.bytes).is_none();
+        let source = if plain {
+            BlockSource::Plain {
+                bytes: block.bytes,
+                next: 0,
+                next_line: 1,
+                current: 0..0,
+            }
+        } else {
+            BlockSource::Quoted {
+                reader: csv_reader(Cursor::new(block.bytes), self.delimiter),
+                record: ByteRecord::new(),
+            }
+        };
         CsvBlockRows {
             layout: self.clone(),
-            line_offset: block.first_line.saturating_sub(1),
-            reader: csv_reader(Cursor::new(block.bytes), self.delimiter),
-            record: ByteRecord::new(),
+            line_offset,
+            source,
         }
     }
 }
@@ -166,35 +182,111 @@ impl CsvLayout {
 pub struct CsvBlockRows {
     layout: Arc<CsvLayout>,
     line_offset: u64,
-    reader: csv::Reader<Cursor<Vec<u8>>>,
-    record: ByteRecord,
+    source: BlockSource,
+}
+
+/// How a block's records are found.
+enum BlockSource {
+    /// A block with quotes or carriage returns: the csv crate's reader.
+    Quoted {
+        reader: csv::Reader<Cursor<Vec<u8>>>,
+        record: ByteRecord,
+    },
+    /// A block without either: every non-empty line is a record.
+    Plain {
+        bytes: Vec<u8>,
+        /// where the next line starts
+        next: usize,
+        /// 1-based line (within the block) of `next`
+        next_line: u64,
+        /// the record last returned
+        current: std::ops::Range<usize>,
+    },
+}
+
+/// Where each field of a plain (unquoted) record lies within it. Fields are short, so a
+/// byte loop beats a vectorised search here.
+fn plain_fields(record: &[u8], delimiter: u8) -> impl Iterator<Item = std::ops::Range<usize>> {
+    let mut start = 0;
+    let mut done = false;
+    std::iter::from_fn(move || {
+        if done {
+            return None;
+        }
+        let end = record[start..]
+            .iter()
+            .position(|&b| b == delimiter)
+            .map_or_else(
+                || {
+                    done = true;
+                    record.len()
+                },
+                |i| start + i,
+            );
+        let field = start..end;
+        start = end + 1;
+        Some(field)
+    })
+}
+
+impl BlockSource {
+    /// The next record: its line in the file, its bytes and where its fields lie in
+    /// them; `None` after the last.
+    fn next_raw(&mut self, line_offset: u64, delimiter: u8) -> Option<(u64, &[u8], Fields<'_>)> {
+        match self {
+            BlockSource::Quoted { reader, record } => {
+                match reader.read_byte_record(record) {
+                    Ok(true) => {}
+                    // Reading from memory fails on no input; treat it as the end.
+                    Ok(false) | Err(_) => return None,
+                }
+                let line = line_offset
+                    + record.position().map_or(0, |position| {
+                        let bytes = reader.get_ref().get_ref();
+                        csv_record_line(bytes, position.line(), position.byte())
+                    });
+                Some((line, record.as_slice(), Fields::Quoted(record)))
+            }
+            BlockSource::Plain {
+                bytes,
+                next,
+                next_line,
+                current,
+            } => {
+                // blank lines are no records
+                while *next < bytes.len() && bytes[*next] == b'\n' {
+                    *next += 1;
+                    *next_line += 1;
+                }
+                if *next >= bytes.len() {
+                    return None;
+                }
+                let end = memchr::memchr(b'\n', &bytes[*next..]).map_or(bytes.len(), |i| *next + i);
+                *current = *next..end;
+                let line = line_offset + *next_line;
+                *next = end + 1;
+                *next_line += 1;
+                Some((line, &bytes[current.clone()], Fields::Plain(delimiter)))
+            }
+        }
+    }
 }
 
 impl CsvBlockRows {
     /// The next row of the block, `None` after the last.
     pub fn next_record<R: Record>(&mut self) -> Option<RowResult<R>> {
-        match self.reader.read_byte_record(&mut self.record) {
-            Ok(true) => {}
-            // Reading from memory fails on no input; treat it as the end.
-            Ok(false) | Err(_) => return None,
-        }
-        let line = self.line_offset
-            + self.record.position().map_or(0, |position| {
-                let bytes = self.reader.get_ref().get_ref();
-                csv_record_line(bytes, position.line(), position.byte())
-            });
         let layout = &*self.layout;
+        let (line, all_bytes, fields) = self.source.next_raw(self.line_offset, layout.delimiter)?;
         let header = layout.plan.header();
-        let record = &self.record;
         let mut values: Vec<Option<&str>> = Vec::with_capacity(header.len());
         let mut invalid_utf8 = None;
         // One check for the whole record; a field is then text unless a character spans
         // two fields (a field must still start and end on a character boundary).
-        let all = std::str::from_utf8(record.as_slice()).ok();
-        for (index, bytes) in record.iter().enumerate() {
+        let all = std::str::from_utf8(all_bytes).ok();
+        fields.for_each(all_bytes, |index, range| {
             let text = match all {
-                Some(all) => record.range(index).and_then(|range| all.get(range)),
-                None => std::str::from_utf8(bytes).ok(),
+                Some(all) => all.get(range),
+                None => std::str::from_utf8(&all_bytes[range]).ok(),
             };
             match text {
                 Some(text) => values.push((!text.is_empty()).then_some(text)),
@@ -203,23 +295,27 @@ impl CsvBlockRows {
                     values.push(None);
                 }
             }
-        }
+        });
         if values.len() != header.len() {
-            let raw = record
-                .iter()
-                .map(String::from_utf8_lossy)
-                .collect::<Vec<_>>()
-                .join(",");
+            let mut raw = Vec::new();
+            fields.for_each(all_bytes, |_, range| {
+                raw.push(String::from_utf8_lossy(&all_bytes[range]).into_owned());
+            });
             let reason = format!(
                 "row has {} fields; the header has {}",
                 values.len(),
                 header.len()
             );
-            return Some(Err(Rejection::malformed(line, reason, raw)));
+            return Some(Err(Rejection::malformed(line, reason, raw.join(","))));
         }
         if let Some(index) = invalid_utf8 {
             let column = &header[index];
-            let value = String::from_utf8_lossy(&record[index]).into_owned();
+            let mut value = String::new();
+            fields.for_each(all_bytes, |i, range| {
+                if i == index {
+                    value = String::from_utf8_lossy(&all_bytes[range]).into_owned();
+                }
+            });
             let error =
                 FieldError::new(column, &value, format!("{column} is not valid UTF-8 text"));
             return Some(Err(Rejection::new(
@@ -236,13 +332,47 @@ impl CsvBlockRows {
 
     /// The row last returned, as read (column → value).
     pub fn last_row(&self) -> serde_json::Value {
-        let values: Vec<Option<String>> = self
-            .record
-            .iter()
-            .map(|v| Some(String::from_utf8_lossy(v).into_owned()))
-            .collect();
-        let values: Vec<Option<&str>> = values.iter().map(|v| v.as_deref()).collect();
+        let (all_bytes, fields) = match &self.source {
+            BlockSource::Quoted { record, .. } => (record.as_slice(), Fields::Quoted(record)),
+            BlockSource::Plain { bytes, current, .. } => (
+                &bytes[current.clone()],
+                Fields::Plain(self.layout.delimiter),
+            ),
+        };
+        let mut values = Vec::new();
+        fields.for_each(all_bytes, |_, range| {
+            values.push(String::from_utf8_lossy(&all_bytes[range]).into_owned());
+        });
+        let values: Vec<Option<&str>> = values.iter().map(|v| Some(v.as_str())).collect();
         row_as_json(self.layout.plan.header(), &values)
+    }
+}
+
+/// How a record's fields are found in its bytes.
+#[derive(Clone, Copy)]
+enum Fields<'a> {
+    /// as the csv crate parsed them
+    Quoted(&'a ByteRecord),
+    /// between delimiters
+    Plain(u8),
+}
+
+impl Fields<'_> {
+    fn for_each(self, record: &[u8], mut each: impl FnMut(usize, std::ops::Range<usize>)) {
+        match self {
+            Fields::Quoted(parsed) => {
+                for index in 0..parsed.len() {
+                    if let Some(range) = parsed.range(index) {
+                        each(index, range);
+                    }
+                }
+            }
+            Fields::Plain(delimiter) => {
+                for (index, range) in plain_fields(record, delimiter).enumerate() {
+                    each(index, range);
+                }
+            }
+        }
     }
 }
 
@@ -359,6 +489,51 @@ mod tests {
         assert_eq!(first.reasons(), "customer_id is not valid UTF-8 text");
         assert!(rows.next_record::<Interaction>().unwrap().unwrap().is_ok());
         assert!(rows.next_record::<Interaction>().unwrap().is_none());
+    }
+
+    fn records_of(mut source: BlockSource) -> Vec<(u64, Vec<Vec<u8>>)> {
+        let mut out = Vec::new();
+        while let Some((line, bytes, fields)) = source.next_raw(10, b',') {
+            let mut values = Vec::new();
+            fields.for_each(bytes, |_, range| values.push(bytes[range].to_vec()));
+            out.push((line, values));
+        }
+        out
+    }
+
+    proptest::proptest! {
+        /// A block without quotes or carriage returns, split directly, gives the records
+        /// and lines the csv crate reads.
+        #[test]
+        fn plain_blocks_split_as_the_csv_crate_reads(
+            cells in proptest::collection::vec("[ab\u{e9},\n]{0,6}", 0..40),
+        ) {
+            let text = cells.concat().into_bytes();
+            let quoted = BlockSource::Quoted {
+                reader: csv_reader(Cursor::new(text.clone()), b','),
+                record: ByteRecord::new(),
+            };
+            let plain = BlockSource::Plain { bytes: text, next: 0, next_line: 1, current: 0..0 };
+            proptest::prop_assert_eq!(records_of(plain), records_of(quoted));
+        }
+    }
+
+    #[test]
+    fn a_row_of_the_wrong_width_is_quoted_back_as_read() {
+        let mut rows = rows(
+            "interaction_id,customer_id,agent_id,channel,started_at\n\nI1,C1\nI2,C\u{e9},A1,phone,2024-01-01T10:00:00Z\n",
+        )
+        .unwrap();
+        let rejection = rows
+            .next_record::<Interaction>()
+            .unwrap()
+            .unwrap()
+            .unwrap_err();
+        assert_eq!(rejection.line, 3);
+        assert_eq!(rejection.reasons(), "row has 2 fields; the header has 5");
+        let (line, record) = rows.next_record::<Interaction>().unwrap().unwrap().unwrap();
+        assert_eq!((line, record.customer_id.as_str()), (4, "C\u{e9}"));
+        assert_eq!(rows.last_row()["customer_id"], "C\u{e9}");
     }
 
     #[test]

@@ -34,7 +34,8 @@ use crate::{ApiError, AppState};
     paths(me, catalogue, metrics, unit_scorecard, person_scorecard, units, people, targets, contacts, answers,
           crate::ingest::ingest, crate::insight_api::drivers, crate::insight_api::clv,
           crate::insight_api::attrition, crate::insight_api::experience,
-          crate::insight_api::root_causes),
+          crate::insight_api::root_causes, crate::cases_api::list_cases, crate::cases_api::get_case,
+          crate::cases_api::patch_case, crate::cases_api::list_rules, crate::cases_api::put_rule),
     components(schemas(ErrorBody)),
     modifiers(&Security),
     security(("bearer" = []), ("session" = []))

@@ -482,6 +482,7 @@ pub fn navigation() -> Markup {
             a href="/value" { "Value" }
             a href="/retention" { "Retention" }
             a href="/root-causes" { "Root causes" }
+            a href="/cases" { "Cases" }
             a href="/records/contacts" { "Contacts" }
             a href="/records/answers" { "Answers" }
         }

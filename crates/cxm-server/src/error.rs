@@ -107,7 +107,10 @@ impl From<cxm_metrics::MetricsError> for ApiError {
 impl From<cxm_sql::SqlError> for ApiError {
     fn from(error: cxm_sql::SqlError) -> ApiError {
         match error {
-            cxm_sql::SqlError::Conflict(what) => ApiError::Conflict(what),
+            cxm_sql::SqlError::Conflict(what)
+            | cxm_sql::SqlError::Refused(what)
+            | cxm_sql::SqlError::Stale(what) => ApiError::Conflict(what),
+            cxm_sql::SqlError::NotFound(what) => ApiError::NotFound(what),
             cxm_sql::SqlError::Database(_)
             | cxm_sql::SqlError::Migrate(_)
             | cxm_sql::SqlError::Url(_)

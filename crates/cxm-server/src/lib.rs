@@ -23,6 +23,8 @@ use tokio::sync::{Mutex, Notify, RwLock, watch};
 pub mod accounts;
 pub mod api;
 pub mod auth;
+pub mod cases_api;
+pub mod cases_pages;
 pub mod charts;
 pub mod dashboard;
 pub mod error;
@@ -50,6 +52,8 @@ pub struct ServerConfig {
     pub session_ttl: Duration,
     /// Largest request body accepted (ingest batches), in bytes.
     pub body_limit: usize,
+    /// How often the alert rules are evaluated besides after every ingest.
+    pub alert_interval: Duration,
 }
 
 impl Default for ServerConfig {
@@ -58,6 +62,7 @@ impl Default for ServerConfig {
             secure_cookies: false,
             session_ttl: Duration::from_secs(12 * 3600),
             body_limit: 16 << 20,
+            alert_interval: Duration::from_secs(15 * 60),
         }
     }
 }
@@ -77,6 +82,8 @@ struct Inner {
     /// One API ingest at a time in this process (the data directory's writer lock keeps
     /// other processes out).
     ingesting: Mutex<()>,
+    /// One alert evaluation at a time.
+    alerting: Mutex<()>,
     refresher: Arc<Refresher>,
 }
 
@@ -114,7 +121,26 @@ async fn refresh_loop(refresher: Arc<Refresher>, inner: Weak<Inner>) {
                 Some(error.to_string())
             }
         };
+        // New contacts and answers may call for follow-up cases: opened before the change
+        // counts as done, so an ingest that waits for it sees them.
+        state.evaluate_alerts().await;
         refresher.done.send_replace((covers, error));
+    }
+}
+
+/// Evaluates the alert rules on a schedule as well as after each ingest (rules edited
+/// since, records the CLI stored with `--no-alerts`).
+async fn alert_schedule(inner: Weak<Inner>) {
+    loop {
+        let interval = match inner.upgrade() {
+            Some(inner) => inner.config.alert_interval,
+            None => return,
+        };
+        tokio::time::sleep(interval).await;
+        let Some(state) = inner.upgrade().map(AppState) else {
+            return;
+        };
+        state.evaluate_alerts().await;
     }
 }
 
@@ -137,9 +163,11 @@ impl AppState {
             telemetry: telemetry::Telemetry::default(),
             throttle: auth::Throttle::default(),
             ingesting: Mutex::new(()),
+            alerting: Mutex::new(()),
             refresher: refresher.clone(),
         });
         tokio::spawn(refresh_loop(refresher, Arc::downgrade(&inner)));
+        tokio::spawn(alert_schedule(Arc::downgrade(&inner)));
         Ok(AppState(inner))
     }
 
@@ -166,6 +194,19 @@ impl AppState {
     /// The engine as of now (a request keeps the one it started with).
     pub async fn engine(&self) -> Arc<Engine> {
         self.0.engine.read().await.clone()
+    }
+
+    /// Evaluates the alert rules, one evaluation at a time; a failure is logged (the next
+    /// ingest or the schedule tries again).
+    pub async fn evaluate_alerts(&self) {
+        let _turn = self.0.alerting.lock().await;
+        match cxm_loop::evaluate(self.dir(), None, chrono::Utc::now()).await {
+            Ok(run) if run.opened > 0 => {
+                tracing::info!(opened = run.opened, "alert rules opened cases")
+            }
+            Ok(_) => {}
+            Err(error) => tracing::error!(%error, "the alert rules could not be evaluated"),
+        }
     }
 
     /// Holds the process's API ingest turn until dropped.
@@ -203,6 +244,8 @@ pub fn router(state: AppState) -> Router {
     Router::new()
         .merge(api::routes())
         .merge(insight_api::routes())
+        .merge(cases_api::routes())
+        .merge(cases_pages::routes())
         .merge(insight_pages::routes())
         .merge(ingest::routes())
         .merge(pages::routes())

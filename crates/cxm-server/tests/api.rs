@@ -141,6 +141,10 @@ async fn the_openapi_document_describes_every_route() {
         "/api/v1/records/contacts",
         "/api/v1/records/answers",
         "/api/v1/ingest/{kind}",
+        "/api/v1/cases",
+        "/api/v1/cases/{id}",
+        "/api/v1/alert-rules",
+        "/api/v1/alert-rules/{id}",
     ] {
         assert!(paths.contains(path), "{path} missing from {paths:?}");
     }
@@ -625,6 +629,9 @@ async fn the_authorization_matrix_holds_for_every_role_endpoint_and_scope() {
         "/api/v1/targets",
         "/api/v1/records/contacts",
         "/api/v1/records/answers",
+        "/api/v1/cases",
+        "/api/v1/cases/1",
+        "/api/v1/alert-rules",
     ] {
         let (status, body) = get(base, path, &As::Anonymous).await;
         assert_eq!(status, StatusCode::UNAUTHORIZED, "{path}");
@@ -1742,4 +1749,318 @@ async fn analyses_answer_within_each_scope() {
             assert_eq!(status, StatusCode::NOT_FOUND, "{role}: {worth}");
         }
     }
+}
+
+/// A case request as a signed-in browser sends it (session cookie and CSRF header).
+async fn patch_case(
+    base: &str,
+    cookie: &str,
+    csrf: Option<&str>,
+    id: i64,
+    body: Value,
+) -> (StatusCode, Value) {
+    let mut request = client()
+        .patch(format!("{base}/api/v1/cases/{id}"))
+        .header(reqwest::header::COOKIE, cookie)
+        .json(&body);
+    if let Some(csrf) = csrf {
+        request = request.header("x-csrf-token", csrf);
+    }
+    send_as(request, &As::Anonymous).await
+}
+
+/// The session's CSRF token, as its pages carry it.
+async fn session_csrf(base: &str, cookie: &str) -> String {
+    let (_, html) = page(base, "/cases", Some(cookie)).await;
+    hidden_csrf(&html)
+}
+
+#[tokio::test]
+async fn cases_are_scoped_and_worked_through_their_workflow() {
+    let server = server().await;
+    let base = &server.base;
+    let dir = DataDir::open(&world().path).unwrap();
+    let store = dir.reference().await.unwrap();
+    let org = Organisation::load_structure(&store).await.unwrap();
+    let all = cxm_sql::CaseStore::cases(
+        &store,
+        &cxm_sql::CaseFilter {
+            limit: 1_000_000,
+            ..Default::default()
+        },
+    )
+    .await
+    .unwrap();
+    let ids = |answer: &Value| -> BTreeSet<i64> {
+        answer["cases"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|c| c["case_id"].as_i64().unwrap())
+            .collect()
+    };
+    let statuses = "status=open,in_progress,resolved,closed&limit=1000";
+
+    // Each role sees exactly the cases of its scope.
+    let lead = user("lead");
+    let lead_unit = org
+        .current_unit_of(lead.person.as_deref().unwrap())
+        .unwrap()
+        .to_owned();
+    let agent = user("agent");
+    let agent_person = agent.person.clone().unwrap();
+    for who in [lead, agent, user("executive"), user("analyst")] {
+        let cookie = sign_in(base, who).await;
+        let (status, answer) = get(
+            base,
+            &format!("/api/v1/cases?{statuses}"),
+            &As::Cookie(&cookie),
+        )
+        .await;
+        assert_eq!(status, StatusCode::OK, "{answer}");
+        let expected: BTreeSet<i64> = all
+            .iter()
+            .filter(|c| match who.role.as_str() {
+                "lead" => c
+                    .unit_id
+                    .as_deref()
+                    .is_some_and(|u| org.within(u, &lead_unit)),
+                "agent" => c.agent_id.as_deref() == Some(agent_person.as_str()),
+                _ => true,
+            })
+            .map(|c| c.case_id)
+            .collect();
+        if who.role.as_str() == "lead" {
+            assert!(!expected.is_empty(), "the lead's team has no cases");
+        }
+        assert_eq!(
+            answer["total"].as_u64(),
+            Some(expected.len() as u64),
+            "{}",
+            who.username
+        );
+        let listed = ids(&answer);
+        assert_eq!(listed.len(), expected.len().min(1000));
+        assert!(
+            listed.is_subset(&expected),
+            "{} sees cases outside their scope",
+            who.username
+        );
+    }
+
+    // A lead works a case of their team: start, a stale copy refused, a skipped step
+    // refused, resolve with root cause and outcome; the timeline holds every step.
+    let cookie = sign_in(base, lead).await;
+    let csrf = session_csrf(base, &cookie).await;
+    let mine = all
+        .iter()
+        .find(|c| {
+            c.status.as_str() == "open"
+                && c.unit_id
+                    .as_deref()
+                    .is_some_and(|u| org.within(u, &lead_unit))
+        })
+        .unwrap();
+    let id = mine.case_id;
+    let (status, _) = patch_case(
+        base,
+        &cookie,
+        None,
+        id,
+        serde_json::json!({"version": 1, "status": "in_progress"}),
+    )
+    .await;
+    assert_eq!(
+        status,
+        StatusCode::FORBIDDEN,
+        "a session's change needs its CSRF token"
+    );
+    let (status, started) = patch_case(
+        base,
+        &cookie,
+        Some(&csrf),
+        id,
+        serde_json::json!({"version": 1, "status": "in_progress", "note": "calling the customer"}),
+    )
+    .await;
+    assert_eq!(
+        (status, started["version"].as_i64()),
+        (StatusCode::OK, Some(2)),
+        "{started}"
+    );
+    let (status, stale) = patch_case(
+        base,
+        &cookie,
+        Some(&csrf),
+        id,
+        serde_json::json!({"version": 1, "status": "resolved"}),
+    )
+    .await;
+    assert_eq!(status, StatusCode::CONFLICT, "{stale}");
+    let (status, skipped) = patch_case(
+        base,
+        &cookie,
+        Some(&csrf),
+        id,
+        serde_json::json!({"version": 2, "status": "closed"}),
+    )
+    .await;
+    assert_eq!(status, StatusCode::CONFLICT);
+    assert!(
+        skipped["message"]
+            .as_str()
+            .unwrap_or_default()
+            .contains("cannot become closed")
+            || skipped.to_string().contains("cannot become closed"),
+        "{skipped}"
+    );
+    let (status, bad_cause) = patch_case(
+        base,
+        &cookie,
+        Some(&csrf),
+        id,
+        serde_json::json!({"version": 2, "root_cause": "no-such-topic"}),
+    )
+    .await;
+    assert_eq!(status, StatusCode::BAD_REQUEST, "{bad_cause}");
+    let code = org_topic(&org);
+    let (status, resolved) = patch_case(base, &cookie, Some(&csrf), id, serde_json::json!({
+        "version": 2, "status": "resolved", "root_cause": code, "customer_reached": true, "issue_fixed": true
+    })).await;
+    assert_eq!(status, StatusCode::OK, "{resolved}");
+    assert_eq!(
+        (resolved["status"].as_str(), resolved["root_cause"].as_str()),
+        (Some("resolved"), Some(code.as_str()))
+    );
+    let (_, detail) = get(base, &format!("/api/v1/cases/{id}"), &As::Cookie(&cookie)).await;
+    let kinds: Vec<&str> = detail["timeline"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e["kind"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        kinds,
+        [
+            "opened",
+            "status",
+            "note",
+            "status",
+            "root_cause",
+            "outcome"
+        ]
+    );
+
+    // Outside the lead's scope a case does not exist for them, to read or to change.
+    if let Some(other) = all.iter().find(|c| {
+        !c.unit_id
+            .as_deref()
+            .is_some_and(|u| org.within(u, &lead_unit))
+    }) {
+        let (status, _) = get(
+            base,
+            &format!("/api/v1/cases/{}", other.case_id),
+            &As::Cookie(&cookie),
+        )
+        .await;
+        assert_eq!(status, StatusCode::NOT_FOUND);
+        let (status, _) = patch_case(
+            base,
+            &cookie,
+            Some(&csrf),
+            other.case_id,
+            serde_json::json!({"version": other.version, "note": "x"}),
+        )
+        .await;
+        assert_eq!(status, StatusCode::NOT_FOUND);
+        let unchanged = cxm_sql::CaseStore::case(&store, other.case_id)
+            .await
+            .unwrap()
+            .unwrap()
+            .0;
+        assert_eq!(unchanged.version, other.version);
+    }
+    // An agent reads their cases but does not work them; a read token neither changes.
+    let agent_cookie = sign_in(base, agent).await;
+    let agent_csrf = session_csrf(base, &agent_cookie).await;
+    if let Some(own) = all.iter().find(|c| {
+        c.agent_id.as_deref() == Some(agent_person.as_str())
+            && c.owner_id.as_deref() != Some(agent_person.as_str())
+    }) {
+        let (status, _) = patch_case(
+            base,
+            &agent_cookie,
+            Some(&agent_csrf),
+            own.case_id,
+            serde_json::json!({"version": own.version, "note": "x"}),
+        )
+        .await;
+        assert_eq!(status, StatusCode::FORBIDDEN);
+    }
+    let request = client()
+        .patch(format!("{base}/api/v1/cases/{id}"))
+        .json(&serde_json::json!({"version": 3, "note": "x"}));
+    let (status, _) = send_as(request, &As::Bearer(&world().read_token)).await;
+    assert_eq!(status, StatusCode::FORBIDDEN);
+    store.close().await;
+}
+
+fn org_topic(org: &Organisation) -> String {
+    let mut codes: Vec<&str> = org.topics().map(|(code, _)| code).collect();
+    codes.sort_unstable();
+    codes[0].to_owned()
+}
+
+#[tokio::test]
+async fn analysts_edit_alert_rules_and_nobody_else_does() {
+    let server = server().await;
+    let base = &server.base;
+    let (status, rules) = get(
+        base,
+        "/api/v1/alert-rules",
+        &As::Bearer(&world().read_token),
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK);
+    let ids: Vec<&str> = rules
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| r["rule_id"].as_str().unwrap())
+        .collect();
+    assert!(
+        ids.contains(&"detractor") && ids.contains(&"repeat-contacts"),
+        "{rules}"
+    );
+    let rule = serde_json::json!({
+        "rule_id": "low-effort", "name": "Hard to deal with: CES 1 or 2",
+        "condition": {"type": "low_score", "measure": "ces", "at_most": 2},
+        "priority": "normal", "cooldown_days": 30, "enabled": false
+    });
+    let put = |cookie: String, csrf: String, body: Value, path: &'static str| async move {
+        let request = client()
+            .put(format!("{base}/api/v1/alert-rules/{path}"))
+            .header(reqwest::header::COOKIE, cookie)
+            .header("x-csrf-token", csrf)
+            .json(&body);
+        send_as(request, &As::Anonymous).await
+    };
+    let lead = sign_in(base, user("lead")).await;
+    let lead_csrf = session_csrf(base, &lead).await;
+    let (status, _) = put(lead, lead_csrf, rule.clone(), "low-effort").await;
+    assert_eq!(status, StatusCode::FORBIDDEN);
+    let analyst = sign_in(base, user("analyst")).await;
+    let csrf = session_csrf(base, &analyst).await;
+    let mut invalid = rule.clone();
+    invalid["condition"]["at_most"] = serde_json::json!(9);
+    let (status, answer) = put(analyst.clone(), csrf.clone(), invalid, "low-effort").await;
+    assert_eq!(status, StatusCode::BAD_REQUEST, "{answer}");
+    let (status, answer) = put(analyst.clone(), csrf.clone(), rule.clone(), "other-id").await;
+    assert_eq!(status, StatusCode::BAD_REQUEST, "{answer}");
+    let (status, saved) = put(analyst.clone(), csrf, rule, "low-effort").await;
+    assert_eq!(status, StatusCode::OK, "{saved}");
+    assert_eq!(
+        (saved["updated_by"].as_str(), saved["sla_hours"].as_u64()),
+        (Some(user("analyst").username.as_str()), Some(72))
+    );
 }

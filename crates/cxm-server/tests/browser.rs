@@ -13,7 +13,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
-use common::{server, user, world};
+use common::{ingest_world, server, server_on, user, world};
 use cxm_metrics::Organisation;
 use fantoccini::{Client, ClientBuilder, Locator};
 use serde_json::json;
@@ -425,4 +425,181 @@ async fn every_role_signs_in_sees_its_scope_follows_a_number_and_exports_csv() {
         }
         browser.close().await.unwrap();
     }
+}
+
+/// Picks `value` in the select named `name`.
+async fn choose(browser: &Client, name: &str, value: &str) {
+    browser
+        .find(Locator::Css(&format!("select[name={name}]")))
+        .await
+        .unwrap()
+        .select_by_value(value)
+        .await
+        .unwrap();
+}
+
+async fn save(browser: &Client) {
+    browser
+        .find(Locator::Css("form.case button"))
+        .await
+        .unwrap()
+        .click()
+        .await
+        .unwrap();
+}
+
+async fn post_batch(base: &str, token: &str, kind: &str, records: serde_json::Value) {
+    let response = reqwest::Client::new()
+        .post(format!("{base}/api/v1/ingest/{kind}?wait=true"))
+        .bearer_auth(token)
+        .json(&records)
+        .send()
+        .await
+        .unwrap();
+    let status = response.status();
+    let answer: serde_json::Value = response.json().await.unwrap();
+    assert!(
+        status.is_success() && answer["rejected"] == 0,
+        "{status}: {answer}"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_detractor_answer_opens_a_case_that_its_owner_closes() {
+    let driver = match start_driver().await {
+        Ok(driver) => driver,
+        Err(why) if std::env::var_os("CI").is_some() => {
+            panic!("browser tests need Chromium under CI: {why}")
+        }
+        Err(why) => {
+            eprintln!("skipped: {why}");
+            return;
+        }
+    };
+    let w = ingest_world();
+    let server = server_on(w, cxm_server::ServerConfig::default()).await;
+    let base = &server.base;
+    let engine = server.state.engine().await;
+    let org = engine.organisation();
+    let lead = w.users.iter().find(|u| u.role.as_str() == "lead").unwrap();
+    let lead_person = lead.person.clone().unwrap();
+    let team = org.current_unit_of(&lead_person).unwrap().to_owned();
+    let agent = org
+        .people()
+        .filter(|(id, _, role)| *role == "agent" && org.current_unit_of(id) == Some(team.as_str()))
+        .map(|(id, _, _)| id.to_owned())
+        .min()
+        .unwrap();
+
+    // A contact of an agent of the lead's team, then a detractor answer about it, sent
+    // through the ingest API as a survey tool would.
+    let now = chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Secs, true);
+    post_batch(
+        base,
+        &w.ingest_token,
+        "interactions",
+        json!([{
+            "interaction_id": "I-BROWSER-1", "customer_id": "C-BROWSER-1", "agent_id": agent,
+            "channel": "phone", "started_at": now, "talk_seconds": 300
+        }]),
+    )
+    .await;
+    post_batch(
+        base,
+        &w.ingest_token,
+        "surveys",
+        json!([{
+            "response_id": "R-BROWSER-1", "survey": "nps", "answered_at": now,
+            "customer_id": "C-BROWSER-1", "interaction_id": "I-BROWSER-1", "nps": 2
+        }]),
+    )
+    .await;
+    let dir = cxm_catalog::DataDir::open(&w.path).unwrap();
+    let store = dir.reference().await.unwrap();
+    let filter = cxm_sql::CaseFilter {
+        customer_id: Some("C-BROWSER-1".into()),
+        rule_id: Some("detractor".into()),
+        limit: 10,
+        ..Default::default()
+    };
+    let opened = cxm_sql::CaseStore::cases(&store, &filter).await.unwrap();
+    assert_eq!(opened.len(), 1, "{opened:?}");
+    let case = &opened[0];
+    assert_eq!(
+        (
+            case.trigger_id.as_str(),
+            case.agent_id.as_deref(),
+            case.unit_id.as_deref()
+        ),
+        ("R-BROWSER-1", Some(agent.as_str()), Some(team.as_str()))
+    );
+    assert_eq!(
+        case.owner_id.as_deref(),
+        Some(lead_person.as_str()),
+        "the team's lead owns it"
+    );
+
+    // The owner signs in, finds it in the inbox, resolves it with a note, then closes it.
+    let downloads = tempfile::tempdir().unwrap();
+    let browser = browser(&driver, downloads.path()).await;
+    browser.goto(&format!("{base}/cases?mine=1")).await.unwrap();
+    let form = browser.form(Locator::Css("form.login")).await.unwrap();
+    form.set_by_name("username", &lead.username).await.unwrap();
+    form.set_by_name("password", &lead.password).await.unwrap();
+    form.submit().await.unwrap();
+    let link = format!("a[href=\"/cases/{}\"]", case.case_id);
+    browser
+        .wait()
+        .for_element(Locator::Css(&link))
+        .await
+        .unwrap()
+        .click()
+        .await
+        .unwrap();
+    browser
+        .wait()
+        .for_element(Locator::Css("form.case"))
+        .await
+        .unwrap();
+    assert!(text_of(&browser, "p.summary").await.contains("NPS 2"));
+    screenshot(&browser, "case-open").await;
+    choose(&browser, "status", "resolved").await;
+    choose(&browser, "customer_reached", "true").await;
+    browser
+        .find(Locator::Css("textarea[name=note]"))
+        .await
+        .unwrap()
+        .send_keys("Called back, apologised, credit issued")
+        .await
+        .unwrap();
+    save(&browser).await;
+    let started = Instant::now();
+    while !text_of(&browser, "h1").await.contains("resolved") {
+        assert!(started.elapsed() < Duration::from_secs(20), "not resolved");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    choose(&browser, "status", "closed").await;
+    save(&browser).await;
+    while !text_of(&browser, "h1").await.contains("closed") {
+        assert!(started.elapsed() < Duration::from_secs(20), "not closed");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert!(
+        text_of(&browser, "ol.timeline")
+            .await
+            .contains("Called back, apologised")
+    );
+    screenshot(&browser, "case-closed").await;
+    let (closed, events) = cxm_sql::CaseStore::case(&store, case.case_id)
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(closed.status.as_str(), "closed");
+    assert_eq!(closed.customer_reached, Some(true));
+    assert!(closed.resolved_at.is_some() && closed.closed_at.is_some());
+    let actors: Vec<&str> = events.iter().map(|e| e.actor.as_str()).collect();
+    assert_eq!(actors[0], "rule:detractor");
+    assert!(actors[1..].iter().all(|a| *a == lead.username));
+    browser.close().await.unwrap();
+    store.close().await;
 }

@@ -11,6 +11,14 @@ pub enum SqlError {
     /// A unique key is taken (a user name, a token id).
     #[error("{0}")]
     Conflict(String),
+    /// A change its workflow does not allow (the reason says why and what is allowed).
+    #[error("{0}")]
+    Refused(String),
+    /// The record changed since the caller read it (another editor got there first).
+    #[error("{0}")]
+    Stale(String),
+    #[error("{0}")]
+    NotFound(String),
     #[error("database holds an invalid value: {0}")]
     Corrupt(String),
 }

@@ -5,12 +5,14 @@
 //! migrations.
 
 pub mod accounts;
+pub mod cases;
 pub mod error;
 pub mod reference;
 pub mod store;
 pub mod targets;
 
 pub use accounts::{AccountStore, ApiToken, AuditEntry, Credentials, Session, TokenScope, User};
+pub use cases::{Case, CaseChange, CaseEvent, CaseFilter, CaseStore, NewCase, StoredRule};
 pub use error::SqlError;
 pub use reference::{ReferenceRow, ReferenceTable};
 pub use store::{Backend, ReferenceStore, SqlStore, UpsertCounts, UpsertSession};

@@ -2,9 +2,11 @@
 //! `CXM_TEST_POSTGRES_URL` names a server (CI sets it). Each test gets a fresh database.
 
 use cxm_domain::AccessRole;
+use cxm_domain::cases::{AlertRule, CaseStatus, Priority};
 use cxm_sql::{
-    AccountStore, ApiToken, AuditEntry, ReferenceRow, ReferenceStore, ReferenceTable, ScopeKind,
-    SqlError, SqlStore, Target, TargetStore, TokenScope, UpsertCounts, User,
+    AccountStore, ApiToken, AuditEntry, CaseChange, CaseFilter, CaseStore, NewCase, ReferenceRow,
+    ReferenceStore, ReferenceTable, ScopeKind, SqlError, SqlStore, Target, TargetStore, TokenScope,
+    UpsertCounts, User,
 };
 
 fn row(values: &[Option<&str>], hash: i64) -> ReferenceRow {
@@ -414,6 +416,295 @@ async fn accounts_sessions_tokens_and_the_audit_log(store: &SqlStore) {
     );
 }
 
+fn new_case(rule: &str, customer: &str, trigger: &str, unit: &str, due: &str) -> NewCase {
+    NewCase {
+        rule_id: rule.into(),
+        customer_id: customer.into(),
+        trigger_id: trigger.into(),
+        triggered_at: "2025-03-01T10:00:00Z".into(),
+        triggered_micros: 1_740_823_200_000_000,
+        summary: format!("{rule} fired for {customer}"),
+        agent_id: Some("A-1".into()),
+        unit_id: Some(unit.into()),
+        owner_id: Some("L-1".into()),
+        priority: Priority::High,
+        opened_at: "2025-03-01T10:05:00Z".into(),
+        due_at: due.into(),
+    }
+}
+
+async fn rules_are_seeded_once_and_edited(store: &SqlStore) {
+    let defaults = AlertRule::defaults();
+    assert_eq!(
+        store
+            .seed_rules(&defaults, "2025-01-01T00:00:00Z")
+            .await
+            .unwrap(),
+        4
+    );
+    assert_eq!(
+        store
+            .seed_rules(&defaults, "2025-01-02T00:00:00Z")
+            .await
+            .unwrap(),
+        0
+    );
+    let mut rule = defaults[0].clone();
+    rule.enabled = false;
+    rule.cooldown_days = 30;
+    store
+        .set_rule(&rule, "ana", "2025-01-03T00:00:00Z")
+        .await
+        .unwrap();
+    let rules = store.rules().await.unwrap();
+    assert_eq!(rules.len(), 4);
+    let stored = rules
+        .iter()
+        .find(|r| r.rule.rule_id == "detractor")
+        .unwrap();
+    assert_eq!(
+        (stored.rule.clone(), stored.updated_by.as_str()),
+        (rule, "ana")
+    );
+}
+
+async fn cases_open_once_per_trigger(store: &SqlStore) {
+    let cases = vec![
+        new_case("detractor", "C-1", "R-1", "T-1", "2025-03-02T10:05:00Z"),
+        new_case("detractor", "C-2", "R-2", "T-2", "2025-03-01T14:05:00Z"),
+    ];
+    assert_eq!(store.open_cases(&cases).await.unwrap(), 2);
+    // the same triggers again, and one new: only the new one opens
+    let mut again = cases.clone();
+    again.push(new_case(
+        "detractor",
+        "C-1",
+        "R-3",
+        "T-1",
+        "2025-03-03T10:05:00Z",
+    ));
+    assert_eq!(store.open_cases(&again).await.unwrap(), 1);
+    let all = CaseFilter {
+        limit: 100,
+        ..Default::default()
+    };
+    let listed = store.cases(&all).await.unwrap();
+    // most urgent first
+    let triggers: Vec<_> = listed.iter().map(|c| c.trigger_id.as_str()).collect();
+    assert_eq!(triggers, ["R-2", "R-1", "R-3"]);
+    assert!(
+        listed
+            .iter()
+            .all(|c| c.status == CaseStatus::Open && c.version == 1)
+    );
+    let team_one = CaseFilter {
+        units: Some(vec!["T-1".into()]),
+        limit: 100,
+        ..Default::default()
+    };
+    assert_eq!(store.count_cases(&team_one).await.unwrap(), 2);
+    let nobody = CaseFilter {
+        units: Some(vec![]),
+        limit: 100,
+        ..Default::default()
+    };
+    assert_eq!(store.count_cases(&nobody).await.unwrap(), 0);
+    let triggers = store.case_triggers().await.unwrap();
+    let mut c1 = triggers[&("detractor".to_owned(), "C-1".to_owned())].clone();
+    c1.sort();
+    assert_eq!(
+        c1.iter().map(|(_, t)| t.as_str()).collect::<Vec<_>>(),
+        ["R-1", "R-3"]
+    );
+    let (case, events) = store.case(listed[0].case_id).await.unwrap().unwrap();
+    assert_eq!(case, listed[0]);
+    assert_eq!(events.len(), 1);
+    assert_eq!(
+        (events[0].kind.as_str(), events[0].actor.as_str()),
+        ("opened", "rule:detractor")
+    );
+    assert!(store.case(999_999).await.unwrap().is_none());
+}
+
+async fn case_workflow_refuses_bad_moves_and_stale_edits(store: &SqlStore) {
+    store
+        .open_cases(&[new_case(
+            "complaint",
+            "C-1",
+            "I-1",
+            "T-1",
+            "2025-03-02T10:05:00Z",
+        )])
+        .await
+        .unwrap();
+    let id = store
+        .cases(&CaseFilter {
+            limit: 1,
+            ..Default::default()
+        })
+        .await
+        .unwrap()[0]
+        .case_id;
+    let at = |minute: u32| format!("2025-03-01T11:{minute:02}:00Z");
+    let change = |version, status| CaseChange {
+        version,
+        status: Some(status),
+        ..Default::default()
+    };
+
+    // open → closed skips resolving: refused, nothing changes
+    let refused = store
+        .update_case(id, &change(1, CaseStatus::Closed), "lea", &at(1))
+        .await;
+    assert!(
+        matches!(&refused, Err(SqlError::Refused(m)) if m.contains("cannot become closed")),
+        "{refused:?}"
+    );
+    let started = store
+        .update_case(id, &change(1, CaseStatus::InProgress), "lea", &at(2))
+        .await
+        .unwrap();
+    assert_eq!(
+        (started.status, started.version),
+        (CaseStatus::InProgress, 2)
+    );
+    assert_eq!(started.first_action_at.as_deref(), Some(at(2).as_str()));
+    // an editor still holding version 1 is refused
+    let stale = store
+        .update_case(id, &change(1, CaseStatus::Resolved), "max", &at(3))
+        .await;
+    assert!(matches!(stale, Err(SqlError::Stale(_))), "{stale:?}");
+    let resolved = store
+        .update_case(
+            id,
+            &CaseChange {
+                version: 2,
+                status: Some(CaseStatus::Resolved),
+                root_cause: Some("billing.a".into()),
+                customer_reached: Some(true),
+                issue_fixed: Some(true),
+                note: Some("called back, refund issued".into()),
+                ..Default::default()
+            },
+            "lea",
+            &at(4),
+        )
+        .await
+        .unwrap();
+    assert_eq!(resolved.resolved_at.as_deref(), Some(at(4).as_str()));
+    assert_eq!(
+        (resolved.customer_reached, resolved.issue_fixed),
+        (Some(true), Some(true))
+    );
+    let closed = store
+        .update_case(id, &change(3, CaseStatus::Closed), "lea", &at(5))
+        .await
+        .unwrap();
+    assert_eq!(closed.closed_at.as_deref(), Some(at(5).as_str()));
+    let reopened = store
+        .update_case(id, &change(4, CaseStatus::Open), "lea", &at(6))
+        .await
+        .unwrap();
+    assert_eq!(
+        (reopened.resolved_at.clone(), reopened.closed_at.clone()),
+        (None, None)
+    );
+    // first action stays the first
+    assert_eq!(reopened.first_action_at.as_deref(), Some(at(2).as_str()));
+    let empty = store
+        .update_case(
+            id,
+            &CaseChange {
+                version: 5,
+                ..Default::default()
+            },
+            "lea",
+            &at(7),
+        )
+        .await;
+    assert!(matches!(empty, Err(SqlError::Refused(_))));
+    let missing = store
+        .update_case(424_242, &change(1, CaseStatus::Resolved), "lea", &at(7))
+        .await;
+    assert!(matches!(missing, Err(SqlError::NotFound(_))));
+
+    let (case, events) = store.case(id).await.unwrap().unwrap();
+    assert_eq!(case, reopened);
+    let kinds: Vec<_> = events.iter().map(|e| e.kind.as_str()).collect();
+    assert_eq!(
+        kinds,
+        [
+            "opened",
+            "status",
+            "status",
+            "root_cause",
+            "outcome",
+            "note",
+            "status",
+            "status"
+        ]
+    );
+    let moves: Vec<_> = events
+        .iter()
+        .filter_map(|e| Some((e.from_status.as_deref()?, e.to_status.as_deref()?)))
+        .collect();
+    assert_eq!(
+        moves,
+        [
+            ("open", "in_progress"),
+            ("in_progress", "resolved"),
+            ("resolved", "closed"),
+            ("closed", "open")
+        ]
+    );
+}
+
+async fn concurrent_case_edits_lose_no_update(store: &SqlStore) {
+    store
+        .open_cases(&[new_case(
+            "complaint",
+            "C-9",
+            "I-9",
+            "T-1",
+            "2025-03-02T10:05:00Z",
+        )])
+        .await
+        .unwrap();
+    let id = store
+        .cases(&CaseFilter {
+            limit: 1,
+            ..Default::default()
+        })
+        .await
+        .unwrap()[0]
+        .case_id;
+    // Eight editors read version 1 and each adds a note at once: exactly one wins, the
+    // others are told to reload, and the timeline holds exactly the winner's note.
+    let edits = (0..8).map(|i| {
+        let store = store.clone();
+        tokio::spawn(async move {
+            let change = CaseChange {
+                version: 1,
+                note: Some(format!("note {i}")),
+                ..Default::default()
+            };
+            store
+                .update_case(id, &change, &format!("editor{i}"), "2025-03-01T12:00:00Z")
+                .await
+        })
+    });
+    let results = futures::future::join_all(edits).await;
+    let won = results.iter().filter(|r| matches!(r, Ok(Ok(_)))).count();
+    let stale = results
+        .iter()
+        .filter(|r| matches!(r, Ok(Err(SqlError::Stale(_)))))
+        .count();
+    assert_eq!((won, stale), (1, 7), "{results:?}");
+    let (case, events) = store.case(id).await.unwrap().unwrap();
+    assert_eq!(case.version, 2);
+    assert_eq!(events.iter().filter(|e| e.kind == "note").count(), 1);
+}
+
 /// What to clean up after a test: a temporary directory or a PostgreSQL database.
 enum Fresh {
     Directory(#[allow(dead_code)] tempfile::TempDir),
@@ -468,6 +759,10 @@ macro_rules! store_suite {
             case!(chunked_upserts_are_one_transaction);
             case!(targets_are_set_replaced_listed_and_removed);
             case!(accounts_sessions_tokens_and_the_audit_log);
+            case!(rules_are_seeded_once_and_edited);
+            case!(cases_open_once_per_trigger);
+            case!(case_workflow_refuses_bad_moves_and_stale_edits);
+            case!(concurrent_case_edits_lose_no_update);
         }
     };
 }

@@ -59,6 +59,10 @@ async fn build_world(contacts: u64) -> World {
         assert_eq!(summary.rejected, 0, "{file}");
     }
     cxm_metrics::refresh(&dir).await.unwrap();
+    // Follow-up cases from the default alert rules, due a day or more after this instant.
+    let now = "2030-01-01T00:00:00Z".parse().unwrap();
+    let run = cxm_loop::evaluate(&dir, None, now).await.unwrap();
+    assert!(run.opened > 0, "{run:?}");
     let users = cxm_server::accounts::demo_users(&dir).await.unwrap();
     let store = dir.reference().await.unwrap();
     let read = cxm_server::auth::create_token(&store, "reader", TokenScope::Read, "test")

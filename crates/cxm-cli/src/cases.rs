@@ -1,0 +1,377 @@
+//! `cxm alerts`, `cxm rules` and `cxm cases`: evaluating alert rules, editing them, and
+//! working follow-up cases from the command line.
+
+use std::path::{Path, PathBuf};
+
+use anyhow::Context;
+use clap::Subcommand;
+use cxm_catalog::DataDir;
+use cxm_domain::cases::{AlertRule, CaseStatus};
+use cxm_sql::{CaseChange, CaseFilter, CaseStore};
+
+use crate::Format;
+
+#[derive(Subcommand)]
+pub(crate) enum AlertAction {
+    /// Evaluate every enabled rule and open the cases they call for (ingest does this by
+    /// itself after storing contacts or survey answers).
+    Run {
+        /// Only records from this day on, YYYY-MM-DD (UTC) [default: all records].
+        #[arg(long)]
+        since: Option<chrono::NaiveDate>,
+        #[arg(long)]
+        json: bool,
+    },
+}
+
+#[derive(Subcommand)]
+pub(crate) enum RuleAction {
+    /// Every rule, enabled or not.
+    List {
+        #[arg(long, value_enum, default_value_t = Format::Table)]
+        format: Format,
+    },
+    /// Add or replace a rule from a JSON file (see `cxm rules list --format json`).
+    Set {
+        file: PathBuf,
+    },
+    Enable {
+        rule_id: String,
+    },
+    Disable {
+        rule_id: String,
+    },
+}
+
+#[derive(Subcommand)]
+pub(crate) enum CaseAction {
+    /// Cases, most urgent first.
+    List {
+        /// Only these statuses (comma-separated) [default: open,in_progress].
+        #[arg(long, value_delimiter = ',', value_parser = parse_status)]
+        status: Vec<CaseStatus>,
+        /// Only this owner's (person id).
+        #[arg(long)]
+        owner: Option<String>,
+        /// Only this unit's.
+        #[arg(long)]
+        unit: Option<String>,
+        #[arg(long)]
+        rule: Option<String>,
+        #[arg(long)]
+        customer: Option<String>,
+        #[arg(long, default_value_t = 50)]
+        limit: u32,
+        #[arg(long, value_enum, default_value_t = Format::Table)]
+        format: Format,
+    },
+    /// One case and its timeline.
+    Show {
+        case_id: i64,
+        #[arg(long)]
+        json: bool,
+    },
+    /// Change a case: status, note, root cause, outcome or owner. `--version` is the
+    /// version you read (`cases show`); a change on an older copy is refused.
+    Update {
+        case_id: i64,
+        #[arg(long)]
+        version: i64,
+        /// in_progress, resolved, closed, or open (reopen).
+        #[arg(long, value_parser = parse_status)]
+        status: Option<CaseStatus>,
+        #[arg(long)]
+        note: Option<String>,
+        /// A topic code of the taxonomy.
+        #[arg(long)]
+        root_cause: Option<String>,
+        #[arg(long)]
+        reached: Option<bool>,
+        #[arg(long)]
+        fixed: Option<bool>,
+        /// A new owner (person id).
+        #[arg(long)]
+        owner: Option<String>,
+        /// Who is acting, for the timeline.
+        #[arg(long, default_value = "cli")]
+        actor: String,
+    },
+}
+
+fn parse_status(text: &str) -> Result<CaseStatus, String> {
+    CaseStatus::parse("status", text).map_err(|e| e.reason)
+}
+
+pub(crate) async fn alerts(path: &Path, action: AlertAction) -> anyhow::Result<()> {
+    let dir = DataDir::open(path)?;
+    match action {
+        AlertAction::Run { since, json } => {
+            let since = since
+                .and_then(|day| day.and_hms_opt(0, 0, 0))
+                .map(|t| t.and_utc());
+            let run = cxm_loop::evaluate(&dir, since, chrono::Utc::now()).await?;
+            if json {
+                println!("{}", serde_json::to_string(&run)?);
+            } else {
+                print_run(&run);
+            }
+        }
+    }
+    Ok(())
+}
+
+pub(crate) fn print_run(run: &cxm_loop::AlertRun) {
+    for rule in &run.rules {
+        println!(
+            "rule {}: {} matches, {} cases opened",
+            rule.rule_id, rule.firings, rule.opened
+        );
+    }
+    println!("alerts: {} cases opened", run.opened);
+}
+
+pub(crate) async fn rules(path: &Path, action: RuleAction) -> anyhow::Result<()> {
+    let dir = DataDir::open(path)?;
+    let store = dir.reference().await?;
+    let now = chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Secs, true);
+    store.seed_rules(&AlertRule::defaults(), &now).await?;
+    match action {
+        RuleAction::List { format } => {
+            let rules = store.rules().await?;
+            match format {
+                Format::Json => println!("{}", serde_json::to_string_pretty(&rules)?),
+                Format::Table | Format::Csv => {
+                    let separator = if matches!(format, Format::Csv) {
+                        ","
+                    } else {
+                        "  "
+                    };
+                    println!(
+                        "{}",
+                        [
+                            "rule_id",
+                            "enabled",
+                            "priority",
+                            "sla_hours",
+                            "cooldown_days",
+                            "watches"
+                        ]
+                        .join(separator)
+                    );
+                    for stored in rules {
+                        let rule = stored.rule;
+                        let watches = rule.condition.describe();
+                        let watches = if matches!(format, Format::Csv) {
+                            format!("\"{}\"", watches.replace('"', "\"\""))
+                        } else {
+                            watches
+                        };
+                        println!(
+                            "{}",
+                            [
+                                rule.rule_id.clone(),
+                                rule.enabled.to_string(),
+                                rule.priority.to_string(),
+                                rule.sla_hours().to_string(),
+                                rule.cooldown_days.to_string(),
+                                watches,
+                            ]
+                            .join(separator)
+                        );
+                    }
+                }
+            }
+        }
+        RuleAction::Set { file } => {
+            let text = std::fs::read_to_string(&file)
+                .with_context(|| format!("cannot read {}", file.display()))?;
+            let rule: AlertRule = serde_json::from_str(&text)
+                .with_context(|| format!("{} is not an alert rule", file.display()))?;
+            rule.validate()
+                .map_err(|e| anyhow::anyhow!("{}: {}", file.display(), e.reason))?;
+            store.set_rule(&rule, "cli", &now).await?;
+            println!("rule {} saved", rule.rule_id);
+        }
+        RuleAction::Enable { rule_id } => set_enabled(&store, &rule_id, true, &now).await?,
+        RuleAction::Disable { rule_id } => set_enabled(&store, &rule_id, false, &now).await?,
+    }
+    store.close().await;
+    Ok(())
+}
+
+async fn set_enabled(
+    store: &cxm_sql::SqlStore,
+    rule_id: &str,
+    enabled: bool,
+    now: &str,
+) -> anyhow::Result<()> {
+    let Some(stored) = store
+        .rules()
+        .await?
+        .into_iter()
+        .find(|stored| stored.rule.rule_id == rule_id)
+    else {
+        anyhow::bail!("there is no rule {rule_id:?} (see `cxm rules list`)");
+    };
+    let rule = AlertRule {
+        enabled,
+        ..stored.rule
+    };
+    store.set_rule(&rule, "cli", now).await?;
+    println!(
+        "rule {rule_id} {}",
+        if enabled { "enabled" } else { "disabled" }
+    );
+    Ok(())
+}
+
+pub(crate) async fn cases(path: &Path, action: CaseAction) -> anyhow::Result<()> {
+    let dir = DataDir::open(path)?;
+    match action {
+        CaseAction::List {
+            status,
+            owner,
+            unit,
+            rule,
+            customer,
+            limit,
+            format,
+        } => {
+            let store = dir.reference().await?;
+            let statuses = if status.is_empty() {
+                vec![CaseStatus::Open, CaseStatus::InProgress]
+            } else {
+                status
+            };
+            let units = match unit {
+                Some(unit) => {
+                    let org = cxm_metrics::Organisation::load_structure(&store).await?;
+                    if org.unit(&unit).is_none() {
+                        anyhow::bail!("there is no unit {unit:?}");
+                    }
+                    Some(org.subtree(&unit).map(|u| u.id.clone()).collect())
+                }
+                None => None,
+            };
+            let filter = CaseFilter {
+                statuses,
+                owner_id: owner,
+                units,
+                rule_id: rule,
+                customer_id: customer,
+                limit: limit.max(1),
+                ..Default::default()
+            };
+            let cases = store.cases(&filter).await?;
+            let total = store.count_cases(&filter).await?;
+            store.close().await;
+            match format {
+                Format::Json => println!("{}", serde_json::to_string_pretty(&cases)?),
+                Format::Table | Format::Csv => {
+                    let separator = if matches!(format, Format::Csv) {
+                        ","
+                    } else {
+                        "  "
+                    };
+                    println!(
+                        "{}",
+                        [
+                            "case_id",
+                            "status",
+                            "priority",
+                            "due_at",
+                            "rule_id",
+                            "customer_id",
+                            "owner_id",
+                            "unit_id"
+                        ]
+                        .join(separator)
+                    );
+                    for case in &cases {
+                        println!(
+                            "{}",
+                            [
+                                case.case_id.to_string(),
+                                case.status.to_string(),
+                                case.priority.to_string(),
+                                case.due_at.clone(),
+                                case.rule_id.clone(),
+                                case.customer_id.clone(),
+                                case.owner_id.clone().unwrap_or_default(),
+                                case.unit_id.clone().unwrap_or_default(),
+                            ]
+                            .join(separator)
+                        );
+                    }
+                    if matches!(format, Format::Table) && total > cases.len() as u64 {
+                        println!("({} of {total} shown; raise --limit for more)", cases.len());
+                    }
+                }
+            }
+        }
+        CaseAction::Show { case_id, json } => {
+            let store = dir.reference().await?;
+            let found = store.case(case_id).await?;
+            store.close().await;
+            let Some((case, events)) = found else {
+                anyhow::bail!("there is no case {case_id}");
+            };
+            if json {
+                let value = serde_json::json!({ "case": case, "timeline": events });
+                println!("{}", serde_json::to_string_pretty(&value)?);
+            } else {
+                println!(
+                    "case {} ({}, {} priority, version {}): {}",
+                    case.case_id, case.status, case.priority, case.version, case.summary
+                );
+                println!(
+                    "customer {}  agent {}  unit {}  owner {}  due {}",
+                    case.customer_id,
+                    case.agent_id.as_deref().unwrap_or("-"),
+                    case.unit_id.as_deref().unwrap_or("-"),
+                    case.owner_id.as_deref().unwrap_or("-"),
+                    case.due_at
+                );
+                for event in events {
+                    let moved = match (&event.from_status, &event.to_status) {
+                        (Some(from), Some(to)) => format!(" {from} → {to}"),
+                        (None, Some(to)) => format!(" → {to}"),
+                        _ => String::new(),
+                    };
+                    println!(
+                        "  {} {} {}{moved} {}",
+                        event.at, event.actor, event.kind, event.note
+                    );
+                }
+            }
+        }
+        CaseAction::Update {
+            case_id,
+            version,
+            status,
+            note,
+            root_cause,
+            reached,
+            fixed,
+            owner,
+            actor,
+        } => {
+            let change = CaseChange {
+                version,
+                status,
+                note,
+                root_cause,
+                customer_reached: reached,
+                issue_fixed: fixed,
+                owner_id: owner,
+            };
+            let case =
+                cxm_loop::update_case(&dir, case_id, &change, &actor, chrono::Utc::now()).await?;
+            println!(
+                "case {} is {} (version {})",
+                case.case_id, case.status, case.version
+            );
+        }
+    }
+    Ok(())
+}

@@ -1,0 +1,341 @@
+//! Evaluating alert rules over the fact tables and opening the cases they call for.
+//!
+//! Each enabled rule is one query over the fact tables; its firings (customer, triggering
+//! record, time) pass through the rule's cooldown against the cases already stored
+//! ([`cases_to_open`]), and the rest open cases in one transaction. A case is unique per
+//! rule and triggering record, so evaluating the same data again opens nothing.
+//!
+//! - `low_score`: every survey answer scoring at most the threshold.
+//! - `repeat_contacts`: every contact that is at least the N-th of its customer's contacts
+//!   started within the D days up to and including its own start.
+//! - `topic_kind`: every contact that discussed a topic of the kind.
+//!
+//! A case belongs to the agent of the triggering contact (for an answer: its contact, or
+//! else the customer's latest contact before it), that agent's team at the time, and is
+//! owned by the team's lead (else the lead or manager of the nearest unit above).
+
+use std::collections::HashMap;
+
+use chrono::{DateTime, TimeDelta, Utc};
+use cxm_catalog::DataDir;
+use cxm_domain::cases::{AlertCondition, AlertRule, Firing, cases_to_open};
+use cxm_facts::arrow::array::{Array, AsArray, RecordBatch};
+use cxm_facts::arrow::compute::cast;
+use cxm_facts::arrow::datatypes::{DataType, Int64Type};
+use cxm_facts::datafusion::prelude::SessionContext;
+use cxm_metrics::Organisation;
+use cxm_sql::{CaseStore, NewCase};
+use serde::Serialize;
+
+use crate::LoopError;
+
+/// What one evaluation did.
+#[derive(Debug, Clone, Default, PartialEq, Serialize)]
+pub struct AlertRun {
+    pub rules: Vec<RuleRun>,
+    /// Cases opened by all rules.
+    pub opened: u64,
+}
+
+/// What one rule did.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct RuleRun {
+    pub rule_id: String,
+    /// Records that matched the rule.
+    pub firings: u64,
+    /// Cases opened (matches already behind a case, or within the cooldown of one, open none).
+    pub opened: u64,
+}
+
+/// One match with what the case needs besides the firing itself.
+struct Matched {
+    firing: Firing,
+    agent_id: Option<String>,
+    summary: String,
+}
+
+/// Evaluates every enabled rule over records from `since` on (all records when `None`)
+/// and opens the cases they call for, stamped `now`. Seeds the default rules into a store
+/// that has none.
+pub async fn evaluate(
+    dir: &DataDir,
+    since: Option<DateTime<Utc>>,
+    now: DateTime<Utc>,
+) -> Result<AlertRun, LoopError> {
+    let store = dir.reference().await?;
+    let stamp = rfc3339(now);
+    store.seed_rules(&AlertRule::defaults(), &stamp).await?;
+    let rules: Vec<AlertRule> = store
+        .rules()
+        .await?
+        .into_iter()
+        .map(|stored| stored.rule)
+        .filter(|rule| rule.enabled)
+        .collect();
+    let mut run = AlertRun::default();
+    if rules.is_empty() {
+        return Ok(run);
+    }
+    let org = Organisation::load_structure(&store).await?;
+    let ctx = SessionContext::new();
+    dir.facts().await?.register(&ctx).await?;
+    let owners = Owners::new(&org);
+    let existing = store.case_triggers().await?;
+    for rule in rules {
+        let matched = matches(&ctx, &org, &rule, since).await?;
+        let firings = matched.len() as u64;
+        let mut details: HashMap<String, (Option<String>, String)> = matched
+            .iter()
+            .map(|m| {
+                (
+                    m.firing.trigger_id.clone(),
+                    (m.agent_id.clone(), m.summary.clone()),
+                )
+            })
+            .collect();
+        let cooldown = i64::from(rule.cooldown_days) * 86_400_000_000;
+        let to_open = cases_to_open(
+            matched.into_iter().map(|m| m.firing).collect(),
+            cooldown,
+            &existing,
+        );
+        let due = rfc3339(now + TimeDelta::hours(i64::from(rule.sla_hours())));
+        let cases: Vec<NewCase> = to_open
+            .into_iter()
+            .map(|firing| {
+                let (agent_id, summary) = details.remove(&firing.trigger_id).unwrap_or_default();
+                let unit_id = agent_id
+                    .as_deref()
+                    .and_then(|agent| org.unit_of(agent, firing.at_micros))
+                    .map(str::to_owned);
+                let owner_id = unit_id.as_deref().and_then(|u| owners.of(&org, u));
+                NewCase {
+                    rule_id: firing.rule_id,
+                    customer_id: firing.customer_id,
+                    trigger_id: firing.trigger_id,
+                    triggered_at: DateTime::from_timestamp_micros(firing.at_micros)
+                        .map(rfc3339)
+                        .unwrap_or_default(),
+                    triggered_micros: firing.at_micros,
+                    summary,
+                    agent_id,
+                    unit_id,
+                    owner_id,
+                    priority: rule.priority,
+                    opened_at: stamp.clone(),
+                    due_at: due.clone(),
+                }
+            })
+            .collect();
+        let mut opened = 0;
+        for chunk in cases.chunks(5_000) {
+            opened += store.open_cases(chunk).await?;
+        }
+        run.opened += opened;
+        run.rules.push(RuleRun {
+            rule_id: rule.rule_id,
+            firings,
+            opened,
+        });
+    }
+    store.close().await;
+    Ok(run)
+}
+
+fn rfc3339(at: DateTime<Utc>) -> String {
+    at.to_rfc3339_opts(chrono::SecondsFormat::Secs, true)
+}
+
+/// `AND <column> >= <since>` when evaluating from a time on.
+fn since_clause(column: &str, since: Option<DateTime<Utc>>) -> String {
+    since.map_or_else(String::new, |since| {
+        format!(
+            " AND CAST({column} AS BIGINT) >= {}",
+            since.timestamp_micros()
+        )
+    })
+}
+
+/// Quotes a text literal for SQL.
+fn literal(text: &str) -> String {
+    format!("'{}'", text.replace('\'', "''"))
+}
+
+/// The records matching one rule.
+async fn matches(
+    ctx: &SessionContext,
+    org: &Organisation,
+    rule: &AlertRule,
+    since: Option<DateTime<Utc>>,
+) -> Result<Vec<Matched>, LoopError> {
+    let sql = match &rule.condition {
+        AlertCondition::LowScore { measure, at_most } => {
+            let m = measure.as_str();
+            let since = since_clause("answered_at", since);
+            // An answer's agent: that of its contact, else of the customer's latest contact
+            // before the answer.
+            format!(
+                "WITH fired AS ( \
+                   SELECT response_id AS trigger_id, customer_id, answered_at AS at, interaction_id, \
+                          CAST({m} AS BIGINT) AS value \
+                   FROM survey_responses WHERE {m} <= {at_most}{since}), \
+                 linked AS ( \
+                   SELECT f.trigger_id, i.agent_id, 0 AS preference, i.started_at \
+                   FROM fired f JOIN interactions i ON i.interaction_id = f.interaction_id \
+                   UNION ALL \
+                   SELECT f.trigger_id, i.agent_id, 1 AS preference, i.started_at \
+                   FROM fired f JOIN interactions i \
+                     ON i.customer_id = f.customer_id AND i.started_at <= f.at), \
+                 best AS ( \
+                   SELECT trigger_id, agent_id FROM ( \
+                     SELECT trigger_id, agent_id, ROW_NUMBER() OVER ( \
+                       PARTITION BY trigger_id ORDER BY preference, started_at DESC, agent_id) AS choice \
+                     FROM linked) WHERE choice = 1) \
+                 SELECT f.trigger_id, f.customer_id, CAST(f.at AS BIGINT) AS at, b.agent_id, f.value \
+                 FROM fired f LEFT JOIN best b ON b.trigger_id = f.trigger_id"
+            )
+        }
+        AlertCondition::RepeatContacts { contacts, days } => {
+            // The window looks back `days` before the first contact evaluated.
+            let from = since.map(|s| s - TimeDelta::days(i64::from(*days)));
+            format!(
+                "SELECT trigger_id, customer_id, CAST(at AS BIGINT) AS at, agent_id, value FROM ( \
+                   SELECT interaction_id AS trigger_id, customer_id, started_at AS at, agent_id, \
+                     COUNT(*) OVER (PARTITION BY customer_id ORDER BY started_at \
+                       RANGE BETWEEN INTERVAL '{days} days' PRECEDING AND CURRENT ROW) AS value \
+                   FROM interactions WHERE TRUE{}) \
+                 WHERE value >= {contacts}{}",
+                since_clause("started_at", from),
+                since_clause("at", since),
+            )
+        }
+        AlertCondition::TopicKind { kind } => {
+            let mut codes: Vec<&str> = org
+                .topics()
+                .filter(|(_, topic)| topic.kind == kind.0.as_str())
+                .map(|(code, _)| code)
+                .collect();
+            if codes.is_empty() {
+                return Ok(Vec::new());
+            }
+            codes.sort_unstable();
+            let list = codes
+                .iter()
+                .map(|c| literal(c))
+                .collect::<Vec<_>>()
+                .join(", ");
+            format!(
+                "SELECT interaction_id AS trigger_id, customer_id, CAST(started_at AS BIGINT) AS at, \
+                        agent_id, array_to_string(topics, ', ') AS value \
+                 FROM interactions \
+                 WHERE array_has_any(topics, make_array({list})){}",
+                since_clause("started_at", since)
+            )
+        }
+    };
+    let batches = ctx.sql(&sql).await?.collect().await?;
+    let mut matched = Vec::new();
+    for batch in &batches {
+        read_matches(batch, rule, &mut matched)?;
+    }
+    Ok(matched)
+}
+
+fn text_column(batch: &RecordBatch, name: &str) -> Result<Vec<Option<String>>, LoopError> {
+    let column = batch
+        .column_by_name(name)
+        .ok_or_else(|| LoopError::Engine(format!("no column {name}")))?;
+    let column = cast(column, &DataType::Utf8)
+        .map_err(|e| LoopError::Engine(format!("{name} as text: {e}")))?;
+    let values = column.as_string::<i32>();
+    Ok((0..values.len())
+        .map(|i| (!values.is_null(i)).then(|| values.value(i).to_owned()))
+        .collect())
+}
+
+fn read_matches(
+    batch: &RecordBatch,
+    rule: &AlertRule,
+    out: &mut Vec<Matched>,
+) -> Result<(), LoopError> {
+    let triggers = text_column(batch, "trigger_id")?;
+    let customers = text_column(batch, "customer_id")?;
+    let agents = text_column(batch, "agent_id")?;
+    let values = text_column(batch, "value")?;
+    let at = batch
+        .column_by_name("at")
+        .ok_or_else(|| LoopError::Engine("no column at".into()))?;
+    let at = cast(at, &DataType::Int64).map_err(|e| LoopError::Engine(e.to_string()))?;
+    let at = at.as_primitive::<Int64Type>();
+    for row in 0..batch.num_rows() {
+        let (Some(trigger), Some(customer)) = (&triggers[row], &customers[row]) else {
+            continue;
+        };
+        if at.is_null(row) {
+            continue;
+        }
+        let value = values[row].clone().unwrap_or_default();
+        let summary = match &rule.condition {
+            AlertCondition::LowScore { measure, .. } => format!(
+                "{} {value} from customer {customer} (answer {trigger})",
+                measure.as_str().to_uppercase()
+            ),
+            AlertCondition::RepeatContacts { days, .. } => format!(
+                "contact {value} within {days} days from customer {customer} (contact {trigger})"
+            ),
+            AlertCondition::TopicKind { kind } => format!(
+                "{} topic ({value}) discussed with customer {customer} (contact {trigger})",
+                kind.0.as_str()
+            ),
+        };
+        out.push(Matched {
+            firing: Firing {
+                rule_id: rule.rule_id.clone(),
+                customer_id: customer.clone(),
+                at_micros: at.value(row),
+                trigger_id: trigger.clone(),
+            },
+            agent_id: agents[row].clone(),
+            summary,
+        });
+    }
+    Ok(())
+}
+
+/// Who owns a unit's cases: its lead, else the lead or manager of the nearest unit above.
+struct Owners {
+    /// unit → its leads' and managers' person ids (leads first, then by id)
+    by_unit: HashMap<String, Vec<(u8, String)>>,
+}
+
+impl Owners {
+    fn new(org: &Organisation) -> Self {
+        let mut by_unit: HashMap<String, Vec<(u8, String)>> = HashMap::new();
+        for (person, _, role) in org.people() {
+            let rank = match role {
+                "lead" => 0,
+                "manager" => 1,
+                _ => continue,
+            };
+            if let Some(unit) = org.current_unit_of(person) {
+                by_unit
+                    .entry(unit.to_owned())
+                    .or_default()
+                    .push((rank, person.to_owned()));
+            }
+        }
+        for owners in by_unit.values_mut() {
+            owners.sort();
+        }
+        Self { by_unit }
+    }
+
+    fn of(&self, org: &Organisation, unit: &str) -> Option<String> {
+        org.ancestors(unit).into_iter().find_map(|u| {
+            self.by_unit
+                .get(&u.id)
+                .and_then(|owners| owners.first())
+                .map(|(_, person)| person.clone())
+        })
+    }
+}

@@ -1,0 +1,295 @@
+//! Alert evaluation on a generated organisation: the cases opened are exactly the rule
+//! matches computed here, independently, from the generated files; evaluating again or
+//! ingesting the same files again opens nothing more.
+
+use std::collections::{BTreeSet, HashMap, HashSet};
+use std::path::Path;
+
+use chrono::{DateTime, Utc};
+use cxm_catalog::DataDir;
+use cxm_domain::RecordKind;
+use cxm_domain::cases::AlertRule;
+use cxm_ingest::IngestRequest;
+use cxm_sql::{CaseFilter, CaseStore};
+
+fn records(path: &Path) -> Vec<HashMap<String, String>> {
+    let mut reader = csv::Reader::from_path(path).unwrap();
+    let header: Vec<String> = reader
+        .headers()
+        .unwrap()
+        .iter()
+        .map(str::to_owned)
+        .collect();
+    reader
+        .records()
+        .map(|record| {
+            let record = record.unwrap();
+            header
+                .iter()
+                .cloned()
+                .zip(record.iter().map(str::to_owned))
+                .collect()
+        })
+        .collect()
+}
+
+fn micros(text: &str) -> i64 {
+    DateTime::parse_from_rfc3339(text)
+        .unwrap()
+        .timestamp_micros()
+}
+
+/// The rule matches, computed from the files: rule id → triggering record ids.
+fn expected(generated: &Path) -> HashMap<&'static str, BTreeSet<String>> {
+    let mut expected: HashMap<&'static str, BTreeSet<String>> = HashMap::new();
+    for answer in records(&generated.join("survey_responses.csv")) {
+        let score = |name: &str| answer[name].parse::<i32>().ok();
+        if score("nps").is_some_and(|nps| nps <= 6) {
+            expected
+                .entry("detractor")
+                .or_default()
+                .insert(answer["response_id"].clone());
+        }
+        if score("csat").is_some_and(|csat| csat <= 2) {
+            expected
+                .entry("very-dissatisfied")
+                .or_default()
+                .insert(answer["response_id"].clone());
+        }
+    }
+    let complaint_codes: HashSet<String> = records(&generated.join("topics.csv"))
+        .into_iter()
+        .filter(|topic| topic["kind"] == "complaint")
+        .map(|topic| topic["code"].clone())
+        .collect();
+    let contacts = records(&generated.join("interactions.csv"));
+    let mut by_customer: HashMap<&str, Vec<(i64, &str)>> = HashMap::new();
+    for contact in &contacts {
+        if contact["topics"]
+            .split(';')
+            .any(|code| complaint_codes.contains(code.trim()))
+        {
+            expected
+                .entry("complaint")
+                .or_default()
+                .insert(contact["interaction_id"].clone());
+        }
+        by_customer
+            .entry(&contact["customer_id"])
+            .or_default()
+            .push((micros(&contact["started_at"]), &contact["interaction_id"]));
+    }
+    // 3 contacts within 7 days: the contacts started in [t - 7 days, t], t's own included.
+    let week = 7 * 86_400_000_000;
+    for times in by_customer.values() {
+        for &(t, id) in times {
+            let within = times
+                .iter()
+                .filter(|&&(u, _)| u >= t - week && u <= t)
+                .count();
+            if within >= 3 {
+                expected
+                    .entry("repeat-contacts")
+                    .or_default()
+                    .insert(id.to_owned());
+            }
+        }
+    }
+    expected
+}
+
+async fn ingest_all(dir: &DataDir, generated: &Path) {
+    for (file, kind) in cxm_generate::FILES {
+        let kind = RecordKind::from_cli_name(kind).unwrap();
+        let summary =
+            cxm_ingest::ingest(dir, &IngestRequest::new(kind, vec![generated.join(file)]))
+                .await
+                .unwrap();
+        assert_eq!(summary.rejected, 0);
+    }
+}
+
+async fn opened_cases(dir: &DataDir) -> HashMap<String, BTreeSet<String>> {
+    let store = dir.reference().await.unwrap();
+    let cases = store
+        .cases(&CaseFilter {
+            limit: 1_000_000,
+            ..Default::default()
+        })
+        .await
+        .unwrap();
+    let mut by_rule: HashMap<String, BTreeSet<String>> = HashMap::new();
+    for case in cases {
+        let fresh = by_rule
+            .entry(case.rule_id)
+            .or_default()
+            .insert(case.trigger_id);
+        assert!(fresh, "two cases for one trigger");
+    }
+    by_rule
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn cases_opened_are_exactly_the_rule_matches() {
+    let temp = tempfile::tempdir().unwrap();
+    let generated = temp.path().join("generated");
+    let mut options = cxm_generate::GenerateOptions::new(generated.clone());
+    options.contacts = 20_000;
+    options.seed = 5;
+    options.months = 6;
+    cxm_generate::generate(&options).unwrap();
+    let dir = DataDir::init(&temp.path().join("data"), None)
+        .await
+        .unwrap();
+    ingest_all(&dir, &generated).await;
+
+    // Without a cooldown every match opens its own case.
+    let store = dir.reference().await.unwrap();
+    let now: DateTime<Utc> = "2030-01-01T00:00:00Z".parse().unwrap();
+    for mut rule in AlertRule::defaults() {
+        rule.cooldown_days = 0;
+        store
+            .set_rule(&rule, "test", "2030-01-01T00:00:00Z")
+            .await
+            .unwrap();
+    }
+    let run = cxm_loop::evaluate(&dir, None, now).await.unwrap();
+    let expected = expected(&generated);
+    let opened = opened_cases(&dir).await;
+    for rule in [
+        "detractor",
+        "very-dissatisfied",
+        "repeat-contacts",
+        "complaint",
+    ] {
+        let want = &expected[rule];
+        assert!(
+            want.len() >= 20,
+            "{rule}: only {} matches in the generated data",
+            want.len()
+        );
+        assert_eq!(opened.get(rule), Some(want), "{rule}");
+        let counted = run.rules.iter().find(|r| r.rule_id == rule).unwrap();
+        assert_eq!(
+            (counted.firings, counted.opened),
+            (want.len() as u64, want.len() as u64)
+        );
+    }
+
+    // Every case of a contact's agent lies in that agent's team and is owned by a lead.
+    let leads: HashSet<String> = records(&generated.join("people.csv"))
+        .into_iter()
+        .filter(|p| p["role"] == "lead")
+        .map(|p| p["person_id"].clone())
+        .collect();
+    let cases = store
+        .cases(&CaseFilter {
+            limit: 1_000_000,
+            ..Default::default()
+        })
+        .await
+        .unwrap();
+    // A contact's case has its agent; an answer's, that of the contact it answers.
+    let agent_of: HashMap<String, String> = records(&generated.join("interactions.csv"))
+        .into_iter()
+        .map(|c| (c["interaction_id"].clone(), c["agent_id"].clone()))
+        .collect();
+    let contact_of: HashMap<String, String> = records(&generated.join("survey_responses.csv"))
+        .into_iter()
+        .filter(|a| !a["interaction_id"].is_empty())
+        .map(|a| (a["response_id"].clone(), a["interaction_id"].clone()))
+        .collect();
+    for case in &cases {
+        let contact = match case.rule_id.as_str() {
+            "repeat-contacts" | "complaint" => Some(&case.trigger_id),
+            _ => contact_of.get(&case.trigger_id),
+        };
+        if let Some(contact) = contact {
+            assert_eq!(
+                case.agent_id.as_ref(),
+                agent_of.get(contact),
+                "case {}",
+                case.case_id
+            );
+        }
+    }
+    for case in cases.iter().filter(|c| c.unit_id.is_some()) {
+        let owner = case.owner_id.as_deref().unwrap();
+        assert!(
+            leads.contains(owner),
+            "case {} owned by {owner}, not a lead",
+            case.case_id
+        );
+    }
+
+    // Again, and after ingesting the same files again: nothing new.
+    let again = cxm_loop::evaluate(&dir, None, now).await.unwrap();
+    assert_eq!(again.opened, 0);
+    ingest_all(&dir, &generated).await;
+    let since = Some("2000-01-01T00:00:00Z".parse().unwrap());
+    assert_eq!(
+        cxm_loop::evaluate(&dir, since, now).await.unwrap().opened,
+        0
+    );
+    assert_eq!(opened_cases(&dir).await, opened_sets(&expected));
+}
+
+fn opened_sets(
+    expected: &HashMap<&'static str, BTreeSet<String>>,
+) -> HashMap<String, BTreeSet<String>> {
+    expected
+        .iter()
+        .map(|(rule, set)| ((*rule).to_owned(), set.clone()))
+        .collect()
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_cooldown_keeps_one_case_per_customer_and_window() {
+    let temp = tempfile::tempdir().unwrap();
+    let generated = temp.path().join("generated");
+    let mut options = cxm_generate::GenerateOptions::new(generated.clone());
+    options.contacts = 8_000;
+    options.seed = 9;
+    options.months = 6;
+    cxm_generate::generate(&options).unwrap();
+    let dir = DataDir::init(&temp.path().join("data"), None)
+        .await
+        .unwrap();
+    ingest_all(&dir, &generated).await;
+    let now: DateTime<Utc> = "2030-01-01T00:00:00Z".parse().unwrap();
+    let run = cxm_loop::evaluate(&dir, None, now).await.unwrap();
+    let store = dir.reference().await.unwrap();
+    let cases = store
+        .cases(&CaseFilter {
+            limit: 1_000_000,
+            ..Default::default()
+        })
+        .await
+        .unwrap();
+    assert_eq!(cases.len() as u64, run.opened);
+    // the default rules' 14-day cooldown: no two cases of one rule and customer closer
+    let mut by_key: HashMap<(String, String), Vec<i64>> = HashMap::new();
+    for case in &cases {
+        by_key
+            .entry((case.rule_id.clone(), case.customer_id.clone()))
+            .or_default()
+            .push(micros(&case.triggered_at));
+    }
+    let fortnight = 14 * 86_400_000_000;
+    for times in by_key.values_mut() {
+        times.sort_unstable();
+        assert!(times.windows(2).all(|w| w[1] - w[0] >= fortnight));
+    }
+    let repeat = run
+        .rules
+        .iter()
+        .find(|r| r.rule_id == "repeat-contacts")
+        .unwrap();
+    assert!(
+        repeat.opened < repeat.firings,
+        "the cooldown suppressed nothing: {run:?}"
+    );
+    // Each case is due its rule's SLA after opening.
+    let high = cases.iter().find(|c| c.rule_id == "detractor").unwrap();
+    assert_eq!(high.due_at, "2030-01-02T00:00:00Z");
+}

@@ -1,0 +1,561 @@
+//! Alert rules and follow-up cases: opening cases idempotently (one per rule and triggering
+//! record), moving them through their workflow with a timeline, and refusing a change made
+//! on a stale copy (every case carries a version that each change raises).
+
+use std::collections::HashMap;
+
+use async_trait::async_trait;
+use cxm_domain::cases::{AlertRule, CaseStatus, Priority};
+use serde::Serialize;
+use sqlx::Row;
+
+use crate::{SqlError, SqlStore};
+
+/// A rule as stored, with who changed it last.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct StoredRule {
+    #[serde(flatten)]
+    pub rule: AlertRule,
+    pub updated_at: String,
+    pub updated_by: String,
+}
+
+/// A case to open.
+#[derive(Debug, Clone, PartialEq)]
+pub struct NewCase {
+    pub rule_id: String,
+    pub customer_id: String,
+    pub trigger_id: String,
+    /// RFC 3339, UTC.
+    pub triggered_at: String,
+    pub triggered_micros: i64,
+    pub summary: String,
+    pub agent_id: Option<String>,
+    pub unit_id: Option<String>,
+    pub owner_id: Option<String>,
+    pub priority: Priority,
+    pub opened_at: String,
+    pub due_at: String,
+}
+
+/// A follow-up case.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Case {
+    pub case_id: i64,
+    pub rule_id: String,
+    pub customer_id: String,
+    pub trigger_id: String,
+    pub triggered_at: String,
+    pub summary: String,
+    pub agent_id: Option<String>,
+    pub unit_id: Option<String>,
+    pub owner_id: Option<String>,
+    pub priority: Priority,
+    pub status: CaseStatus,
+    pub opened_at: String,
+    pub due_at: String,
+    pub first_action_at: Option<String>,
+    pub resolved_at: Option<String>,
+    pub closed_at: Option<String>,
+    pub root_cause: Option<String>,
+    pub customer_reached: Option<bool>,
+    pub issue_fixed: Option<bool>,
+    pub version: i64,
+}
+
+/// One entry of a case's timeline.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct CaseEvent {
+    pub at: String,
+    pub actor: String,
+    /// `opened`, `status`, `note`, `assigned`, `root_cause` or `outcome`.
+    pub kind: String,
+    pub from_status: Option<String>,
+    pub to_status: Option<String>,
+    pub note: String,
+}
+
+/// A change to a case, made on the copy the editor read (`version`).
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct CaseChange {
+    pub version: i64,
+    pub status: Option<CaseStatus>,
+    pub note: Option<String>,
+    /// A topic code (checked against the taxonomy above this layer).
+    pub root_cause: Option<String>,
+    pub customer_reached: Option<bool>,
+    pub issue_fixed: Option<bool>,
+    /// A new owner (person id).
+    pub owner_id: Option<String>,
+}
+
+impl CaseChange {
+    fn is_empty(&self) -> bool {
+        self.status.is_none()
+            && self.note.is_none()
+            && self.root_cause.is_none()
+            && self.customer_reached.is_none()
+            && self.issue_fixed.is_none()
+            && self.owner_id.is_none()
+    }
+}
+
+/// Which cases to list.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct CaseFilter {
+    /// Only these statuses (all when empty).
+    pub statuses: Vec<CaseStatus>,
+    pub owner_id: Option<String>,
+    /// Only cases of these units (any unit when `None`).
+    pub units: Option<Vec<String>>,
+    /// Only cases of this agent's contacts.
+    pub agent_id: Option<String>,
+    pub rule_id: Option<String>,
+    pub customer_id: Option<String>,
+    /// At most this many, most urgent first (due time, then id).
+    pub limit: u32,
+}
+
+/// Rules and cases, implemented by each SQL backend.
+#[async_trait]
+pub trait CaseStore: Send + Sync {
+    /// Inserts or replaces a rule (validated above this layer).
+    async fn set_rule(&self, rule: &AlertRule, actor: &str, at: &str) -> Result<(), SqlError>;
+    /// Stores the default rules when no rule exists yet; how many were stored.
+    async fn seed_rules(&self, rules: &[AlertRule], at: &str) -> Result<u64, SqlError>;
+    /// Every rule, by id.
+    async fn rules(&self) -> Result<Vec<StoredRule>, SqlError>;
+    /// For each (rule, customer): the trigger time and id of every case opened so far.
+    async fn case_triggers(
+        &self,
+    ) -> Result<HashMap<(String, String), Vec<(i64, String)>>, SqlError>;
+    /// Opens cases in one transaction; a case whose rule and trigger already have one is
+    /// skipped. The number opened.
+    async fn open_cases(&self, cases: &[NewCase]) -> Result<u64, SqlError>;
+    async fn cases(&self, filter: &CaseFilter) -> Result<Vec<Case>, SqlError>;
+    /// How many cases match (ignoring the limit).
+    async fn count_cases(&self, filter: &CaseFilter) -> Result<u64, SqlError>;
+    async fn case(&self, case_id: i64) -> Result<Option<(Case, Vec<CaseEvent>)>, SqlError>;
+    /// Applies a change atomically: refused when the case moved on since `version`
+    /// ([`SqlError::Stale`]) or the workflow does not allow the move
+    /// ([`SqlError::Refused`]); nothing changes then.
+    async fn update_case(
+        &self,
+        case_id: i64,
+        change: &CaseChange,
+        actor: &str,
+        at: &str,
+    ) -> Result<Case, SqlError>;
+}
+
+const CASE_COLUMNS: &str = "case_id, rule_id, customer_id, trigger_id, triggered_at, summary, \
+    agent_id, unit_id, owner_id, priority, status, opened_at, due_at, first_action_at, \
+    resolved_at, closed_at, root_cause, customer_reached, issue_fixed, version";
+
+fn flag(row: &sqlx::any::AnyRow, index: usize) -> Result<Option<bool>, SqlError> {
+    Ok(row.try_get::<Option<i64>, _>(index)?.map(|v| v != 0))
+}
+
+fn case_of(row: &sqlx::any::AnyRow) -> Result<Case, SqlError> {
+    let priority: String = row.try_get(9)?;
+    let status: String = row.try_get(10)?;
+    Ok(Case {
+        case_id: row.try_get(0)?,
+        rule_id: row.try_get(1)?,
+        customer_id: row.try_get(2)?,
+        trigger_id: row.try_get(3)?,
+        triggered_at: row.try_get(4)?,
+        summary: row.try_get(5)?,
+        agent_id: row.try_get(6)?,
+        unit_id: row.try_get(7)?,
+        owner_id: row.try_get(8)?,
+        priority: Priority::parse("priority", &priority)
+            .map_err(|_| SqlError::Corrupt(format!("cases.priority {priority:?}")))?,
+        status: CaseStatus::parse("status", &status)
+            .map_err(|_| SqlError::Corrupt(format!("cases.status {status:?}")))?,
+        opened_at: row.try_get(11)?,
+        due_at: row.try_get(12)?,
+        first_action_at: row.try_get(13)?,
+        resolved_at: row.try_get(14)?,
+        closed_at: row.try_get(15)?,
+        root_cause: row.try_get(16)?,
+        customer_reached: flag(row, 17)?,
+        issue_fixed: flag(row, 18)?,
+        version: row.try_get(19)?,
+    })
+}
+
+/// The WHERE clause of a filter and its parameters, numbered from 1.
+fn filter_clause(filter: &CaseFilter) -> (String, Vec<String>) {
+    let mut conditions = Vec::new();
+    let mut values: Vec<String> = Vec::new();
+    let bind = |value: String, values: &mut Vec<String>| {
+        values.push(value);
+        format!("${}", values.len())
+    };
+    if !filter.statuses.is_empty() {
+        let list: Vec<String> = filter
+            .statuses
+            .iter()
+            .map(|s| bind(s.as_str().to_owned(), &mut values))
+            .collect();
+        conditions.push(format!("status IN ({})", list.join(", ")));
+    }
+    for (column, value) in [
+        ("owner_id", &filter.owner_id),
+        ("agent_id", &filter.agent_id),
+        ("rule_id", &filter.rule_id),
+        ("customer_id", &filter.customer_id),
+    ] {
+        if let Some(value) = value {
+            let p = bind(value.clone(), &mut values);
+            conditions.push(format!("{column} = {p}"));
+        }
+    }
+    if let Some(units) = &filter.units {
+        if units.is_empty() {
+            conditions.push("1 = 0".to_owned());
+        } else {
+            let list: Vec<String> = units.iter().map(|u| bind(u.clone(), &mut values)).collect();
+            conditions.push(format!("unit_id IN ({})", list.join(", ")));
+        }
+    }
+    let clause = if conditions.is_empty() {
+        String::new()
+    } else {
+        format!(" WHERE {}", conditions.join(" AND "))
+    };
+    (clause, values)
+}
+
+async fn insert_event(
+    tx: &mut sqlx::AnyConnection,
+    case_id: i64,
+    event: &CaseEvent,
+) -> Result<(), SqlError> {
+    sqlx::query(
+        "INSERT INTO case_events (case_id, at, actor, kind, from_status, to_status, note) \
+         VALUES ($1, $2, $3, $4, $5, $6, $7)",
+    )
+    .bind(case_id)
+    .bind(event.at.clone())
+    .bind(event.actor.clone())
+    .bind(event.kind.clone())
+    .bind(event.from_status.clone())
+    .bind(event.to_status.clone())
+    .bind(event.note.clone())
+    .execute(&mut *tx)
+    .await?;
+    Ok(())
+}
+
+#[async_trait]
+impl CaseStore for SqlStore {
+    async fn set_rule(&self, rule: &AlertRule, actor: &str, at: &str) -> Result<(), SqlError> {
+        let definition = serde_json::to_string(rule)
+            .map_err(|e| SqlError::Corrupt(format!("rule {}: {e}", rule.rule_id)))?;
+        sqlx::query(
+            "INSERT INTO alert_rules (rule_id, definition, enabled, updated_at, updated_by) \
+             VALUES ($1, $2, $3, $4, $5) ON CONFLICT (rule_id) DO UPDATE SET \
+             definition = excluded.definition, enabled = excluded.enabled, \
+             updated_at = excluded.updated_at, updated_by = excluded.updated_by",
+        )
+        .bind(rule.rule_id.clone())
+        .bind(definition)
+        .bind(i64::from(rule.enabled))
+        .bind(at.to_owned())
+        .bind(actor.to_owned())
+        .execute(self.pool())
+        .await?;
+        Ok(())
+    }
+
+    async fn seed_rules(&self, rules: &[AlertRule], at: &str) -> Result<u64, SqlError> {
+        let mut tx = self.pool().begin().await?;
+        let existing: i64 = sqlx::query("SELECT COUNT(*) FROM alert_rules")
+            .fetch_one(&mut *tx)
+            .await?
+            .try_get(0)?;
+        if existing > 0 {
+            return Ok(0);
+        }
+        for rule in rules {
+            let definition = serde_json::to_string(rule)
+                .map_err(|e| SqlError::Corrupt(format!("rule {}: {e}", rule.rule_id)))?;
+            sqlx::query(
+                "INSERT INTO alert_rules (rule_id, definition, enabled, updated_at, updated_by) \
+                 VALUES ($1, $2, $3, $4, 'cxm') ON CONFLICT (rule_id) DO NOTHING",
+            )
+            .bind(rule.rule_id.clone())
+            .bind(definition)
+            .bind(i64::from(rule.enabled))
+            .bind(at.to_owned())
+            .execute(&mut *tx)
+            .await?;
+        }
+        tx.commit().await?;
+        Ok(rules.len() as u64)
+    }
+
+    async fn rules(&self) -> Result<Vec<StoredRule>, SqlError> {
+        let rows = sqlx::query(
+            "SELECT rule_id, definition, enabled, updated_at, updated_by FROM alert_rules \
+             ORDER BY rule_id",
+        )
+        .fetch_all(self.pool())
+        .await?;
+        rows.iter()
+            .map(|row| {
+                let id: String = row.try_get(0)?;
+                let definition: String = row.try_get(1)?;
+                let mut rule: AlertRule = serde_json::from_str(&definition)
+                    .map_err(|e| SqlError::Corrupt(format!("alert rule {id}: {e}")))?;
+                rule.enabled = row.try_get::<i64, _>(2)? != 0;
+                Ok(StoredRule {
+                    rule,
+                    updated_at: row.try_get(3)?,
+                    updated_by: row.try_get(4)?,
+                })
+            })
+            .collect()
+    }
+
+    async fn case_triggers(
+        &self,
+    ) -> Result<HashMap<(String, String), Vec<(i64, String)>>, SqlError> {
+        let rows =
+            sqlx::query("SELECT rule_id, customer_id, triggered_micros, trigger_id FROM cases")
+                .fetch_all(self.pool())
+                .await?;
+        let mut triggers: HashMap<(String, String), Vec<(i64, String)>> = HashMap::new();
+        for row in &rows {
+            triggers
+                .entry((row.try_get(0)?, row.try_get(1)?))
+                .or_default()
+                .push((row.try_get(2)?, row.try_get(3)?));
+        }
+        Ok(triggers)
+    }
+
+    async fn open_cases(&self, cases: &[NewCase]) -> Result<u64, SqlError> {
+        let mut tx = self.pool().begin().await?;
+        let mut opened = 0;
+        for case in cases {
+            let inserted = sqlx::query(
+                "INSERT INTO cases (rule_id, customer_id, trigger_id, triggered_at, \
+                 triggered_micros, summary, agent_id, unit_id, owner_id, priority, status, \
+                 opened_at, due_at, version) \
+                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, 'open', $11, $12, 1) \
+                 ON CONFLICT (rule_id, trigger_id) DO NOTHING RETURNING case_id",
+            )
+            .bind(case.rule_id.clone())
+            .bind(case.customer_id.clone())
+            .bind(case.trigger_id.clone())
+            .bind(case.triggered_at.clone())
+            .bind(case.triggered_micros)
+            .bind(case.summary.clone())
+            .bind(case.agent_id.clone())
+            .bind(case.unit_id.clone())
+            .bind(case.owner_id.clone())
+            .bind(case.priority.as_str())
+            .bind(case.opened_at.clone())
+            .bind(case.due_at.clone())
+            .fetch_optional(&mut *tx)
+            .await?;
+            let Some(row) = inserted else { continue };
+            let case_id: i64 = row.try_get(0)?;
+            let event = CaseEvent {
+                at: case.opened_at.clone(),
+                actor: format!("rule:{}", case.rule_id),
+                kind: "opened".into(),
+                from_status: None,
+                to_status: Some(CaseStatus::Open.as_str().into()),
+                note: case.summary.clone(),
+            };
+            insert_event(&mut tx, case_id, &event).await?;
+            opened += 1;
+        }
+        tx.commit().await?;
+        Ok(opened)
+    }
+
+    async fn cases(&self, filter: &CaseFilter) -> Result<Vec<Case>, SqlError> {
+        let (clause, values) = filter_clause(filter);
+        let sql = format!(
+            "SELECT {CASE_COLUMNS} FROM cases{clause} ORDER BY due_at, case_id LIMIT {}",
+            filter.limit.max(1)
+        );
+        let mut query = sqlx::query(&sql);
+        for value in values {
+            query = query.bind(value);
+        }
+        let rows = query.fetch_all(self.pool()).await?;
+        rows.iter().map(case_of).collect()
+    }
+
+    async fn count_cases(&self, filter: &CaseFilter) -> Result<u64, SqlError> {
+        let (clause, values) = filter_clause(filter);
+        let sql = format!("SELECT COUNT(*) FROM cases{clause}");
+        let mut query = sqlx::query(&sql);
+        for value in values {
+            query = query.bind(value);
+        }
+        let count: i64 = query.fetch_one(self.pool()).await?.try_get(0)?;
+        Ok(count.max(0) as u64)
+    }
+
+    async fn case(&self, case_id: i64) -> Result<Option<(Case, Vec<CaseEvent>)>, SqlError> {
+        let row = sqlx::query(&format!(
+            "SELECT {CASE_COLUMNS} FROM cases WHERE case_id = $1"
+        ))
+        .bind(case_id)
+        .fetch_optional(self.pool())
+        .await?;
+        let Some(row) = row else { return Ok(None) };
+        let case = case_of(&row)?;
+        let events = sqlx::query(
+            "SELECT at, actor, kind, from_status, to_status, note FROM case_events \
+             WHERE case_id = $1 ORDER BY event_id",
+        )
+        .bind(case_id)
+        .fetch_all(self.pool())
+        .await?
+        .iter()
+        .map(|row| {
+            Ok(CaseEvent {
+                at: row.try_get(0)?,
+                actor: row.try_get(1)?,
+                kind: row.try_get(2)?,
+                from_status: row.try_get(3)?,
+                to_status: row.try_get(4)?,
+                note: row.try_get(5)?,
+            })
+        })
+        .collect::<Result<Vec<_>, SqlError>>()?;
+        Ok(Some((case, events)))
+    }
+
+    async fn update_case(
+        &self,
+        case_id: i64,
+        change: &CaseChange,
+        actor: &str,
+        at: &str,
+    ) -> Result<Case, SqlError> {
+        if change.is_empty() {
+            return Err(SqlError::Refused(format!(
+                "case {case_id}: the change changes nothing"
+            )));
+        }
+        // Read, check, then write only if nobody changed the case in between: the write
+        // names the version read (a transaction that starts by reading could not upgrade
+        // to writing under SQLite's WAL once another writer committed).
+        let row = sqlx::query(&format!(
+            "SELECT {CASE_COLUMNS} FROM cases WHERE case_id = $1"
+        ))
+        .bind(case_id)
+        .fetch_optional(self.pool())
+        .await?
+        .ok_or_else(|| SqlError::NotFound(format!("there is no case {case_id}")))?;
+        let mut case = case_of(&row)?;
+        if case.version != change.version {
+            return Err(SqlError::Stale(format!(
+                "case {case_id} was changed since you read it (version {} now, yours {}): reload it and try again",
+                case.version, change.version
+            )));
+        }
+        let mut events = Vec::new();
+        let event = |kind: &str, note: String| CaseEvent {
+            at: at.to_owned(),
+            actor: actor.to_owned(),
+            kind: kind.to_owned(),
+            from_status: None,
+            to_status: None,
+            note,
+        };
+        if let Some(to) = change.status {
+            let from = case.status;
+            from.transition(to)
+                .map_err(|e| SqlError::Refused(format!("case {case_id}: {e}")))?;
+            case.status = to;
+            match to {
+                CaseStatus::Resolved => case.resolved_at = Some(at.to_owned()),
+                CaseStatus::Closed => case.closed_at = Some(at.to_owned()),
+                CaseStatus::Open | CaseStatus::InProgress => {
+                    // taken up again: resolved and closed times start over
+                    case.resolved_at = None;
+                    case.closed_at = None;
+                }
+            }
+            events.push(CaseEvent {
+                from_status: Some(from.as_str().into()),
+                to_status: Some(to.as_str().into()),
+                ..event("status", String::new())
+            });
+        }
+        if let Some(owner) = &change.owner_id {
+            case.owner_id = Some(owner.clone());
+            events.push(event("assigned", owner.clone()));
+        }
+        if let Some(code) = &change.root_cause {
+            case.root_cause = Some(code.clone());
+            events.push(event("root_cause", code.clone()));
+        }
+        if change.customer_reached.is_some() || change.issue_fixed.is_some() {
+            if change.customer_reached.is_some() {
+                case.customer_reached = change.customer_reached;
+            }
+            if change.issue_fixed.is_some() {
+                case.issue_fixed = change.issue_fixed;
+            }
+            let yes_no = |v: Option<bool>| match v {
+                Some(true) => "yes",
+                Some(false) => "no",
+                None => "not recorded",
+            };
+            events.push(event(
+                "outcome",
+                format!(
+                    "customer reached: {}; issue fixed: {}",
+                    yes_no(case.customer_reached),
+                    yes_no(case.issue_fixed)
+                ),
+            ));
+        }
+        if let Some(note) = &change.note {
+            events.push(event("note", note.clone()));
+        }
+        if case.first_action_at.is_none() {
+            case.first_action_at = Some(at.to_owned());
+        }
+        let mut tx = self.pool().begin().await?;
+        let updated = sqlx::query(
+            "UPDATE cases SET status = $1, owner_id = $2, root_cause = $3, \
+             customer_reached = $4, issue_fixed = $5, first_action_at = $6, resolved_at = $7, \
+             closed_at = $8, version = version + 1 WHERE case_id = $9 AND version = $10",
+        )
+        .bind(case.status.as_str())
+        .bind(case.owner_id.clone())
+        .bind(case.root_cause.clone())
+        .bind(case.customer_reached.map(i64::from))
+        .bind(case.issue_fixed.map(i64::from))
+        .bind(case.first_action_at.clone())
+        .bind(case.resolved_at.clone())
+        .bind(case.closed_at.clone())
+        .bind(case_id)
+        .bind(change.version)
+        .execute(&mut *tx)
+        .await?;
+        if updated.rows_affected() != 1 {
+            return Err(SqlError::Stale(format!(
+                "case {case_id} was changed since you read it: reload it and try again"
+            )));
+        }
+        for event in &events {
+            insert_event(&mut tx, case_id, event).await?;
+        }
+        tx.commit().await?;
+        case.version += 1;
+        Ok(case)
+    }
+}
