@@ -169,6 +169,7 @@ pub struct CaseParams {
 #[serde(deny_unknown_fields)]
 pub struct CaseUpdate {
     /// The version read; a change on an older one is refused with 409.
+    #[serde(deserialize_with = "whole_number")]
     version: i64,
     /// in_progress, resolved, closed, or open to reopen a closed case.
     #[schema(pattern = "^(open|in_progress|resolved|closed)$")]
@@ -176,11 +177,27 @@ pub struct CaseUpdate {
     #[schema(max_length = 5000)]
     note: Option<String>,
     /// A topic code of the taxonomy.
+    #[schema(pattern = r"^[^\x00-\x1f\x7f]*$")]
     root_cause: Option<String>,
     customer_reached: Option<bool>,
     issue_fixed: Option<bool>,
     /// A new owner (person id).
+    #[schema(pattern = r"^[^\x00-\x1f\x7f]*$")]
     owner_id: Option<String>,
+}
+
+/// A JSON number without a fractional part (`3` or `3.0`), as JSON Schema's integer.
+fn whole_number<'de, D: serde::Deserializer<'de>>(deserializer: D) -> Result<i64, D::Error> {
+    let number = serde_json::Number::deserialize(deserializer)?;
+    number
+        .as_i64()
+        .or_else(|| {
+            number
+                .as_f64()
+                .filter(|f| f.fract() == 0.0 && f.abs() <= 9.0e15)
+                .map(|f| f as i64)
+        })
+        .ok_or_else(|| serde::de::Error::custom(format!("{number} is not a whole number")))
 }
 
 /// Now, as case times are stored: RFC 3339 in UTC to the second (sorts as text).
@@ -398,6 +415,8 @@ pub(crate) async fn patch_case(
     body: Result<Bytes, BytesRejection>,
 ) -> Result<Json<CaseView>, ApiError> {
     let id = case_id(&id)?;
+    // Only signed-in people work cases.
+    principal.user()?;
     csrf_checked(&principal, &headers)?;
     let update: CaseUpdate = json_body(&state, body)?;
     let status = update
