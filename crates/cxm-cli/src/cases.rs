@@ -98,6 +98,24 @@ pub(crate) enum CaseAction {
     },
 }
 
+/// Rows as a table (columns two spaces apart) or as CSV (quoted where needed).
+fn print_rows(format: Format, header: &[&str], rows: &[Vec<String>]) -> anyhow::Result<()> {
+    if matches!(format, Format::Csv) {
+        let mut out = csv::Writer::from_writer(std::io::stdout().lock());
+        out.write_record(header)?;
+        for row in rows {
+            out.write_record(row)?;
+        }
+        out.flush()?;
+    } else {
+        println!("{}", header.join("  "));
+        for row in rows {
+            println!("{}", row.join("  "));
+        }
+    }
+    Ok(())
+}
+
 fn parse_status(text: &str) -> Result<CaseStatus, String> {
     CaseStatus::parse("status", text).map_err(|e| e.reason)
 }
@@ -141,44 +159,32 @@ pub(crate) async fn rules(path: &Path, action: RuleAction) -> anyhow::Result<()>
             match format {
                 Format::Json => println!("{}", serde_json::to_string_pretty(&rules)?),
                 Format::Table | Format::Csv => {
-                    let separator = if matches!(format, Format::Csv) {
-                        ","
-                    } else {
-                        "  "
-                    };
-                    println!(
-                        "{}",
-                        [
-                            "rule_id",
-                            "enabled",
-                            "priority",
-                            "sla_hours",
-                            "cooldown_days",
-                            "watches"
-                        ]
-                        .join(separator)
-                    );
-                    for stored in rules {
-                        let rule = stored.rule;
-                        let watches = rule.condition.describe();
-                        let watches = if matches!(format, Format::Csv) {
-                            format!("\"{}\"", watches.replace('"', "\"\""))
-                        } else {
-                            watches
-                        };
-                        println!(
-                            "{}",
-                            [
+                    let rows: Vec<Vec<String>> = rules
+                        .into_iter()
+                        .map(|stored| {
+                            let rule = stored.rule;
+                            vec![
                                 rule.rule_id.clone(),
                                 rule.enabled.to_string(),
                                 rule.priority.to_string(),
                                 rule.sla_hours().to_string(),
                                 rule.cooldown_days.to_string(),
-                                watches,
+                                rule.condition.describe(),
                             ]
-                            .join(separator)
-                        );
-                    }
+                        })
+                        .collect();
+                    print_rows(
+                        format,
+                        &[
+                            "rule_id",
+                            "enabled",
+                            "priority",
+                            "sla_hours",
+                            "cooldown_days",
+                            "watches",
+                        ],
+                        &rows,
+                    )?;
                 }
             }
         }
@@ -268,29 +274,10 @@ pub(crate) async fn cases(path: &Path, action: CaseAction) -> anyhow::Result<()>
             match format {
                 Format::Json => println!("{}", serde_json::to_string_pretty(&cases)?),
                 Format::Table | Format::Csv => {
-                    let separator = if matches!(format, Format::Csv) {
-                        ","
-                    } else {
-                        "  "
-                    };
-                    println!(
-                        "{}",
-                        [
-                            "case_id",
-                            "status",
-                            "priority",
-                            "due_at",
-                            "rule_id",
-                            "customer_id",
-                            "owner_id",
-                            "unit_id"
-                        ]
-                        .join(separator)
-                    );
-                    for case in &cases {
-                        println!(
-                            "{}",
-                            [
+                    let rows: Vec<Vec<String>> = cases
+                        .iter()
+                        .map(|case| {
+                            vec![
                                 case.case_id.to_string(),
                                 case.status.to_string(),
                                 case.priority.to_string(),
@@ -300,9 +287,22 @@ pub(crate) async fn cases(path: &Path, action: CaseAction) -> anyhow::Result<()>
                                 case.owner_id.clone().unwrap_or_default(),
                                 case.unit_id.clone().unwrap_or_default(),
                             ]
-                            .join(separator)
-                        );
-                    }
+                        })
+                        .collect();
+                    print_rows(
+                        format,
+                        &[
+                            "case_id",
+                            "status",
+                            "priority",
+                            "due_at",
+                            "rule_id",
+                            "customer_id",
+                            "owner_id",
+                            "unit_id",
+                        ],
+                        &rows,
+                    )?;
                     if matches!(format, Format::Table) && total > cases.len() as u64 {
                         println!("({} of {total} shown; raise --limit for more)", cases.len());
                     }

@@ -109,6 +109,23 @@ async fn ingest_all(dir: &DataDir, generated: &Path) {
     }
 }
 
+/// Six months of a generated organisation, ingested into a fresh data directory; the
+/// files stay under `generated/` of the returned directory.
+async fn generated_world(contacts: u64, seed: u64) -> (tempfile::TempDir, DataDir) {
+    let temp = tempfile::tempdir().unwrap();
+    let generated = temp.path().join("generated");
+    let mut options = cxm_generate::GenerateOptions::new(generated.clone());
+    options.contacts = contacts;
+    options.seed = seed;
+    options.months = 6;
+    cxm_generate::generate(&options).unwrap();
+    let dir = DataDir::init(&temp.path().join("data"), None)
+        .await
+        .unwrap();
+    ingest_all(&dir, &generated).await;
+    (temp, dir)
+}
+
 async fn opened_cases(dir: &DataDir) -> HashMap<String, BTreeSet<String>> {
     let store = dir.reference().await.unwrap();
     let cases = store
@@ -131,17 +148,8 @@ async fn opened_cases(dir: &DataDir) -> HashMap<String, BTreeSet<String>> {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn cases_opened_are_exactly_the_rule_matches() {
-    let temp = tempfile::tempdir().unwrap();
+    let (temp, dir) = generated_world(20_000, 5).await;
     let generated = temp.path().join("generated");
-    let mut options = cxm_generate::GenerateOptions::new(generated.clone());
-    options.contacts = 20_000;
-    options.seed = 5;
-    options.months = 6;
-    cxm_generate::generate(&options).unwrap();
-    let dir = DataDir::init(&temp.path().join("data"), None)
-        .await
-        .unwrap();
-    ingest_all(&dir, &generated).await;
 
     // Without a cooldown every match opens its own case.
     let store = dir.reference().await.unwrap();
@@ -245,17 +253,7 @@ fn opened_sets(
 
 #[tokio::test(flavor = "multi_thread")]
 async fn a_cooldown_keeps_one_case_per_customer_and_window() {
-    let temp = tempfile::tempdir().unwrap();
-    let generated = temp.path().join("generated");
-    let mut options = cxm_generate::GenerateOptions::new(generated.clone());
-    options.contacts = 8_000;
-    options.seed = 9;
-    options.months = 6;
-    cxm_generate::generate(&options).unwrap();
-    let dir = DataDir::init(&temp.path().join("data"), None)
-        .await
-        .unwrap();
-    ingest_all(&dir, &generated).await;
+    let (_temp, dir) = generated_world(8_000, 9).await;
     let now: DateTime<Utc> = "2030-01-01T00:00:00Z".parse().unwrap();
     let run = cxm_loop::evaluate(&dir, None, now).await.unwrap();
     let store = dir.reference().await.unwrap();

@@ -77,9 +77,7 @@ pub struct CaseView {
 
 impl CaseView {
     pub(crate) fn of(case: Case, now: &str) -> CaseView {
-        // RFC 3339 UTC text of one format compares as time.
-        let settled = case.resolved_at.as_deref().or(case.closed_at.as_deref());
-        let overdue = settled.unwrap_or(now) > case.due_at.as_str();
+        let overdue = overdue(&case, now);
         CaseView {
             case_id: case.case_id,
             rule_id: case.rule_id,
@@ -104,6 +102,13 @@ impl CaseView {
             version: case.version,
         }
     }
+}
+
+/// Whether the SLA ran out before the case was resolved (or, unresolved, by `now`).
+/// RFC 3339 UTC text of one format compares as time.
+pub(crate) fn overdue(case: &Case, now: &str) -> bool {
+    let settled = case.resolved_at.as_deref().or(case.closed_at.as_deref());
+    settled.unwrap_or(now) > case.due_at.as_str()
 }
 
 /// One entry of a case's timeline.

@@ -16,7 +16,7 @@ use serde::Deserialize;
 
 use crate::api::Params;
 use crate::auth::{self, Principal};
-use crate::cases_api::{self, CaseView};
+use crate::cases_api;
 use crate::pages::{MaybeSignedIn, layout, signed_in_page};
 use crate::scope::Scope;
 use crate::{ApiError, AppState};
@@ -71,7 +71,7 @@ async fn inbox(
         let now = cases_api::now_text();
         let overdue = cases
             .iter()
-            .filter(|c| c.status.is_active() && c.due_at.as_str() < now.as_str())
+            .filter(|c| c.status.is_active() && cases_api::overdue(c, &now))
             .count();
         let name_of = |person: &Option<String>| {
             person.as_deref().map_or_else(String::new, |p| {
@@ -100,7 +100,7 @@ async fn inbox(
                     } }
                     tbody {
                         @for case in &cases {
-                            @let late = case.status.is_active() && case.due_at.as_str() < now.as_str();
+                            @let late = case.status.is_active() && cases_api::overdue(case, &now);
                             tr class=[late.then_some("overdue")] {
                                 td { a href={ "/cases/" (case.case_id) } { "#" (case.case_id) } }
                                 td { (case.priority) }
@@ -142,9 +142,7 @@ fn case_markup(
     topics: &[(String, String)],
     error: Option<&str>,
 ) -> Markup {
-    let view = serde_json::to_value(CaseView::of(case.clone(), &cases_api::now_text()))
-        .unwrap_or_default();
-    let overdue = view["overdue"].as_bool().unwrap_or(false);
+    let overdue = cases_api::overdue(case, &cases_api::now_text());
     let yes_no = |v: Option<bool>| match v {
         Some(true) => "yes",
         Some(false) => "no",

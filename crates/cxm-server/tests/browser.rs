@@ -71,6 +71,20 @@ async fn start_driver() -> Result<Driver, String> {
     Err("chromedriver did not answer within 20 s".into())
 }
 
+/// chromedriver, or `None` (the test is skipped) where Chromium is missing outside CI.
+async fn driver_or_skip() -> Option<Driver> {
+    match start_driver().await {
+        Ok(driver) => Some(driver),
+        Err(why) if std::env::var_os("CI").is_some() => {
+            panic!("browser tests need Chromium under CI: {why}")
+        }
+        Err(why) => {
+            eprintln!("skipped: {why}");
+            None
+        }
+    }
+}
+
 /// A fresh headless Chromium session that downloads into `downloads`.
 async fn browser(driver: &Driver, downloads: &Path) -> Client {
     let mut options = json!({
@@ -162,15 +176,8 @@ fn in_scope(
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn every_role_signs_in_sees_its_scope_follows_a_number_and_exports_csv() {
-    let driver = match start_driver().await {
-        Ok(driver) => driver,
-        Err(why) if std::env::var_os("CI").is_some() => {
-            panic!("browser tests need Chromium under CI: {why}")
-        }
-        Err(why) => {
-            eprintln!("skipped: {why}");
-            return;
-        }
+    let Some(driver) = driver_or_skip().await else {
+        return;
     };
     let server = server().await;
     let base = &server.base;
@@ -466,15 +473,8 @@ async fn post_batch(base: &str, token: &str, kind: &str, records: serde_json::Va
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_detractor_answer_opens_a_case_that_its_owner_closes() {
-    let driver = match start_driver().await {
-        Ok(driver) => driver,
-        Err(why) if std::env::var_os("CI").is_some() => {
-            panic!("browser tests need Chromium under CI: {why}")
-        }
-        Err(why) => {
-            eprintln!("skipped: {why}");
-            return;
-        }
+    let Some(driver) = driver_or_skip().await else {
+        return;
     };
     let w = ingest_world();
     let server = server_on(w, cxm_server::ServerConfig::default()).await;
