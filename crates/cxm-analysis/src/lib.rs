@@ -11,12 +11,15 @@
 //! - [`survival`]: Kaplan–Meier retention curves;
 //! - [`experience`]: purchases, revenue and attrition of customers grouped by their
 //!   experience, revenue at risk and the value of moving customers between groups;
+//! - [`impact`]: difference in differences of an initiative's units against comparable
+//!   units outside it, with a Welch interval over units;
 //! - [`files`]: the same inputs from an analyst's CSV files.
 
 pub mod clv;
 pub mod drivers;
 pub mod experience;
 pub mod files;
+pub mod impact;
 mod optimize;
 mod special;
 pub mod survival;

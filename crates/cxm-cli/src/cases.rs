@@ -96,10 +96,31 @@ pub(crate) enum CaseAction {
         #[arg(long, default_value = "cli")]
         actor: String,
     },
+    /// How cases are handled: time to first action and to close, SLA met, re-contacts
+    /// after closure.
+    Metrics {
+        /// owner, unit, rule or all.
+        #[arg(long, default_value = "owner", value_parser = cxm_loop::case_metrics::CaseGrouping::parse)]
+        by: cxm_loop::case_metrics::CaseGrouping,
+        /// Cases opened from this UTC day on.
+        #[arg(long)]
+        from: Option<chrono::NaiveDate>,
+        #[arg(long)]
+        to: Option<chrono::NaiveDate>,
+        /// Days after closing in which a contact is a re-contact.
+        #[arg(long, default_value_t = 7)]
+        recontact_days: u32,
+        #[arg(long, value_enum, default_value_t = Format::Table)]
+        format: Format,
+    },
 }
 
 /// Rows as a table (columns two spaces apart) or as CSV (quoted where needed).
-fn print_rows(format: Format, header: &[&str], rows: &[Vec<String>]) -> anyhow::Result<()> {
+pub(crate) fn print_rows(
+    format: Format,
+    header: &[&str],
+    rows: &[Vec<String>],
+) -> anyhow::Result<()> {
     if matches!(format, Format::Csv) {
         let mut out = csv::Writer::from_writer(std::io::stdout().lock());
         out.write_record(header)?;
@@ -234,6 +255,58 @@ async fn set_enabled(
 pub(crate) async fn cases(path: &Path, action: CaseAction) -> anyhow::Result<()> {
     let dir = DataDir::open(path)?;
     match action {
+        CaseAction::Metrics {
+            by,
+            from,
+            to,
+            recontact_days,
+            format,
+        } => {
+            let request = cxm_loop::case_metrics::CaseMetricsRequest {
+                filter: CaseFilter::default(),
+                by,
+                from,
+                to,
+                recontact_days,
+                now: chrono::Utc::now(),
+            };
+            let rows = cxm_loop::case_metrics::case_metrics(&dir, &request).await?;
+            if matches!(format, Format::Json) {
+                println!("{}", serde_json::to_string_pretty(&rows)?);
+            } else {
+                let number = |v: Option<f64>| v.map_or_else(String::new, |v| format!("{v:.1}"));
+                let share = |e: Option<cxm_domain::stats::Estimate>| {
+                    e.map_or_else(String::new, |e| {
+                        format!("{:.1}% of {}", e.value * 100.0, e.n)
+                    })
+                };
+                let table: Vec<Vec<String>> = rows
+                    .into_iter()
+                    .map(|m| {
+                        vec![
+                            m.group,
+                            m.opened.to_string(),
+                            number(m.first_action_hours_median),
+                            number(m.close_hours_median),
+                            share(m.sla_met),
+                            share(m.recontacted),
+                        ]
+                    })
+                    .collect();
+                print_rows(
+                    format,
+                    &[
+                        "group",
+                        "opened",
+                        "first_action_hours_median",
+                        "close_hours_median",
+                        "sla_met",
+                        "recontacted",
+                    ],
+                    &table,
+                )?;
+            }
+        }
         CaseAction::List {
             status,
             owner,
@@ -373,5 +446,179 @@ pub(crate) async fn cases(path: &Path, action: CaseAction) -> anyhow::Result<()>
             );
         }
     }
+    Ok(())
+}
+
+#[derive(Subcommand)]
+pub(crate) enum WebhookAction {
+    /// Every webhook with its deliveries so far.
+    List {
+        #[arg(long, value_enum, default_value_t = Format::Table)]
+        format: Format,
+    },
+    /// Add or change a webhook. Events are posted as JSON, signed with the secret (see
+    /// docs/cases.md for the headers and how a receiver checks them).
+    Set {
+        webhook_id: String,
+        #[arg(long)]
+        url: String,
+        /// case.opened and/or case.updated (comma-separated).
+        #[arg(
+            long,
+            value_delimiter = ',',
+            default_value = "case.opened,case.updated"
+        )]
+        events: Vec<String>,
+        /// The signing secret (16 to 256 printable ASCII characters): required for a new
+        /// webhook; an existing one keeps its own when absent.
+        #[arg(long, env = "CXM_WEBHOOK_SECRET", hide_env_values = true)]
+        secret: Option<String>,
+        /// Store it without sending anything to it yet.
+        #[arg(long)]
+        disabled: bool,
+    },
+    /// Remove a webhook and its queued deliveries.
+    Remove { webhook_id: String },
+    /// A webhook's latest deliveries, newest first.
+    Deliveries {
+        webhook_id: String,
+        #[arg(long, default_value_t = 50)]
+        limit: u32,
+        #[arg(long, value_enum, default_value_t = Format::Table)]
+        format: Format,
+    },
+    /// Send the deliveries that are due now (`cxm serve` does this by itself).
+    Send {
+        #[arg(long)]
+        json: bool,
+    },
+}
+
+pub(crate) async fn webhooks(path: &Path, action: WebhookAction) -> anyhow::Result<()> {
+    use cxm_domain::notify::{EventKind, Webhook, check_secret};
+    use cxm_sql::NotifyStore;
+    let dir = DataDir::open(path)?;
+    let store = dir.reference().await?;
+    let now = chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Secs, true);
+    match action {
+        WebhookAction::List { format } => {
+            let hooks = store.webhooks().await?;
+            if matches!(format, Format::Json) {
+                println!("{}", serde_json::to_string_pretty(&hooks)?);
+            } else {
+                let rows: Vec<Vec<String>> = hooks
+                    .into_iter()
+                    .map(|h| {
+                        let events: Vec<&str> =
+                            h.webhook.events.iter().map(|e| e.as_str()).collect();
+                        vec![
+                            h.webhook.webhook_id,
+                            h.webhook.enabled.to_string(),
+                            events.join(","),
+                            h.pending.to_string(),
+                            h.delivered.to_string(),
+                            h.failed.to_string(),
+                            h.webhook.url,
+                        ]
+                    })
+                    .collect();
+                print_rows(
+                    format,
+                    &[
+                        "webhook_id",
+                        "enabled",
+                        "events",
+                        "pending",
+                        "delivered",
+                        "failed",
+                        "url",
+                    ],
+                    &rows,
+                )?;
+            }
+        }
+        WebhookAction::Set {
+            webhook_id,
+            url,
+            events,
+            secret,
+            disabled,
+        } => {
+            let events = events
+                .iter()
+                .map(|e| EventKind::parse("events", e).map_err(|e| anyhow::anyhow!(e.reason)))
+                .collect::<anyhow::Result<Vec<_>>>()?;
+            let webhook = Webhook {
+                webhook_id,
+                url,
+                events,
+                enabled: !disabled,
+            };
+            webhook.validate().map_err(|e| anyhow::anyhow!(e.reason))?;
+            if let Some(secret) = &secret {
+                check_secret(secret).map_err(|e| anyhow::anyhow!(e.reason))?;
+            }
+            store
+                .set_webhook(&webhook, secret.as_deref(), "cli", &now)
+                .await?;
+            println!("webhook {} saved", webhook.webhook_id);
+        }
+        WebhookAction::Remove { webhook_id } => {
+            if !store.remove_webhook(&webhook_id).await? {
+                anyhow::bail!("there is no webhook {webhook_id:?}");
+            }
+            println!("webhook {webhook_id} removed");
+        }
+        WebhookAction::Deliveries {
+            webhook_id,
+            limit,
+            format,
+        } => {
+            let deliveries = store.deliveries(&webhook_id, limit).await?;
+            if matches!(format, Format::Json) {
+                println!("{}", serde_json::to_string_pretty(&deliveries)?);
+            } else {
+                let rows: Vec<Vec<String>> = deliveries
+                    .into_iter()
+                    .map(|d| {
+                        vec![
+                            d.delivery_id.to_string(),
+                            d.event_key,
+                            d.status,
+                            d.attempts.to_string(),
+                            d.last_attempt_at.unwrap_or_default(),
+                            d.last_error.unwrap_or_default(),
+                        ]
+                    })
+                    .collect();
+                print_rows(
+                    format,
+                    &[
+                        "delivery_id",
+                        "event_key",
+                        "status",
+                        "attempts",
+                        "last_attempt_at",
+                        "last_error",
+                    ],
+                    &rows,
+                )?;
+            }
+        }
+        WebhookAction::Send { json } => {
+            let options = cxm_loop::SendOptions::default();
+            let client = cxm_loop::webhooks::client(&options)?;
+            let report = cxm_loop::send_due(&store, &client, &options, chrono::Utc::now()).await?;
+            if json {
+                println!("{}", serde_json::to_string(&report)?);
+            } else {
+                println!(
+                    "webhooks: {} delivered, {} to retry, {} given up",
+                    report.delivered, report.retrying, report.given_up
+                );
+            }
+        }
+    }
+    store.close().await;
     Ok(())
 }

@@ -4,6 +4,7 @@
 
 mod accounts;
 mod cases;
+mod ideas;
 mod insight;
 mod output;
 mod report;
@@ -210,6 +211,22 @@ enum Command {
     Cases {
         #[command(subcommand)]
         action: cases::CaseAction,
+    },
+    /// Webhooks that receive case events: add, list, remove, see deliveries, send.
+    Webhooks {
+        #[command(subcommand)]
+        action: cases::WebhookAction,
+    },
+    /// Front-line ideas: list, show, submit, vote, comment, and move them through triage
+    /// and decision.
+    Ideas {
+        #[command(subcommand)]
+        action: ideas::IdeaAction,
+    },
+    /// Initiatives approved ideas became, and their measured impact.
+    Initiatives {
+        #[command(subcommand)]
+        action: ideas::InitiativeAction,
     },
     /// Customer lifetime value: BG/NBD and Gamma-Gamma fitted by maximum likelihood on
     /// purchase histories, each customer's discounted value over a horizon, by segment,
@@ -503,6 +520,9 @@ async fn run(cli: Cli) -> ExitCode {
         Command::Alerts { action } => cases::alerts(&cli.data_dir, action).await,
         Command::Rules { action } => cases::rules(&cli.data_dir, action).await,
         Command::Cases { action } => cases::cases(&cli.data_dir, action).await,
+        Command::Webhooks { action } => cases::webhooks(&cli.data_dir, action).await,
+        Command::Ideas { action } => ideas::ideas(&cli.data_dir, action).await,
+        Command::Initiatives { action } => ideas::initiatives(&cli.data_dir, action).await,
         Command::Clv(args) => insight::clv(&cli.data_dir, args).await,
         Command::Drivers(args) => insight::drivers(&cli.data_dir, args).await,
         Command::Attrition(args) => insight::attrition(&cli.data_dir, args).await,

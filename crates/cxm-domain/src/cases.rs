@@ -44,35 +44,66 @@ impl Priority {
     }
 }
 
-/// A move of a case's status that its workflow does not allow.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct TransitionError {
-    pub from: CaseStatus,
-    pub to: CaseStatus,
+/// A status of a workflow: where it may go next.
+pub trait Workflow: Copy + PartialEq + fmt::Debug + 'static {
+    /// What the status is of, for messages ("a case", "an idea").
+    const SUBJECT: &'static str;
+    fn name(self) -> &'static str;
+    /// The statuses it may move to.
+    fn next(self) -> &'static [Self];
+
+    /// Checks a move; staying in the same status is not a move.
+    fn check(self, to: Self) -> Result<Self, TransitionError<Self>> {
+        if self.next().contains(&to) {
+            Ok(to)
+        } else {
+            Err(TransitionError { from: self, to })
+        }
+    }
 }
 
-impl fmt::Display for TransitionError {
+/// A move that a workflow does not allow.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TransitionError<S> {
+    pub from: S,
+    pub to: S,
+}
+
+impl<S: Workflow> fmt::Display for TransitionError<S> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         let allowed = self.from.next();
         let allowed = if allowed.is_empty() {
-            "nothing".to_owned()
+            "nothing: it is final".to_owned()
         } else {
             allowed
                 .iter()
-                .map(|s| s.as_str())
+                .map(|s| s.name())
                 .collect::<Vec<_>>()
                 .join(" or ")
         };
         write!(
             f,
-            "a case that is {} cannot become {}; it can become {allowed}",
-            self.from.as_str(),
-            self.to.as_str()
+            "{} that is {} cannot become {}; it can become {allowed}",
+            S::SUBJECT,
+            self.from.name(),
+            self.to.name()
         )
     }
 }
 
-impl std::error::Error for TransitionError {}
+impl<S: Workflow> std::error::Error for TransitionError<S> {}
+
+impl Workflow for CaseStatus {
+    const SUBJECT: &'static str = "a case";
+
+    fn name(self) -> &'static str {
+        self.as_str()
+    }
+
+    fn next(self) -> &'static [CaseStatus] {
+        CaseStatus::next(self)
+    }
+}
 
 impl CaseStatus {
     /// The statuses a case may move to from this one.
@@ -86,12 +117,8 @@ impl CaseStatus {
     }
 
     /// Checks a move; staying in the same status is not a move.
-    pub fn transition(self, to: CaseStatus) -> Result<CaseStatus, TransitionError> {
-        if self.next().contains(&to) {
-            Ok(to)
-        } else {
-            Err(TransitionError { from: self, to })
-        }
+    pub fn transition(self, to: CaseStatus) -> Result<CaseStatus, TransitionError<CaseStatus>> {
+        self.check(to)
     }
 
     /// Whether the case still needs work (counts against its owner's open cases and SLA).
@@ -202,6 +229,23 @@ impl AlertCondition {
     }
 }
 
+/// Checks a short stable id: 1 to 64 lowercase letters, digits or `-`.
+pub(crate) fn check_slug(field: &str, id: &str) -> Result<(), FieldError> {
+    if id.is_empty()
+        || id.len() > 64
+        || !id
+            .bytes()
+            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-')
+    {
+        return Err(FieldError::new(
+            field,
+            id,
+            format!("{field} {id:?} must be 1 to 64 lowercase letters, digits or '-'"),
+        ));
+    }
+    Ok(())
+}
+
 /// An alert rule as analysts write it.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -242,19 +286,7 @@ impl Serialize for CaseStatus {
 impl AlertRule {
     /// Checks the id, name and parameters.
     pub fn validate(&self) -> Result<(), FieldError> {
-        let id = &self.rule_id;
-        if id.is_empty()
-            || id.len() > 64
-            || !id
-                .bytes()
-                .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-')
-        {
-            return Err(FieldError::new(
-                "rule_id",
-                id,
-                format!("rule_id {id:?} must be 1 to 64 lowercase letters, digits or '-'"),
-            ));
-        }
+        check_slug("rule_id", &self.rule_id)?;
         if self.name.trim().is_empty() || self.name.len() > 200 {
             return Err(FieldError::new(
                 "name",

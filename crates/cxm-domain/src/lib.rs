@@ -8,9 +8,11 @@
 pub mod cases;
 pub mod error;
 pub mod fields;
+pub mod ideas;
 pub mod ids;
 pub mod kinds;
 pub mod metrics;
+pub mod notify;
 pub mod parse;
 pub mod records;
 pub mod stats;

@@ -8,11 +8,14 @@
 //!   group, churn drivers;
 //! - [`experience`]: what customers did after good and bad experiences — purchases,
 //!   revenue, attrition, revenue at risk and the value of moving between groups;
+//! - [`impact`]: an initiative's effect on its target metric, its teams against the
+//!   others, before and after its start (difference in differences);
 //! - [`root_causes`]: topics ranked by the repeat contacts, complaints and dissatisfaction
 //!   they bring, and emerging topics.
 
 pub mod attrition;
 pub mod experience;
+pub mod impact;
 pub mod reports;
 pub mod root_causes;
 pub mod sources;

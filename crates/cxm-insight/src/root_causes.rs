@@ -71,6 +71,10 @@ pub struct TopicCause {
     pub growth: Option<f64>,
     /// recent volume well above the baseline (Poisson test, p < 0.01) or new
     pub emerging: bool,
+    /// follow-up cases closed with this topic as their root cause (the outer loop)
+    pub cases_closed: u64,
+    /// of those, with the issue fixed
+    pub cases_fixed: u64,
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -143,11 +147,58 @@ pub fn rank(
                 score,
                 growth,
                 emerging,
+                cases_closed: 0,
+                cases_fixed: 0,
             }
         })
         .collect();
     causes.sort_by(|a, b| b.score.total_cmp(&a.score).then(a.topic.cmp(&b.topic)));
     causes
+}
+
+/// Adds the root causes recorded on closed follow-up cases (code, cases closed, of which
+/// fixed) to the report's topics, so problems that many single cases share rise above
+/// them. A code no contact carried joins the list with its cases alone.
+pub fn add_case_causes(
+    report: &mut RootCauseReport,
+    causes: &[(String, u64, u64)],
+    org: &cxm_metrics::Organisation,
+) {
+    for (code, closed, fixed) in causes {
+        match report.topics.iter_mut().find(|t| t.topic == *code) {
+            Some(topic) => {
+                topic.cases_closed = *closed;
+                topic.cases_fixed = *fixed;
+            }
+            None => {
+                let (name, category, kind) = describe(org, code);
+                report.topics.push(TopicCause {
+                    topic: code.clone(),
+                    name,
+                    category,
+                    kind,
+                    counts: TopicCounts::default(),
+                    share_of_contacts: 0.0,
+                    repeats: None,
+                    complaints: None,
+                    dissatisfaction: None,
+                    score: 0.0,
+                    growth: None,
+                    emerging: false,
+                    cases_closed: *closed,
+                    cases_fixed: *fixed,
+                });
+            }
+        }
+    }
+}
+
+/// A topic's name, category and kind (the code alone when the taxonomy lacks it).
+fn describe(org: &cxm_metrics::Organisation, code: &str) -> (String, String, String) {
+    match org.topic(code) {
+        Some(info) => (info.name.clone(), info.category.clone(), info.kind.clone()),
+        None => (code.to_owned(), String::new(), String::new()),
+    }
 }
 
 /// P(X ≥ k) for X ~ Poisson(mean).
@@ -269,10 +320,7 @@ pub async fn root_causes(
         }
     }
     let org = engine.organisation();
-    let topics = rank(counts, totals, |code| match org.topic(code) {
-        Some(info) => (info.name.clone(), info.category.clone(), info.kind.clone()),
-        None => (code.to_owned(), String::new(), String::new()),
-    });
+    let topics = rank(counts, totals, |code| describe(org, code));
     Ok(RootCauseReport {
         totals,
         recent_from: date_of_day(recent_from),

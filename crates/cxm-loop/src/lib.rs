@@ -3,10 +3,17 @@
 //! - [`alerts`]: alert rules evaluated over the fact tables open follow-up cases, one per
 //!   customer and rule within the rule's cooldown, routed to the lead of the agent's team
 //!   with an SLA due time.
+//! - [`case_metrics`]: how cases are handled per owner, unit or rule — time to first
+//!   action and to close, SLA met, re-contacts after closure;
+//! - [`webhooks`]: case events queued with each change are sent, signed and retried, to the
+//!   webhooks that want them.
 
 pub mod alerts;
+pub mod case_metrics;
+pub mod webhooks;
 
 pub use alerts::{AlertRun, RuleRun, evaluate};
+pub use webhooks::{SendOptions, SendReport, send_due};
 
 /// Why the loop could not act.
 #[derive(Debug, thiserror::Error)]
@@ -27,6 +34,12 @@ pub enum LoopError {
 
 impl From<cxm_facts::datafusion::error::DataFusionError> for LoopError {
     fn from(error: cxm_facts::datafusion::error::DataFusionError) -> Self {
+        LoopError::Engine(error.to_string())
+    }
+}
+
+impl From<cxm_facts::arrow::error::ArrowError> for LoopError {
+    fn from(error: cxm_facts::arrow::error::ArrowError) -> Self {
         LoopError::Engine(error.to_string())
     }
 }

@@ -130,13 +130,20 @@ pub async fn demo_users(dir: &DataDir) -> Result<Vec<DemoSignIn>, ApiError> {
     let store = dir.reference().await.map_err(ApiError::internal)?;
     let org = Organisation::load_structure(&store).await?;
     let mut made = Vec::new();
+    // One chain of command: the demo agent works in the demo lead's team, whose site the
+    // demo manager runs (so an agent's idea or case reaches both of them).
+    let lead = pick(&org, "lead", Some("team"), None);
+    let team = lead.as_deref().and_then(|l| org.current_unit_of(l));
+    let site = team
+        .and_then(|t| org.unit(t))
+        .and_then(|t| t.parent.clone());
     for role in AccessRole::ALL.iter().copied() {
         let person = match role {
-            AccessRole::Agent => pick(&org, "agent", Some("team")),
-            AccessRole::Lead => pick(&org, "lead", Some("team")),
-            AccessRole::Manager => pick(&org, "manager", Some("site")),
-            AccessRole::Executive => pick(&org, "executive", None),
-            AccessRole::Analyst => pick(&org, "analyst", None),
+            AccessRole::Agent => pick(&org, "agent", Some("team"), team),
+            AccessRole::Lead => lead.clone(),
+            AccessRole::Manager => pick(&org, "manager", Some("site"), site.as_deref()),
+            AccessRole::Executive => pick(&org, "executive", None, None),
+            AccessRole::Analyst => pick(&org, "analyst", None, None),
             AccessRole::Admin => None,
         };
         if matches!(
@@ -196,13 +203,27 @@ pub async fn demo_users(dir: &DataDir) -> Result<Vec<DemoSignIn>, ApiError> {
 
 /// The first person (by id) of `role` with a current unit, preferring one whose unit is at
 /// `level`.
-fn pick(org: &Organisation, role: &str, level: Option<&str>) -> Option<String> {
+/// The first person of `role` (by id) currently in unit `within` if any is, else at
+/// `level`, else anywhere.
+fn pick(
+    org: &Organisation,
+    role: &str,
+    level: Option<&str>,
+    within: Option<&str>,
+) -> Option<String> {
     let mut candidates: Vec<&str> = org
         .people()
         .filter(|(id, _, r)| *r == role && org.current_unit_of(id).is_some())
         .map(|(id, _, _)| id)
         .collect();
     candidates.sort_unstable();
+    if let Some(unit) = within
+        && let Some(id) = candidates
+            .iter()
+            .find(|id| org.current_unit_of(id) == Some(unit))
+    {
+        return Some((*id).to_owned());
+    }
     let at_level = |id: &&&str| {
         level.is_none_or(|level| {
             org.current_unit_of(id)

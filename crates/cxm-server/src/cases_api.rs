@@ -34,8 +34,99 @@ pub fn routes() -> Router<AppState> {
     Router::new()
         .route("/api/v1/cases", get(list_cases))
         .route("/api/v1/cases/{id}", get(get_case).patch(patch_case))
+        .route("/api/v1/case-metrics", get(get_case_metrics))
         .route("/api/v1/alert-rules", get(list_rules))
         .route("/api/v1/alert-rules/{id}", axum::routing::put(put_rule))
+}
+
+#[derive(Debug, Default, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct CaseMetricsParams {
+    /// owner (default), unit, rule or all.
+    #[param(pattern = "^(owner|unit|rule|all)$")]
+    by: Option<String>,
+    /// Cases opened from this UTC day, YYYY-MM-DD.
+    #[param(format = Date)]
+    from: Option<String>,
+    /// … to this one (inclusive).
+    #[param(format = Date)]
+    to: Option<String>,
+    /// Days after closing in which a contact counts as a re-contact (default 7).
+    #[param(minimum = 1, maximum = 90)]
+    recontact_days: Option<u32>,
+}
+
+/// How one owner's, unit's or rule's cases are handled.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct CaseMetricsView {
+    /// The owner's person id, unit id or rule id (`(none)`, or `all`).
+    group: String,
+    opened: u64,
+    acted: u64,
+    first_action_hours_mean: Option<f64>,
+    first_action_hours_median: Option<f64>,
+    closed: u64,
+    close_hours_mean: Option<f64>,
+    close_hours_median: Option<f64>,
+    /// Share settled by the due time, among settled and overdue cases: {value, n, low, high}.
+    #[schema(value_type = Option<Object>)]
+    sla_met: Option<cxm_domain::stats::Estimate>,
+    /// Share of closed cases whose customer came back within the window.
+    #[schema(value_type = Option<Object>)]
+    recontacted: Option<cxm_domain::stats::Estimate>,
+}
+
+#[utoipa::path(get, path = "/api/v1/case-metrics", tag = "cases", params(CaseMetricsParams),
+    responses((status = 200, body = Vec<CaseMetricsView>), (status = 400, body = crate::error::ErrorBody),
+              (status = 401, body = crate::error::ErrorBody), (status = 403, body = crate::error::ErrorBody)))]
+pub(crate) async fn get_case_metrics(
+    State(state): State<AppState>,
+    principal: Principal,
+    Params(params): Params<CaseMetricsParams>,
+) -> Result<Json<Vec<CaseMetricsView>>, ApiError> {
+    principal.may_read()?;
+    let by = cxm_loop::case_metrics::CaseGrouping::parse(params.by.as_deref().unwrap_or("owner"))
+        .map_err(ApiError::BadRequest)?;
+    let from = crate::api::day("from", &params.from)?;
+    let to = crate::api::day("to", &params.to)?;
+    let recontact_days = params.recontact_days.unwrap_or(7);
+    if !(1..=90).contains(&recontact_days) {
+        return Err(ApiError::BadRequest(format!(
+            "recontact_days {recontact_days} must be in 1..=90"
+        )));
+    }
+    let engine = state.engine().await;
+    let scope = Scope::of(&principal, engine.organisation());
+    let request = cxm_loop::case_metrics::CaseMetricsRequest {
+        filter: scoped_filter(&scope, engine.organisation())?,
+        by,
+        from,
+        to,
+        recontact_days,
+        now: chrono::Utc::now(),
+    };
+    let rows = cxm_loop::case_metrics::case_metrics(state.dir(), &request)
+        .await
+        .map_err(|error| match error {
+            cxm_loop::LoopError::Sql(error) => ApiError::from(error),
+            other => ApiError::internal(other),
+        })?;
+    Ok(Json(
+        rows.into_iter()
+            .map(|m| CaseMetricsView {
+                group: m.group,
+                opened: m.opened,
+                acted: m.acted,
+                first_action_hours_mean: m.first_action_hours_mean,
+                first_action_hours_median: m.first_action_hours_median,
+                closed: m.closed,
+                close_hours_mean: m.close_hours_mean,
+                close_hours_median: m.close_hours_median,
+                sla_met: m.sla_met,
+                recontacted: m.recontacted,
+            })
+            .collect(),
+    ))
 }
 
 /// Most cases one listing returns.
@@ -192,7 +283,9 @@ pub struct CaseUpdate {
 }
 
 /// A JSON number without a fractional part (`3` or `3.0`), as JSON Schema's integer.
-fn whole_number<'de, D: serde::Deserializer<'de>>(deserializer: D) -> Result<i64, D::Error> {
+pub(crate) fn whole_number<'de, D: serde::Deserializer<'de>>(
+    deserializer: D,
+) -> Result<i64, D::Error> {
     let number = serde_json::Number::deserialize(deserializer)?;
     number
         .as_i64()
@@ -338,7 +431,7 @@ fn case_id(text: &str) -> Result<i64, ApiError> {
 }
 
 /// A session's change must carry its CSRF token (tokens carry none).
-fn csrf_checked(principal: &Principal, headers: &HeaderMap) -> Result<(), ApiError> {
+pub(crate) fn csrf_checked(principal: &Principal, headers: &HeaderMap) -> Result<(), ApiError> {
     if let Principal::User { csrf, .. } = principal {
         let given = headers
             .get("x-csrf-token")
@@ -353,7 +446,7 @@ fn csrf_checked(principal: &Principal, headers: &HeaderMap) -> Result<(), ApiErr
     Ok(())
 }
 
-fn json_body<T: serde::de::DeserializeOwned>(
+pub(crate) fn json_body<T: serde::de::DeserializeOwned>(
     state: &AppState,
     body: Result<Bytes, BytesRejection>,
 ) -> Result<T, ApiError> {
@@ -391,6 +484,7 @@ pub(crate) async fn work_case(
             cxm_loop::LoopError::Sql(error) => ApiError::from(error),
             other => ApiError::internal(other),
         })?;
+    state.wake_sender();
     auth::audit(
         state,
         &actor,

@@ -483,6 +483,8 @@ pub fn navigation() -> Markup {
             a href="/retention" { "Retention" }
             a href="/root-causes" { "Root causes" }
             a href="/cases" { "Cases" }
+            a href="/ideas" { "Ideas" }
+            a href="/inbox" { "Inbox" }
             a href="/records/contacts" { "Contacts" }
             a href="/records/answers" { "Answers" }
         }

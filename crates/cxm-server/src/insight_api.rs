@@ -270,9 +270,42 @@ pub(crate) async fn root_causes(
     principal: Principal,
     Params(filters): Params<FilterParams>,
 ) -> Result<Json<serde_json::Value>, ApiError> {
-    let (engine, _, filters) = scoped(&state, &principal, &filters).await?;
-    let report = cxm_insight::root_causes::root_causes(&engine, &filters).await?;
+    let (engine, scope, filters) = scoped(&state, &principal, &filters).await?;
+    let mut report = cxm_insight::root_causes::root_causes(&engine, &filters).await?;
+    add_case_causes(&state, &engine, &scope, &filters, &mut report).await?;
     Ok(Json(to_json(&report)?))
+}
+
+/// The root causes of the follow-up cases closed in the report's period and the caller's
+/// scope, added to the report's topics (the outer loop).
+pub(crate) async fn add_case_causes(
+    state: &AppState,
+    engine: &cxm_metrics::Engine,
+    scope: &Scope,
+    filters: &cxm_metrics::Filters,
+    report: &mut cxm_insight::root_causes::RootCauseReport,
+) -> Result<(), ApiError> {
+    use cxm_sql::CaseStore;
+    let org = engine.organisation();
+    let mut filter = crate::cases_api::scoped_filter(scope, org)?;
+    // the area asked for (already inside the scope)
+    if let Some(unit) = &filters.unit {
+        filter.units = Some(org.subtree(unit).map(|u| u.id.clone()).collect());
+    }
+    if let Some(person) = &filters.person {
+        filter.agent_id = Some(person.clone());
+    }
+    let from = filters
+        .from
+        .or_else(|| engine.span().map(|(first, _)| first))
+        .unwrap_or(report.to);
+    let day = |d: chrono::NaiveDate| format!("{}T00:00:00Z", d.format("%Y-%m-%d"));
+    let causes = state
+        .store()
+        .closed_root_causes(&filter, &day(from), &day(report.to + chrono::Days::new(1)))
+        .await?;
+    cxm_insight::root_causes::add_case_causes(report, &causes, engine.organisation());
+    Ok(())
 }
 
 /// JSON with non-finite numbers (an interval without resamples) as null.

@@ -11,6 +11,7 @@
 //!   bring, with growth and emerging topics, linked to their contacts.
 
 use axum::Router;
+use axum::extract::State;
 use axum::response::Response;
 use axum::routing::get;
 use cxm_domain::metrics::MetricUnit;
@@ -517,9 +518,11 @@ async fn retention_page(
     Ok(page.render("Retention", body))
 }
 
-async fn root_causes_page(page: Page) -> Result<Response, ApiError> {
+async fn root_causes_page(State(state): State<AppState>, page: Page) -> Result<Response, ApiError> {
     let (subject, name, filters) = area(&page)?;
-    let report = cxm_insight::root_causes::root_causes(&page.engine, &filters).await?;
+    let mut report = cxm_insight::root_causes::root_causes(&page.engine, &filters).await?;
+    crate::insight_api::add_case_causes(&state, &page.engine, &page.scope, &filters, &mut report)
+        .await?;
     let gap = |g: &Option<cxm_insight::root_causes::Gap>| match g {
         Some(g) => format!("{} vs {}", percent(g.rate), percent(g.rest)),
         None => "–".into(),
@@ -534,7 +537,7 @@ async fn root_causes_page(page: Page) -> Result<Response, ApiError> {
             (cxm_insight::root_causes::RECENT_DAYS) " days to the " (cxm_insight::root_causes::BASELINE_DAYS) " before." }
         div.scroll { table.root-causes {
             thead { tr { th { "Topic" } th { "Kind" } th { "Contacts" } th { "Repeat contacts" } th { "Complaints" }
-                         th { "Not satisfied" } th { "Excess events" } th { "Growth" } } }
+                         th { "Not satisfied" } th { "Excess events" } th { "Growth" } th { "Closed cases (fixed)" } } }
             tbody { @for t in &report.topics {
                 tr data-topic=(t.topic) data-emerging=(t.emerging) {
                     td { (t.name) " (" (t.topic) ")" @if t.emerging { " " strong.emerging { "emerging" } } }
@@ -543,6 +546,7 @@ async fn root_causes_page(page: Page) -> Result<Response, ApiError> {
                     td.num { (gap(&t.repeats)) } td.num { (gap(&t.complaints)) } td.num { (gap(&t.dissatisfaction)) }
                     td.num { (format!("{:.0}", t.score)) }
                     td.num { (t.growth.map(|g| format!("×{g:.2}")).unwrap_or_else(|| "new".into())) }
+                    td.num.cases { @if t.cases_closed > 0 { (t.cases_closed) " (" (t.cases_fixed) ")" } @else { "–" } }
                 }
             } }
         } }

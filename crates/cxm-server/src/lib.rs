@@ -28,9 +28,12 @@ pub mod cases_pages;
 pub mod charts;
 pub mod dashboard;
 pub mod error;
+pub mod ideas_api;
+pub mod ideas_pages;
 pub mod ingest;
 pub mod insight_api;
 pub mod insight_pages;
+pub mod notify_api;
 pub mod overview;
 pub mod pages;
 pub mod person_page;
@@ -54,6 +57,10 @@ pub struct ServerConfig {
     pub body_limit: usize,
     /// How often the alert rules are evaluated besides after every ingest.
     pub alert_interval: Duration,
+    /// How often queued webhook deliveries are looked at besides after every case change.
+    pub webhook_interval: Duration,
+    /// When failed webhook deliveries are tried again.
+    pub webhook_retry: cxm_domain::notify::RetrySchedule,
 }
 
 impl Default for ServerConfig {
@@ -63,6 +70,8 @@ impl Default for ServerConfig {
             session_ttl: Duration::from_secs(12 * 3600),
             body_limit: 16 << 20,
             alert_interval: Duration::from_secs(15 * 60),
+            webhook_interval: Duration::from_secs(10),
+            webhook_retry: cxm_domain::notify::RetrySchedule::default(),
         }
     }
 }
@@ -84,6 +93,8 @@ struct Inner {
     ingesting: Mutex<()>,
     /// One alert evaluation at a time.
     alerting: Mutex<()>,
+    /// Wakes the webhook sender (a case changed).
+    sender: Arc<Notify>,
     refresher: Arc<Refresher>,
 }
 
@@ -99,8 +110,9 @@ struct Refresher {
 
 impl Drop for Inner {
     fn drop(&mut self) {
-        // Lets the refresh task see that the server is gone and end.
+        // Lets the refresh and sender tasks see that the server is gone and end.
         self.refresher.wake.notify_one();
+        self.sender.notify_one();
     }
 }
 
@@ -144,6 +156,43 @@ async fn alert_schedule(inner: Weak<Inner>) {
     }
 }
 
+/// Sends queued webhook deliveries when a case changed, and on a schedule (retries fall
+/// due; other processes, such as the CLI, queue events too).
+async fn webhook_sender(wake: Arc<Notify>, inner: Weak<Inner>) {
+    let client = match cxm_loop::webhooks::client(&cxm_loop::SendOptions::default()) {
+        Ok(client) => client,
+        Err(error) => {
+            tracing::error!(%error, "webhooks cannot be sent");
+            return;
+        }
+    };
+    loop {
+        let Some(state) = inner.upgrade().map(AppState) else {
+            return;
+        };
+        let options = cxm_loop::SendOptions {
+            schedule: state.config().webhook_retry,
+            ..Default::default()
+        };
+        match cxm_loop::send_due(state.store(), &client, &options, chrono::Utc::now()).await {
+            Ok(report) if report != cxm_loop::SendReport::default() => tracing::info!(
+                delivered = report.delivered,
+                retrying = report.retrying,
+                given_up = report.given_up,
+                "webhook deliveries"
+            ),
+            Ok(_) => {}
+            Err(error) => tracing::error!(%error, "webhook deliveries could not be sent"),
+        }
+        let interval = state.config().webhook_interval;
+        drop(state);
+        tokio::select! {
+            () = wake.notified() => {}
+            () = tokio::time::sleep(interval) => {}
+        }
+    }
+}
+
 impl AppState {
     /// Opens the data directory's store and metric engine (building the rollup when it is
     /// out of date).
@@ -164,10 +213,12 @@ impl AppState {
             throttle: auth::Throttle::default(),
             ingesting: Mutex::new(()),
             alerting: Mutex::new(()),
+            sender: Arc::new(Notify::new()),
             refresher: refresher.clone(),
         });
         tokio::spawn(refresh_loop(refresher, Arc::downgrade(&inner)));
         tokio::spawn(alert_schedule(Arc::downgrade(&inner)));
+        tokio::spawn(webhook_sender(inner.sender.clone(), Arc::downgrade(&inner)));
         Ok(AppState(inner))
     }
 
@@ -202,11 +253,17 @@ impl AppState {
         let _turn = self.0.alerting.lock().await;
         match cxm_loop::evaluate(self.dir(), None, chrono::Utc::now()).await {
             Ok(run) if run.opened > 0 => {
-                tracing::info!(opened = run.opened, "alert rules opened cases")
+                tracing::info!(opened = run.opened, "alert rules opened cases");
+                self.wake_sender();
             }
             Ok(_) => {}
             Err(error) => tracing::error!(%error, "the alert rules could not be evaluated"),
         }
+    }
+
+    /// Tells the webhook sender that events were queued.
+    pub(crate) fn wake_sender(&self) {
+        self.0.sender.notify_one();
     }
 
     /// Holds the process's API ingest turn until dropped.
@@ -246,6 +303,9 @@ pub fn router(state: AppState) -> Router {
         .merge(insight_api::routes())
         .merge(cases_api::routes())
         .merge(cases_pages::routes())
+        .merge(notify_api::routes())
+        .merge(ideas_api::routes())
+        .merge(ideas_pages::routes())
         .merge(insight_pages::routes())
         .merge(ingest::routes())
         .merge(pages::routes())

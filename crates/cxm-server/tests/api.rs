@@ -145,6 +145,18 @@ async fn the_openapi_document_describes_every_route() {
         "/api/v1/cases/{id}",
         "/api/v1/alert-rules",
         "/api/v1/alert-rules/{id}",
+        "/api/v1/notifications",
+        "/api/v1/notifications/read",
+        "/api/v1/webhooks",
+        "/api/v1/webhooks/{id}",
+        "/api/v1/webhooks/{id}/deliveries",
+        "/api/v1/ideas",
+        "/api/v1/ideas/{id}",
+        "/api/v1/ideas/{id}/vote",
+        "/api/v1/ideas/{id}/comments",
+        "/api/v1/initiatives",
+        "/api/v1/initiatives/{id}/impact",
+        "/api/v1/case-metrics",
     ] {
         assert!(paths.contains(path), "{path} missing from {paths:?}");
     }
@@ -2063,4 +2075,754 @@ async fn analysts_edit_alert_rules_and_nobody_else_does() {
         (saved["updated_by"].as_str(), saved["sla_hours"].as_u64()),
         (Some(user("analyst").username.as_str()), Some(72))
     );
+}
+
+/// What the test's webhook receiver saw: every request's idempotency key and answer, and
+/// the events it acted on (once per key). It refuses the first attempt at every event, as
+/// a receiver that is briefly down would, and checks every signature itself.
+#[derive(Default)]
+struct Received {
+    requests: Vec<(String, StatusCode)>,
+    events: Vec<(String, Value)>,
+}
+
+const HOOK_SECRET: &str = "integration-test-secret";
+
+async fn receiver() -> (String, std::sync::Arc<std::sync::Mutex<Received>>) {
+    use hmac::Mac;
+    let received = std::sync::Arc::new(std::sync::Mutex::new(Received::default()));
+    let seen = received.clone();
+    let app = axum::Router::new().route(
+        "/hook",
+        axum::routing::post(
+            move |headers: axum::http::HeaderMap, body: axum::body::Bytes| {
+                let seen = seen.clone();
+                async move {
+                    let header = |name: &str| {
+                        headers
+                            .get(name)
+                            .and_then(|v| v.to_str().ok())
+                            .unwrap_or_default()
+                            .to_owned()
+                    };
+                    let key = header("idempotency-key");
+                    let mut mac =
+                        hmac::Hmac::<sha2::Sha256>::new_from_slice(HOOK_SECRET.as_bytes()).unwrap();
+                    mac.update(format!("{}.", header("cxm-timestamp")).as_bytes());
+                    mac.update(&body);
+                    let expected = format!("v1={}", hex::encode(mac.finalize().into_bytes()));
+                    let mut seen = seen.lock().unwrap();
+                    let tried = seen.requests.iter().any(|(k, _)| *k == key);
+                    let status = if header("cxm-signature") != expected {
+                        StatusCode::UNAUTHORIZED
+                    } else if !tried {
+                        StatusCode::SERVICE_UNAVAILABLE
+                    } else {
+                        if !seen.events.iter().any(|(k, _)| *k == key) {
+                            let event: Value = serde_json::from_slice(&body).unwrap();
+                            seen.events.push((key.clone(), event));
+                        }
+                        StatusCode::NO_CONTENT
+                    };
+                    seen.requests.push((key, status));
+                    axum::http::StatusCode::from_u16(status.as_u16()).unwrap()
+                }
+            },
+        ),
+    );
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let url = format!("http://{}/hook", listener.local_addr().unwrap());
+    tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
+    (url, received)
+}
+
+async fn send_json(
+    method: reqwest::Method,
+    base: &str,
+    path: &str,
+    cookie: &str,
+    csrf: Option<&str>,
+    body: Value,
+) -> (StatusCode, Value) {
+    let mut request = client()
+        .request(method, format!("{base}{path}"))
+        .header(reqwest::header::COOKIE, cookie)
+        .json(&body);
+    if let Some(csrf) = csrf {
+        request = request.header("x-csrf-token", csrf);
+    }
+    send_as(request, &As::Anonymous).await
+}
+
+/// Waits until the receiver has acted on the event with this key.
+async fn acted_on(received: &std::sync::Mutex<Received>, key: &str) -> Value {
+    let started = std::time::Instant::now();
+    loop {
+        if let Some((_, event)) = received
+            .lock()
+            .unwrap()
+            .events
+            .iter()
+            .find(|(k, _)| k == key)
+        {
+            return event.clone();
+        }
+        assert!(
+            started.elapsed() < std::time::Duration::from_secs(30),
+            "the receiver never took {key}: {:?}",
+            received.lock().unwrap().requests
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn case_events_reach_webhooks_and_the_owners_inbox() {
+    let w = common::build_world(600).await;
+    let (url, received) = receiver().await;
+    let config = ServerConfig {
+        webhook_interval: std::time::Duration::from_millis(200),
+        webhook_retry: cxm_domain::notify::RetrySchedule {
+            first_delay_seconds: 1,
+            max_attempts: 5,
+        },
+        ..ServerConfig::default()
+    };
+    let server = server_on(&w, config).await;
+    let base = &server.base;
+    let by_role = |role: &str| w.users.iter().find(|u| u.role.as_str() == role).unwrap();
+
+    // Admins, and only admins, subscribe webhooks; the secret is never shown again.
+    let admin = sign_in(base, by_role("admin")).await;
+    let csrf = session_csrf(base, &admin).await;
+    let hook = serde_json::json!({"url": url, "events": ["case.opened", "case.updated"], "secret": HOOK_SECRET});
+    let put = |cookie: String, csrf: Option<String>, body: Value| async move {
+        send_json(
+            reqwest::Method::PUT,
+            base,
+            "/api/v1/webhooks/crm",
+            &cookie,
+            csrf.as_deref(),
+            body,
+        )
+        .await
+    };
+    let (status, _) = put(admin.clone(), None, hook.clone()).await;
+    assert_eq!(status, StatusCode::FORBIDDEN, "no CSRF header");
+    let lead = by_role("lead");
+    let lead_cookie = sign_in(base, lead).await;
+    let lead_csrf = session_csrf(base, &lead_cookie).await;
+    let (status, _) = put(lead_cookie.clone(), Some(lead_csrf.clone()), hook.clone()).await;
+    assert_eq!(
+        status,
+        StatusCode::FORBIDDEN,
+        "leads do not manage webhooks"
+    );
+    let (status, answer) = put(
+        admin.clone(),
+        Some(csrf.clone()),
+        serde_json::json!({"url": "ftp://x", "events": ["case.opened"], "secret": HOOK_SECRET}),
+    )
+    .await;
+    assert_eq!(status, StatusCode::BAD_REQUEST, "{answer}");
+    let (status, answer) = put(
+        admin.clone(),
+        Some(csrf.clone()),
+        serde_json::json!({"url": url, "events": ["case.opened"]}),
+    )
+    .await;
+    assert_eq!(
+        status,
+        StatusCode::CONFLICT,
+        "a new webhook needs a secret: {answer}"
+    );
+    let (status, saved) = put(admin.clone(), Some(csrf.clone()), hook).await;
+    assert_eq!(status, StatusCode::OK, "{saved}");
+    assert!(saved.get("secret").is_none(), "{saved}");
+    let (status, listed) = get(base, "/api/v1/webhooks", &As::Cookie(&admin)).await;
+    assert_eq!(
+        (status, listed[0]["webhook_id"].as_str()),
+        (StatusCode::OK, Some("crm"))
+    );
+    let (status, _) = get(base, "/api/v1/webhooks", &As::Bearer(&w.read_token)).await;
+    assert_eq!(status, StatusCode::FORBIDDEN);
+
+    // A detractor answer about a contact of the lead's team opens a case: the webhook
+    // gets it (after one refused attempt) and the lead finds it in their inbox.
+    let engine = server.state.engine().await;
+    let org = engine.organisation();
+    let lead_person = lead.person.clone().unwrap();
+    let team = org.current_unit_of(&lead_person).unwrap().to_owned();
+    let agent = org
+        .people()
+        .filter(|(id, _, role)| *role == "agent" && org.current_unit_of(id) == Some(team.as_str()))
+        .map(|(id, _, _)| id.to_owned())
+        .min()
+        .unwrap();
+    let now = chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Secs, true);
+    for (kind, record) in [
+        (
+            "interactions",
+            serde_json::json!({"interaction_id": "I-HOOK-1", "customer_id": "C-HOOK-1",
+            "agent_id": agent, "channel": "phone", "started_at": now, "talk_seconds": 300}),
+        ),
+        (
+            "surveys",
+            serde_json::json!({"response_id": "R-HOOK-1", "survey": "nps", "answered_at": now,
+            "customer_id": "C-HOOK-1", "interaction_id": "I-HOOK-1", "nps": 1}),
+        ),
+    ] {
+        let (status, answer) = post_json(
+            base,
+            &format!("/api/v1/ingest/{kind}?wait=true"),
+            &As::Bearer(&w.ingest_token),
+            Value::Array(vec![record]).to_string(),
+        )
+        .await;
+        assert_eq!(status, StatusCode::OK, "{answer}");
+    }
+    let (_, cases) = get(
+        base,
+        "/api/v1/cases?customer=C-HOOK-1&rule=detractor",
+        &As::Cookie(&lead_cookie),
+    )
+    .await;
+    let id = cases["cases"][0]["case_id"]
+        .as_i64()
+        .expect("a detractor case");
+    let opened = acted_on(&received, &format!("case-{id}-opened")).await;
+    assert_eq!(opened["event"], "case.opened");
+    assert_eq!(opened["case"]["owner_id"], lead_person.as_str());
+    assert_eq!(opened["case"]["customer_id"], "C-HOOK-1");
+
+    let (status, inbox) = get(
+        base,
+        "/api/v1/notifications?unread=true",
+        &As::Cookie(&lead_cookie),
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK, "{inbox}");
+    let entry = inbox["notifications"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|n| n["case_id"] == id)
+        .unwrap_or_else(|| panic!("case {id} not in the lead's inbox: {inbox}"))
+        .clone();
+    assert!(
+        entry["message"].as_str().unwrap().contains("NPS 1"),
+        "{entry}"
+    );
+    let (_, html) = page(base, "/inbox", Some(&lead_cookie)).await;
+    assert!(
+        html.contains(&format!("href=\"/cases/{id}\"")),
+        "the inbox page links the case"
+    );
+    let (status, _) = post_json(
+        base,
+        "/api/v1/notifications/read",
+        &As::Cookie(&lead_cookie),
+        "{}",
+    )
+    .await;
+    assert_eq!(
+        status,
+        StatusCode::FORBIDDEN,
+        "a session's change needs its CSRF token"
+    );
+    let (status, marked) = send_json(
+        reqwest::Method::POST,
+        base,
+        "/api/v1/notifications/read",
+        &lead_cookie,
+        Some(&lead_csrf),
+        serde_json::json!({"ids": [entry["notification_id"]]}),
+    )
+    .await;
+    assert_eq!(
+        (status, marked["marked"].as_u64()),
+        (StatusCode::OK, Some(1)),
+        "{marked}"
+    );
+    let (_, inbox) = get(base, "/api/v1/notifications", &As::Cookie(&lead_cookie)).await;
+    let entry = inbox["notifications"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|n| n["case_id"] == id)
+        .unwrap();
+    assert!(entry["read_at"].is_string(), "{entry}");
+    let (status, _) = get(base, "/api/v1/notifications", &As::Bearer(&w.read_token)).await;
+    assert!(
+        matches!(status, StatusCode::UNAUTHORIZED | StatusCode::FORBIDDEN),
+        "tokens have no inbox: {status}"
+    );
+
+    // The lead works the case: the webhook gets the update.
+    let (status, worked) = patch_case(
+        base,
+        &lead_cookie,
+        Some(&lead_csrf),
+        id,
+        serde_json::json!({"version": 1, "status": "in_progress", "note": "calling back"}),
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK, "{worked}");
+    let updated = acted_on(&received, &format!("case-{id}-v2")).await;
+    assert_eq!(
+        (
+            updated["event"].as_str(),
+            updated["case"]["status"].as_str()
+        ),
+        (Some("case.updated"), Some("in_progress"))
+    );
+    assert_eq!(updated["actor"], lead.username.as_str());
+
+    // Every event was tried twice under one key: refused, then taken; no signature failed.
+    let (_, deliveries) = get(base, "/api/v1/webhooks/crm/deliveries", &As::Cookie(&admin)).await;
+    let ours: Vec<&Value> = deliveries
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|d| d["case_id"] == id)
+        .collect();
+    assert_eq!(ours.len(), 2, "{deliveries}");
+    for delivery in ours {
+        assert_eq!(
+            (delivery["status"].as_str(), delivery["attempts"].as_i64()),
+            (Some("delivered"), Some(2)),
+            "{delivery}"
+        );
+    }
+    let received = received.lock().unwrap();
+    assert!(
+        received
+            .requests
+            .iter()
+            .all(|(_, s)| *s != StatusCode::UNAUTHORIZED)
+    );
+    drop(received);
+
+    let (status, _) = send_json(
+        reqwest::Method::DELETE,
+        base,
+        "/api/v1/webhooks/crm",
+        &admin,
+        Some(&csrf),
+        Value::Null,
+    )
+    .await;
+    assert_eq!(status, StatusCode::NO_CONTENT);
+    let (status, _) = get(base, "/api/v1/webhooks/crm/deliveries", &As::Cookie(&admin)).await;
+    assert_eq!(status, StatusCode::NOT_FOUND);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn ideas_are_scoped_and_move_from_submission_to_measured_initiative() {
+    let server = server().await;
+    let base = &server.base;
+    let engine = server.state.engine().await;
+    let org = engine.organisation();
+    let (agent, lead, manager) = (user("agent"), user("lead"), user("manager"));
+    let agent_team = org
+        .current_unit_of(agent.person.as_deref().unwrap())
+        .unwrap()
+        .to_owned();
+    let site = org.unit(&agent_team).unwrap().parent.clone().unwrap();
+    assert_eq!(
+        org.current_unit_of(lead.person.as_deref().unwrap()),
+        Some(agent_team.as_str()),
+        "the demo agent works in the demo lead's team"
+    );
+    let session = |who: &'static DemoSignIn| async move {
+        let cookie = sign_in(base, who).await;
+        let csrf = session_csrf(base, &cookie).await;
+        (cookie, csrf)
+    };
+    let (agent_cookie, agent_csrf) = session(agent).await;
+    let (lead_cookie, lead_csrf) = session(lead).await;
+    let (manager_cookie, manager_csrf) = session(manager).await;
+    let (exec_cookie, _) = session(user("executive")).await;
+    let send = |method: reqwest::Method, path: String, cookie: &str, csrf: &str, body: Value| {
+        let (cookie, csrf) = (cookie.to_owned(), csrf.to_owned());
+        async move { send_json(method, base, &path, &cookie, Some(&csrf), body).await }
+    };
+
+    // An agent submits an idea: it belongs to their team.
+    let idea = serde_json::json!({"title": "Call back instead of holding", "problem": "Customers hold for minutes at peak",
+        "proposal": "Offer a callback after a minute on hold", "topics": [], "metrics": ["handle_seconds"]});
+    let (status, _) = send_json(
+        reqwest::Method::POST,
+        base,
+        "/api/v1/ideas",
+        &agent_cookie,
+        None,
+        idea.clone(),
+    )
+    .await;
+    assert_eq!(
+        status,
+        StatusCode::FORBIDDEN,
+        "a session needs its CSRF header"
+    );
+    let mut unknown = idea.clone();
+    unknown["metrics"] = serde_json::json!(["happiness"]);
+    let (status, _) = send(
+        reqwest::Method::POST,
+        "/api/v1/ideas".into(),
+        &agent_cookie,
+        &agent_csrf,
+        unknown,
+    )
+    .await;
+    assert_eq!(
+        status,
+        StatusCode::BAD_REQUEST,
+        "metrics come from the catalogue"
+    );
+    let (status, created) = send(
+        reqwest::Method::POST,
+        "/api/v1/ideas".into(),
+        &agent_cookie,
+        &agent_csrf,
+        idea,
+    )
+    .await;
+    assert_eq!(status, StatusCode::CREATED, "{created}");
+    let id = created["idea_id"].as_i64().unwrap();
+    assert_eq!(created["unit_id"], agent_team.as_str());
+    assert_eq!(
+        (created["status"].as_str(), created["version"].as_i64()),
+        (Some("new"), Some(1))
+    );
+
+    // An idea from another site: outside the agent's, lead's and manager's scope.
+    let other_site = org
+        .units()
+        .iter()
+        .find(|u| u.level == "team" && !org.within(&u.id, &site))
+        .unwrap()
+        .id
+        .clone();
+    let store = DataDir::open(&world().path)
+        .unwrap()
+        .reference()
+        .await
+        .unwrap();
+    let elsewhere = cxm_sql::IdeaStore::submit_idea(
+        &store,
+        &cxm_domain::ideas::NewIdea {
+            title: "Elsewhere".into(),
+            problem: "p".into(),
+            proposal: "q".into(),
+            topics: vec![],
+            metrics: vec![],
+        },
+        "P-ELSEWHERE",
+        Some(&other_site),
+        "2025-01-01T00:00:00Z",
+    )
+    .await
+    .unwrap()
+    .idea_id;
+    for (cookie, sees_elsewhere) in [
+        (&agent_cookie, false),
+        (&lead_cookie, false),
+        (&manager_cookie, false),
+        (&exec_cookie, true),
+    ] {
+        let (status, listed) = get(base, "/api/v1/ideas?limit=1000", &As::Cookie(cookie)).await;
+        assert_eq!(status, StatusCode::OK);
+        let ids: Vec<i64> = listed
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|i| i["idea_id"].as_i64().unwrap())
+            .collect();
+        assert!(ids.contains(&id));
+        assert_eq!(ids.contains(&elsewhere), sees_elsewhere, "{ids:?}");
+        let (status, _) = get(
+            base,
+            &format!("/api/v1/ideas/{elsewhere}"),
+            &As::Cookie(cookie),
+        )
+        .await;
+        assert_eq!(status == StatusCode::OK, sees_elsewhere);
+    }
+    let (status, _) = send(
+        reqwest::Method::PATCH,
+        format!("/api/v1/ideas/{elsewhere}"),
+        &manager_cookie,
+        &manager_csrf,
+        serde_json::json!({"version": 1, "status": "under_review"}),
+    )
+    .await;
+    assert_eq!(
+        status,
+        StatusCode::NOT_FOUND,
+        "nobody edits an idea outside their scope"
+    );
+
+    // Votes: once per person, visible who voted; comments.
+    let vote = |cookie: String, csrf: String, method: reqwest::Method| {
+        send(
+            method,
+            format!("/api/v1/ideas/{id}/vote"),
+            &cookie,
+            &csrf,
+            Value::Null,
+        )
+    };
+    let (_, first) = vote(
+        agent_cookie.clone(),
+        agent_csrf.clone(),
+        reqwest::Method::POST,
+    )
+    .await;
+    let (_, again) = vote(
+        agent_cookie.clone(),
+        agent_csrf.clone(),
+        reqwest::Method::POST,
+    )
+    .await;
+    assert_eq!(
+        (
+            first["changed"].as_bool(),
+            again["changed"].as_bool(),
+            again["votes"].as_u64()
+        ),
+        (Some(true), Some(false), Some(1))
+    );
+    vote(
+        lead_cookie.clone(),
+        lead_csrf.clone(),
+        reqwest::Method::POST,
+    )
+    .await;
+    let (status, comment) = send(
+        reqwest::Method::POST,
+        format!("/api/v1/ideas/{id}/comments"),
+        &lead_cookie,
+        &lead_csrf,
+        serde_json::json!({"text": "We tried a pilot in 2023: worth a proper go"}),
+    )
+    .await;
+    assert_eq!(status, StatusCode::NO_CONTENT, "{comment}");
+
+    // Triage: not the agent's to do; the lead reviews, estimates and proposes it.
+    let patch = |cookie: &str, csrf: &str, body: Value| {
+        send(
+            reqwest::Method::PATCH,
+            format!("/api/v1/ideas/{id}"),
+            cookie,
+            csrf,
+            body,
+        )
+    };
+    let (status, _) = patch(
+        &agent_cookie,
+        &agent_csrf,
+        serde_json::json!({"version": 1, "status": "under_review"}),
+    )
+    .await;
+    assert_eq!(status, StatusCode::FORBIDDEN);
+    let (status, skipped) = patch(
+        &lead_cookie,
+        &lead_csrf,
+        serde_json::json!({"version": 1, "status": "approved", "reason": "x"}),
+    )
+    .await;
+    assert_eq!(
+        status,
+        StatusCode::CONFLICT,
+        "no skipping triage: {skipped}"
+    );
+    // two triagers on one version: one wins, the other is told to reload
+    let (a, b) = tokio::join!(
+        patch(
+            &lead_cookie,
+            &lead_csrf,
+            serde_json::json!({"version": 1, "status": "under_review"})
+        ),
+        patch(
+            &manager_cookie,
+            &manager_csrf,
+            serde_json::json!({"version": 1, "status": "declined", "reason": "not now"})
+        ),
+    );
+    let mut statuses = [a.0, b.0];
+    statuses.sort();
+    assert_eq!(
+        statuses,
+        [StatusCode::OK, StatusCode::CONFLICT],
+        "{a:?} {b:?}"
+    );
+    let (_, detail) = get(
+        base,
+        &format!("/api/v1/ideas/{id}"),
+        &As::Cookie(&lead_cookie),
+    )
+    .await;
+    let version = detail["idea"]["version"].as_i64().unwrap();
+    if detail["idea"]["status"] == "declined" {
+        // the manager won: the lead takes it up again
+        let (status, _) = patch(
+            &lead_cookie,
+            &lead_csrf,
+            serde_json::json!({"version": version, "status": "under_review"}),
+        )
+        .await;
+        assert_eq!(status, StatusCode::OK);
+    }
+    let (_, detail) = get(
+        base,
+        &format!("/api/v1/ideas/{id}"),
+        &As::Cookie(&lead_cookie),
+    )
+    .await;
+    assert_eq!(detail["idea"]["status"], "under_review");
+    let version = detail["idea"]["version"].as_i64().unwrap();
+    let (status, scored) = patch(
+        &lead_cookie,
+        &lead_csrf,
+        serde_json::json!({"version": version,
+        "priority": {"impact": 4, "reach": 5, "effort": 2}, "status": "proposed"}),
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK, "{scored}");
+    assert_eq!(
+        (scored["score"].as_f64(), scored["status"].as_str()),
+        (Some(10.0), Some("proposed"))
+    );
+    let version = scored["version"].as_i64().unwrap();
+
+    // Management decides: not the lead; a reason and the initiative are required.
+    let plan = serde_json::json!({"name": "Callbacks at peak", "owner_id": lead.person.as_deref().unwrap(),
+        "scope": [site], "target_metric": "handle_seconds", "start": "2025-07-07"});
+    let (status, _) = patch(
+        &lead_cookie,
+        &lead_csrf,
+        serde_json::json!({"version": version, "status": "approved",
+        "reason": "yes", "initiative": plan}),
+    )
+    .await;
+    assert_eq!(status, StatusCode::FORBIDDEN, "leads do not decide");
+    let (status, _) = patch(
+        &manager_cookie,
+        &manager_csrf,
+        serde_json::json!({"version": version, "status": "approved", "initiative": plan}),
+    )
+    .await;
+    assert_eq!(status, StatusCode::CONFLICT, "a decision needs its reason");
+    let mut nowhere = plan.clone();
+    nowhere["scope"] = serde_json::json!(["NO-SUCH-UNIT"]);
+    let (status, _) = patch(
+        &manager_cookie,
+        &manager_csrf,
+        serde_json::json!({"version": version, "status": "approved",
+        "reason": "yes", "initiative": nowhere}),
+    )
+    .await;
+    assert_eq!(status, StatusCode::BAD_REQUEST);
+    let (status, approved) = patch(
+        &manager_cookie,
+        &manager_csrf,
+        serde_json::json!({"version": version, "status": "approved",
+        "reason": "Hold time is our customers' top complaint", "initiative": plan}),
+    )
+    .await;
+    assert_eq!(
+        (status, approved["status"].as_str()),
+        (StatusCode::OK, Some("approved")),
+        "{approved}"
+    );
+
+    let (_, detail) = get(
+        base,
+        &format!("/api/v1/ideas/{id}"),
+        &As::Cookie(&agent_cookie),
+    )
+    .await;
+    let voters: Vec<&str> = detail["votes"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|v| v["person_id"].as_str().unwrap())
+        .collect();
+    assert_eq!(voters.len(), 2);
+    assert!(voters.contains(&agent.person.as_deref().unwrap()));
+    let kinds: Vec<&str> = detail["timeline"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e["kind"].as_str().unwrap())
+        .collect();
+    assert!(
+        kinds.contains(&"comment") && kinds.contains(&"priority"),
+        "{kinds:?}"
+    );
+    let decision = detail["timeline"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|e| e["to_status"] == "approved")
+        .unwrap();
+    assert_eq!(
+        decision["note"],
+        "Hold time is our customers' top complaint"
+    );
+    let initiative = detail["initiative"]["initiative_id"].as_i64().unwrap();
+    assert!(
+        detail["may_move_to"].as_array().unwrap().is_empty(),
+        "the agent moves nothing"
+    );
+
+    // The initiative's impact: the site's teams against the others.
+    let (status, impact) = get(
+        base,
+        &format!("/api/v1/initiatives/{initiative}/impact"),
+        &As::Cookie(&manager_cookie),
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK, "{impact}");
+    let effect = &impact["impact"];
+    assert!(effect["low"].as_f64().unwrap() <= effect["effect"].as_f64().unwrap());
+    assert!(effect["effect"].as_f64().unwrap() <= effect["high"].as_f64().unwrap());
+    let treated = effect["treated"]["units"].as_u64().unwrap();
+    let in_site = org.subtree(&site).filter(|u| u.level == "team").count() as u64;
+    assert!(treated >= 2 && treated <= in_site, "{treated} of {in_site}");
+    let (_, listed) = get(base, "/api/v1/initiatives", &As::Cookie(&agent_cookie)).await;
+    assert!(
+        listed
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|i| i["initiative_id"] == initiative)
+    );
+
+    // The owner carries it out.
+    let version = approved["version"].as_i64().unwrap();
+    let (status, _) = patch(
+        &agent_cookie,
+        &agent_csrf,
+        serde_json::json!({"version": version, "status": "in_progress"}),
+    )
+    .await;
+    assert_eq!(
+        status,
+        StatusCode::FORBIDDEN,
+        "only its owner or management"
+    );
+    let (status, going) = patch(
+        &lead_cookie,
+        &lead_csrf,
+        serde_json::json!({"version": version, "status": "in_progress"}),
+    )
+    .await;
+    assert_eq!(
+        (status, going["status"].as_str()),
+        (StatusCode::OK, Some("in_progress")),
+        "{going}"
+    );
+    store.close().await;
 }

@@ -15,6 +15,7 @@ use std::time::{Duration, Instant};
 
 use common::{ingest_world, server, server_on, user, world};
 use cxm_metrics::Organisation;
+use cxm_server::accounts::DemoSignIn;
 use fantoccini::{Client, ClientBuilder, Locator};
 use serde_json::json;
 
@@ -138,6 +139,25 @@ async fn text_of(browser: &Client, css: &str) -> String {
         .text()
         .await
         .unwrap()
+}
+
+/// Waits until the element `css` shows `needle`, across page loads: while the page is being
+/// replaced the element may be missing or stale, which counts as "not yet".
+async fn wait_for_text(browser: &Client, css: &str, needle: &str) {
+    let started = Instant::now();
+    loop {
+        if let Ok(element) = browser.find(Locator::Css(css)).await
+            && let Ok(text) = element.text().await
+            && text.contains(needle)
+        {
+            return;
+        }
+        assert!(
+            started.elapsed() < Duration::from_secs(20),
+            "{css} never showed {needle:?}"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
 }
 
 /// Waits for a CSV file to be complete in `dir`.
@@ -573,17 +593,10 @@ async fn a_detractor_answer_opens_a_case_that_its_owner_closes() {
         .await
         .unwrap();
     save(&browser).await;
-    let started = Instant::now();
-    while !text_of(&browser, "h1").await.contains("resolved") {
-        assert!(started.elapsed() < Duration::from_secs(20), "not resolved");
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
+    wait_for_text(&browser, "h1", "resolved").await;
     choose(&browser, "status", "closed").await;
     save(&browser).await;
-    while !text_of(&browser, "h1").await.contains("closed") {
-        assert!(started.elapsed() < Duration::from_secs(20), "not closed");
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
+    wait_for_text(&browser, "h1", "closed").await;
     assert!(
         text_of(&browser, "ol.timeline")
             .await
@@ -602,4 +615,137 @@ async fn a_detractor_answer_opens_a_case_that_its_owner_closes() {
     assert!(actors[1..].iter().all(|a| *a == lead.username));
     browser.close().await.unwrap();
     store.close().await;
+}
+
+/// Signs `who` in on a fresh session and lands on `path`.
+async fn sign_in_at(browser: &Client, base: &str, who: &DemoSignIn, path: &str) {
+    browser.delete_all_cookies().await.unwrap();
+    browser.goto(&format!("{base}{path}")).await.unwrap();
+    let form = browser.form(Locator::Css("form.login")).await.unwrap();
+    form.set_by_name("username", &who.username).await.unwrap();
+    form.set_by_name("password", &who.password).await.unwrap();
+    form.submit().await.unwrap();
+    // signed in once the sign-in form is gone and the page asked for has its heading
+    let started = Instant::now();
+    while browser.find(Locator::Css("form.login")).await.is_ok()
+        || browser.find(Locator::Css("main h1")).await.is_err()
+    {
+        assert!(
+            started.elapsed() < Duration::from_secs(20),
+            "{} never got past signing in",
+            who.username
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+async fn move_idea(browser: &Client) {
+    browser
+        .find(Locator::Css("form.move button"))
+        .await
+        .unwrap()
+        .click()
+        .await
+        .unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_agents_idea_is_triaged_approved_and_measured() {
+    let Some(driver) = driver_or_skip().await else {
+        return;
+    };
+    let server = server().await;
+    let base = &server.base;
+    let engine = server.state.engine().await;
+    let org = engine.organisation();
+    let (agent, lead, manager) = (user("agent"), user("lead"), user("manager"));
+    let team = org
+        .current_unit_of(agent.person.as_deref().unwrap())
+        .unwrap()
+        .to_owned();
+    let site = org.unit(&team).unwrap().parent.clone().unwrap();
+    let downloads = tempfile::tempdir().unwrap();
+    let browser = browser(&driver, downloads.path()).await;
+
+    // The agent submits an idea and votes for it.
+    sign_in_at(&browser, base, agent, "/ideas").await;
+    let form = browser.form(Locator::Css("form.idea")).await.unwrap();
+    form.set_by_name("title", "Offer a callback at peak")
+        .await
+        .unwrap();
+    form.set_by_name("problem", "Customers hold for minutes when queues peak")
+        .await
+        .unwrap();
+    form.set_by_name("proposal", "Offer a callback after a minute on hold")
+        .await
+        .unwrap();
+    choose(&browser, "metric", "handle_seconds").await;
+    form.submit().await.unwrap();
+    wait_for_text(&browser, "h1", "Offer a callback at peak · new").await;
+    let url = browser.current_url().await.unwrap();
+    let id: i64 = url.path().rsplit('/').next().unwrap().parse().unwrap();
+    browser
+        .find(Locator::Css("form.vote button"))
+        .await
+        .unwrap()
+        .click()
+        .await
+        .unwrap();
+    wait_for_text(&browser, "h2", "Votes (1)").await;
+    screenshot(&browser, "idea-submitted").await;
+
+    // The lead reviews it, estimates it and proposes it to management.
+    sign_in_at(&browser, base, lead, &format!("/ideas/{id}")).await;
+    choose(&browser, "status", "under_review").await;
+    move_idea(&browser).await;
+    wait_for_text(&browser, "h1", "under_review").await;
+    choose(&browser, "status", "proposed").await;
+    choose(&browser, "impact", "4").await;
+    choose(&browser, "reach", "5").await;
+    choose(&browser, "effort", "2").await;
+    move_idea(&browser).await;
+    wait_for_text(&browser, "h1", "proposed").await;
+    wait_for_text(&browser, "dd.score", "= 10.0").await;
+
+    // The manager approves it as an initiative in their site, with the reason.
+    sign_in_at(&browser, base, manager, &format!("/ideas/{id}")).await;
+    choose(&browser, "status", "approved").await;
+    let form = browser.form(Locator::Css("form.move")).await.unwrap();
+    form.set_by_name("reason", "Hold time drives our complaints")
+        .await
+        .unwrap();
+    form.set_by_name("initiative_name", "Callbacks at peak")
+        .await
+        .unwrap();
+    form.set_by_name("owner_id", lead.person.as_deref().unwrap())
+        .await
+        .unwrap();
+    form.set_by_name("scope", &site).await.unwrap();
+    form.set_by_name("start", "2025-07-07").await.unwrap();
+    move_idea(&browser).await;
+    wait_for_text(&browser, "h1", "approved").await;
+    assert!(
+        text_of(&browser, "ol.timeline")
+            .await
+            .contains("Hold time drives our complaints")
+    );
+
+    // The initiative page shows its measured impact and the weekly trend.
+    browser
+        .find(Locator::Css("p.initiative a"))
+        .await
+        .unwrap()
+        .click()
+        .await
+        .unwrap();
+    wait_for_text(&browser, "h1", "Callbacks at peak").await;
+    let effect = text_of(&browser, "strong.effect").await;
+    assert!(effect.parse::<f64>().is_ok(), "{effect:?}");
+    assert!(text_of(&browser, "p.impact").await.contains("95% interval"));
+    browser
+        .find(Locator::Css("figure svg.chart"))
+        .await
+        .unwrap();
+    screenshot(&browser, "initiative-impact").await;
+    browser.close().await.unwrap();
 }

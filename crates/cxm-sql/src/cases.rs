@@ -2,13 +2,15 @@
 //! record), moving them through their workflow with a timeline, and refusing a change made
 //! on a stale copy (every case carries a version that each change raises).
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 
 use async_trait::async_trait;
 use cxm_domain::cases::{AlertRule, CaseStatus, Priority};
+use cxm_domain::notify::EventKind;
 use serde::Serialize;
 use sqlx::Row;
 
+use crate::notify::{Outgoing, Param, ROWS_PER_STATEMENT, enqueue, insert_rows, placeholders};
 use crate::{SqlError, SqlStore};
 
 /// A rule as stored, with who changed it last.
@@ -136,6 +138,14 @@ pub trait CaseStore: Send + Sync {
     /// How many cases match (ignoring the limit).
     async fn count_cases(&self, filter: &CaseFilter) -> Result<u64, SqlError>;
     async fn case(&self, case_id: i64) -> Result<Option<(Case, Vec<CaseEvent>)>, SqlError>;
+    /// Root-cause codes of the cases in `filter` closed within `[from, to)` (RFC 3339):
+    /// code, cases closed, of which with the issue fixed; most cases first.
+    async fn closed_root_causes(
+        &self,
+        filter: &CaseFilter,
+        from: &str,
+        to: &str,
+    ) -> Result<Vec<(String, u64, u64)>, SqlError>;
     /// Applies a change atomically: refused when the case moved on since `version`
     /// ([`SqlError::Stale`]) or the workflow does not allow the move
     /// ([`SqlError::Refused`]); nothing changes then.
@@ -228,25 +238,45 @@ fn filter_clause(filter: &CaseFilter) -> (String, Vec<String>) {
     (clause, values)
 }
 
-async fn insert_event(
-    tx: &mut sqlx::AnyConnection,
-    case_id: i64,
-    event: &CaseEvent,
-) -> Result<(), SqlError> {
-    sqlx::query(
-        "INSERT INTO case_events (case_id, at, actor, kind, from_status, to_status, note) \
-         VALUES ($1, $2, $3, $4, $5, $6, $7)",
-    )
-    .bind(case_id)
-    .bind(event.at.clone())
-    .bind(event.actor.clone())
-    .bind(event.kind.clone())
-    .bind(event.from_status.clone())
-    .bind(event.to_status.clone())
-    .bind(event.note.clone())
-    .execute(&mut *tx)
-    .await?;
-    Ok(())
+const EVENT_INSERT: &str = "INSERT INTO case_events (case_id, at, actor, kind, from_status, \
+    to_status, note) VALUES";
+
+fn event_row(case_id: i64, event: &CaseEvent) -> Vec<Param> {
+    vec![
+        Param::Int(Some(case_id)),
+        Param::Text(Some(event.at.clone())),
+        Param::Text(Some(event.actor.clone())),
+        Param::Text(Some(event.kind.clone())),
+        Param::Text(event.from_status.clone()),
+        Param::Text(event.to_status.clone()),
+        Param::Text(Some(event.note.clone())),
+    ]
+}
+
+/// The case a [`NewCase`] became.
+fn opened_case(case_id: i64, new: &NewCase) -> Case {
+    Case {
+        case_id,
+        rule_id: new.rule_id.clone(),
+        customer_id: new.customer_id.clone(),
+        trigger_id: new.trigger_id.clone(),
+        triggered_at: new.triggered_at.clone(),
+        summary: new.summary.clone(),
+        agent_id: new.agent_id.clone(),
+        unit_id: new.unit_id.clone(),
+        owner_id: new.owner_id.clone(),
+        priority: new.priority,
+        status: CaseStatus::Open,
+        opened_at: new.opened_at.clone(),
+        due_at: new.due_at.clone(),
+        first_action_at: None,
+        resolved_at: None,
+        closed_at: None,
+        root_cause: None,
+        customer_reached: None,
+        issue_fixed: None,
+        version: 1,
+    }
 }
 
 #[async_trait]
@@ -338,42 +368,92 @@ impl CaseStore for SqlStore {
     }
 
     async fn open_cases(&self, cases: &[NewCase]) -> Result<u64, SqlError> {
+        let now_micros = chrono::Utc::now().timestamp_micros();
         let mut tx = self.pool().begin().await?;
         let mut opened = 0;
-        for case in cases {
-            let inserted = sqlx::query(
+        let mut seen = HashSet::new();
+        for chunk in cases.chunks(ROWS_PER_STATEMENT) {
+            let chunk: Vec<&NewCase> = chunk
+                .iter()
+                .filter(|c| seen.insert((c.rule_id.as_str(), c.trigger_id.as_str())))
+                .collect();
+            if chunk.is_empty() {
+                continue;
+            }
+            // twelve values per case, then the constant status and version
+            let values: Vec<String> = (0..chunk.len())
+                .map(|index| {
+                    let row = placeholders(1, 12, index * 12 + 1);
+                    format!("{}, 'open', 1)", &row[..row.len() - 1])
+                })
+                .collect();
+            let sql = format!(
                 "INSERT INTO cases (rule_id, customer_id, trigger_id, triggered_at, \
-                 triggered_micros, summary, agent_id, unit_id, owner_id, priority, status, \
-                 opened_at, due_at, version) \
-                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, 'open', $11, $12, 1) \
-                 ON CONFLICT (rule_id, trigger_id) DO NOTHING RETURNING case_id",
-            )
-            .bind(case.rule_id.clone())
-            .bind(case.customer_id.clone())
-            .bind(case.trigger_id.clone())
-            .bind(case.triggered_at.clone())
-            .bind(case.triggered_micros)
-            .bind(case.summary.clone())
-            .bind(case.agent_id.clone())
-            .bind(case.unit_id.clone())
-            .bind(case.owner_id.clone())
-            .bind(case.priority.as_str())
-            .bind(case.opened_at.clone())
-            .bind(case.due_at.clone())
-            .fetch_optional(&mut *tx)
-            .await?;
-            let Some(row) = inserted else { continue };
-            let case_id: i64 = row.try_get(0)?;
-            let event = CaseEvent {
-                at: case.opened_at.clone(),
-                actor: format!("rule:{}", case.rule_id),
-                kind: "opened".into(),
-                from_status: None,
-                to_status: Some(CaseStatus::Open.as_str().into()),
-                note: case.summary.clone(),
-            };
-            insert_event(&mut tx, case_id, &event).await?;
-            opened += 1;
+                 triggered_micros, summary, agent_id, unit_id, owner_id, priority, opened_at, \
+                 due_at, status, version) VALUES {} \
+                 ON CONFLICT (rule_id, trigger_id) DO NOTHING \
+                 RETURNING case_id, rule_id, trigger_id",
+                values.join(", ")
+            );
+            let mut query = sqlx::query(&sql);
+            for case in &chunk {
+                query = query
+                    .bind(case.rule_id.clone())
+                    .bind(case.customer_id.clone())
+                    .bind(case.trigger_id.clone())
+                    .bind(case.triggered_at.clone())
+                    .bind(case.triggered_micros)
+                    .bind(case.summary.clone())
+                    .bind(case.agent_id.clone())
+                    .bind(case.unit_id.clone())
+                    .bind(case.owner_id.clone())
+                    .bind(case.priority.as_str())
+                    .bind(case.opened_at.clone())
+                    .bind(case.due_at.clone());
+            }
+            let mut ids = HashMap::new();
+            for row in query.fetch_all(&mut *tx).await? {
+                let key: (String, String) = (row.try_get(1)?, row.try_get(2)?);
+                ids.insert(key, row.try_get::<i64, _>(0)?);
+            }
+            let mut events = Vec::with_capacity(ids.len());
+            let mut outgoing = Vec::with_capacity(ids.len());
+            for case in chunk {
+                let key = (case.rule_id.clone(), case.trigger_id.clone());
+                let Some(&case_id) = ids.get(&key) else {
+                    continue;
+                };
+                let actor = format!("rule:{}", case.rule_id);
+                events.push(event_row(
+                    case_id,
+                    &CaseEvent {
+                        at: case.opened_at.clone(),
+                        actor: actor.clone(),
+                        kind: "opened".into(),
+                        from_status: None,
+                        to_status: Some(CaseStatus::Open.as_str().into()),
+                        note: case.summary.clone(),
+                    },
+                ));
+                let notify = case.owner_id.clone().map(|owner| {
+                    let message = format!(
+                        "Case {case_id} is yours: {} (due {})",
+                        case.summary, case.due_at
+                    );
+                    (owner, message)
+                });
+                outgoing.push(Outgoing {
+                    kind: EventKind::CaseOpened,
+                    key: format!("case-{case_id}-opened"),
+                    at: case.opened_at.clone(),
+                    actor,
+                    case: opened_case(case_id, case),
+                    notify,
+                });
+            }
+            opened += events.len() as u64;
+            insert_rows(&mut tx, EVENT_INSERT, "", 7, events).await?;
+            enqueue(&mut tx, &outgoing, now_micros).await?;
         }
         tx.commit().await?;
         Ok(opened)
@@ -433,6 +513,41 @@ impl CaseStore for SqlStore {
         })
         .collect::<Result<Vec<_>, SqlError>>()?;
         Ok(Some((case, events)))
+    }
+
+    async fn closed_root_causes(
+        &self,
+        filter: &CaseFilter,
+        from: &str,
+        to: &str,
+    ) -> Result<Vec<(String, u64, u64)>, SqlError> {
+        let filter = CaseFilter {
+            statuses: vec![CaseStatus::Closed],
+            ..filter.clone()
+        };
+        let (clause, mut values) = filter_clause(&filter);
+        values.push(from.to_owned());
+        values.push(to.to_owned());
+        let (f, t) = (values.len() - 1, values.len());
+        let sql = format!(
+            "SELECT root_cause, COUNT(*), SUM(CASE WHEN issue_fixed = 1 THEN 1 ELSE 0 END) \
+             FROM cases{clause} AND root_cause IS NOT NULL AND closed_at >= ${f} \
+             AND closed_at < ${t} GROUP BY root_cause ORDER BY 2 DESC, root_cause"
+        );
+        let mut query = sqlx::query(&sql);
+        for value in values {
+            query = query.bind(value);
+        }
+        let rows = query.fetch_all(self.pool()).await?;
+        rows.iter()
+            .map(|row| {
+                Ok((
+                    row.try_get(0)?,
+                    row.try_get::<i64, _>(1)?.max(0) as u64,
+                    row.try_get::<Option<i64>, _>(2)?.unwrap_or(0).max(0) as u64,
+                ))
+            })
+            .collect()
     }
 
     async fn update_case(
@@ -551,11 +666,26 @@ impl CaseStore for SqlStore {
                 "case {case_id} was changed since you read it: reload it and try again"
             )));
         }
-        for event in &events {
-            insert_event(&mut tx, case_id, event).await?;
-        }
-        tx.commit().await?;
+        let rows = events.iter().map(|e| event_row(case_id, e)).collect();
+        insert_rows(&mut tx, EVENT_INSERT, "", 7, rows).await?;
         case.version += 1;
+        let notify = change.owner_id.as_ref().map(|owner| {
+            let message = format!(
+                "Case {case_id} was handed to you by {actor}: {}",
+                case.summary
+            );
+            (owner.clone(), message)
+        });
+        let outgoing = Outgoing {
+            kind: EventKind::CaseUpdated,
+            key: format!("case-{case_id}-v{}", case.version),
+            at: at.to_owned(),
+            actor: actor.to_owned(),
+            case: case.clone(),
+            notify,
+        };
+        enqueue(&mut tx, &[outgoing], chrono::Utc::now().timestamp_micros()).await?;
+        tx.commit().await?;
         Ok(case)
     }
 }

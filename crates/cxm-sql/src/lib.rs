@@ -7,6 +7,8 @@
 pub mod accounts;
 pub mod cases;
 pub mod error;
+pub mod ideas;
+pub mod notify;
 pub mod reference;
 pub mod store;
 pub mod targets;
@@ -14,6 +16,8 @@ pub mod targets;
 pub use accounts::{AccountStore, ApiToken, AuditEntry, Credentials, Session, TokenScope, User};
 pub use cases::{Case, CaseChange, CaseEvent, CaseFilter, CaseStore, NewCase, StoredRule};
 pub use error::SqlError;
+pub use ideas::{Idea, IdeaChange, IdeaDetail, IdeaEvent, IdeaFilter, IdeaStore, Initiative, Vote};
+pub use notify::{AttemptOutcome, Delivery, DueDelivery, Notification, NotifyStore, StoredWebhook};
 pub use reference::{ReferenceRow, ReferenceTable};
 pub use store::{Backend, ReferenceStore, SqlStore, UpsertCounts, UpsertSession};
 pub use targets::{ScopeKind, Target, TargetStore};

@@ -3,10 +3,13 @@
 
 use cxm_domain::AccessRole;
 use cxm_domain::cases::{AlertRule, CaseStatus, Priority};
+use cxm_domain::ideas::{IdeaStatus, InitiativePlan, NewIdea, PriorityInputs};
+use cxm_domain::notify::{EventKind, Webhook};
 use cxm_sql::{
-    AccountStore, ApiToken, AuditEntry, CaseChange, CaseFilter, CaseStore, NewCase, ReferenceRow,
-    ReferenceStore, ReferenceTable, ScopeKind, SqlError, SqlStore, Target, TargetStore, TokenScope,
-    UpsertCounts, User,
+    AccountStore, ApiToken, AttemptOutcome, AuditEntry, CaseChange, CaseFilter, CaseStore,
+    IdeaChange, IdeaFilter, IdeaStore, NewCase, NotifyStore, ReferenceRow, ReferenceStore,
+    ReferenceTable, ScopeKind, SqlError, SqlStore, Target, TargetStore, TokenScope, UpsertCounts,
+    User,
 };
 
 fn row(values: &[Option<&str>], hash: i64) -> ReferenceRow {
@@ -705,6 +708,682 @@ async fn concurrent_case_edits_lose_no_update(store: &SqlStore) {
     assert_eq!(events.iter().filter(|e| e.kind == "note").count(), 1);
 }
 
+fn hook(id: &str, events: &[EventKind], enabled: bool) -> Webhook {
+    Webhook {
+        webhook_id: id.into(),
+        url: format!("https://{id}.example/in"),
+        events: events.to_vec(),
+        enabled,
+    }
+}
+
+async fn case_events_are_queued_for_webhooks_and_owners(store: &SqlStore) {
+    let at = "2025-03-01T10:00:00Z";
+    // a new webhook needs a secret; an existing one keeps its own
+    let refused = store
+        .set_webhook(
+            &hook("crm", &[EventKind::CaseOpened], true),
+            None,
+            "admin",
+            at,
+        )
+        .await;
+    assert!(matches!(refused, Err(SqlError::Refused(_))), "{refused:?}");
+    let all = [EventKind::CaseOpened, EventKind::CaseUpdated];
+    store
+        .set_webhook(
+            &hook("crm", &all, true),
+            Some("s3cret-s3cret-s3cret"),
+            "admin",
+            at,
+        )
+        .await
+        .unwrap();
+    store
+        .set_webhook(&hook("crm", &all, true), None, "admin", at)
+        .await
+        .unwrap();
+    store
+        .set_webhook(
+            &hook("opened-only", &[EventKind::CaseOpened], true),
+            Some("another-secret-0000"),
+            "admin",
+            at,
+        )
+        .await
+        .unwrap();
+    store
+        .set_webhook(
+            &hook("off", &all, false),
+            Some("disabled-secret-000"),
+            "admin",
+            at,
+        )
+        .await
+        .unwrap();
+    let hooks = store.webhooks().await.unwrap();
+    assert_eq!(
+        hooks
+            .iter()
+            .map(|h| h.webhook.webhook_id.as_str())
+            .collect::<Vec<_>>(),
+        ["crm", "off", "opened-only"]
+    );
+    assert_eq!(hooks[0].webhook.events, all);
+
+    // two cases open: each is queued for the two enabled webhooks, and its owner is told
+    let cases = [
+        new_case("detractor", "C-1", "R-1", "T-1", "2025-03-02T10:05:00Z"),
+        NewCase {
+            owner_id: None,
+            ..new_case("detractor", "C-2", "R-2", "T-2", "2025-03-02T11:05:00Z")
+        },
+    ];
+    assert_eq!(store.open_cases(&cases).await.unwrap(), 2);
+    assert_eq!(store.open_cases(&cases).await.unwrap(), 0, "nothing twice");
+    let hooks = store.webhooks().await.unwrap();
+    let pending: Vec<u64> = hooks.iter().map(|h| h.pending).collect();
+    assert_eq!(pending, [2, 0, 2], "the disabled webhook gets nothing");
+    let inbox = store.notifications("L-1", false, 10).await.unwrap();
+    assert_eq!(inbox.len(), 1, "the unowned case tells nobody: {inbox:?}");
+    let first = store
+        .cases(&CaseFilter {
+            customer_id: Some("C-1".into()),
+            limit: 1,
+            ..Default::default()
+        })
+        .await
+        .unwrap()
+        .remove(0);
+    assert_eq!(inbox[0].case_id, first.case_id);
+    assert_eq!(inbox[0].event, "case.opened");
+    assert!(
+        inbox[0].message.contains("detractor fired for C-1"),
+        "{}",
+        inbox[0].message
+    );
+
+    // an update goes only to webhooks that want updates; handing the case over tells the
+    // new owner
+    let change = CaseChange {
+        version: 1,
+        owner_id: Some("L-2".into()),
+        note: Some("yours now".into()),
+        ..Default::default()
+    };
+    store
+        .update_case(first.case_id, &change, "manager", "2025-03-01T12:00:00Z")
+        .await
+        .unwrap();
+    let pending: Vec<u64> = store
+        .webhooks()
+        .await
+        .unwrap()
+        .iter()
+        .map(|h| h.pending)
+        .collect();
+    assert_eq!(pending, [3, 0, 2]);
+    let handed = store.notifications("L-2", true, 10).await.unwrap();
+    assert_eq!(handed.len(), 1);
+    assert!(
+        handed[0].message.contains("handed to you by manager"),
+        "{}",
+        handed[0].message
+    );
+    assert_eq!(store.unread_count("L-1").await.unwrap(), 1);
+
+    // claiming: due deliveries once each, oldest first, until their lease runs out
+    let now = 4_000_000_000_000_000;
+    let claimed = store
+        .claim_deliveries(now, now + 60_000_000, 10)
+        .await
+        .unwrap();
+    assert_eq!(claimed.len(), 5);
+    assert!(claimed.iter().all(|d| d.attempts == 0));
+    let crm: Vec<&str> = claimed
+        .iter()
+        .filter(|d| d.webhook_id == "crm")
+        .map(|d| d.event_key.as_str())
+        .collect();
+    let id = first.case_id;
+    assert!(
+        crm.contains(&format!("case-{id}-opened").as_str()),
+        "{crm:?}"
+    );
+    assert!(crm.contains(&format!("case-{id}-v2").as_str()), "{crm:?}");
+    let update = claimed
+        .iter()
+        .find(|d| d.event_key == format!("case-{id}-v2"))
+        .unwrap();
+    assert_eq!(update.url, "https://crm.example/in");
+    assert_eq!(update.secret, "s3cret-s3cret-s3cret");
+    let payload: serde_json::Value = serde_json::from_str(&update.payload).unwrap();
+    assert_eq!(payload["event"], "case.updated");
+    assert_eq!(payload["case"]["owner_id"], "L-2");
+    assert_eq!(payload["case"]["version"], 2);
+    assert!(
+        store
+            .claim_deliveries(now, now + 60_000_000, 10)
+            .await
+            .unwrap()
+            .is_empty(),
+        "claimed ones are leased"
+    );
+    let again = store
+        .claim_deliveries(now + 60_000_000, now + 120_000_000, 10)
+        .await
+        .unwrap();
+    assert_eq!(
+        again.len(),
+        5,
+        "a lease that ran out (the sender died) falls due again"
+    );
+
+    // attempts: delivered, retried later, given up
+    let (ok, retry, give_up) = (&again[0], &again[1], &again[2]);
+    store
+        .record_attempt(ok.delivery_id, "t1", &AttemptOutcome::Delivered)
+        .await
+        .unwrap();
+    store
+        .record_attempt(
+            retry.delivery_id,
+            "t1",
+            &AttemptOutcome::Retry {
+                error: "HTTP 503".into(),
+                next_attempt_micros: now + 500_000_000,
+            },
+        )
+        .await
+        .unwrap();
+    store
+        .record_attempt(
+            give_up.delivery_id,
+            "t1",
+            &AttemptOutcome::GiveUp {
+                error: "HTTP 410".into(),
+            },
+        )
+        .await
+        .unwrap();
+    let later = store
+        .claim_deliveries(now + 500_000_000, now + 560_000_000, 10)
+        .await
+        .unwrap();
+    let ids: Vec<i64> = later.iter().map(|d| d.delivery_id).collect();
+    assert!(
+        ids.contains(&retry.delivery_id)
+            && !ids.contains(&ok.delivery_id)
+            && !ids.contains(&give_up.delivery_id)
+    );
+    assert_eq!(
+        later
+            .iter()
+            .find(|d| d.delivery_id == retry.delivery_id)
+            .unwrap()
+            .attempts,
+        1
+    );
+    let history = store.deliveries(&ok.webhook_id, 10).await.unwrap();
+    let delivered = history
+        .iter()
+        .find(|d| d.delivery_id == ok.delivery_id)
+        .unwrap();
+    assert_eq!(
+        (delivered.status.as_str(), delivered.attempts),
+        ("delivered", 1)
+    );
+    assert_eq!(delivered.delivered_at.as_deref(), Some("t1"));
+
+    // removing a webhook removes its queue
+    assert!(store.remove_webhook("opened-only").await.unwrap());
+    assert!(!store.remove_webhook("opened-only").await.unwrap());
+    assert!(
+        store
+            .deliveries("opened-only", 10)
+            .await
+            .unwrap()
+            .is_empty()
+    );
+
+    // the inbox: read some, then all
+    let unread = store.notifications("L-2", true, 10).await.unwrap();
+    assert_eq!(
+        store
+            .mark_read(
+                "L-2",
+                Some(&[unread[0].notification_id]),
+                "2025-03-01T13:00:00Z"
+            )
+            .await
+            .unwrap(),
+        1
+    );
+    assert_eq!(
+        store.mark_read("L-2", None, "t").await.unwrap(),
+        0,
+        "nothing left unread"
+    );
+    assert_eq!(
+        store
+            .mark_read("L-2", Some(&[inbox[0].notification_id]), "t")
+            .await
+            .unwrap(),
+        0,
+        "another person's notification is not theirs to mark"
+    );
+    assert_eq!(store.mark_read("L-1", None, "t").await.unwrap(), 1);
+    let read = store.notifications("L-2", false, 10).await.unwrap();
+    assert_eq!(read[0].read_at.as_deref(), Some("2025-03-01T13:00:00Z"));
+}
+
+async fn closed_cases_count_their_root_causes(store: &SqlStore) {
+    let cases: Vec<NewCase> = (0..4)
+        .map(|i| {
+            new_case(
+                "complaint",
+                &format!("C-{i}"),
+                &format!("I-{i}"),
+                if i < 3 { "T-1" } else { "T-2" },
+                "2025-03-05T00:00:00Z",
+            )
+        })
+        .collect();
+    store.open_cases(&cases).await.unwrap();
+    let all = CaseFilter {
+        limit: 10,
+        ..Default::default()
+    };
+    let listed = store.cases(&all).await.unwrap();
+    // three closed with root causes (one fixed, one closed in April), one left open
+    for (case, code, fixed, closed_at) in [
+        (&listed[0], "bill.wrong", true, "2025-03-02T00:00:00Z"),
+        (&listed[1], "bill.wrong", false, "2025-03-03T00:00:00Z"),
+        (&listed[2], "late.delivery", false, "2025-04-02T00:00:00Z"),
+    ] {
+        let resolve = CaseChange {
+            version: 1,
+            status: Some(CaseStatus::Resolved),
+            root_cause: Some(code.into()),
+            issue_fixed: Some(fixed),
+            ..Default::default()
+        };
+        store
+            .update_case(case.case_id, &resolve, "lead", "2025-03-01T12:00:00Z")
+            .await
+            .unwrap();
+        let close = CaseChange {
+            version: 2,
+            status: Some(CaseStatus::Closed),
+            ..Default::default()
+        };
+        store
+            .update_case(case.case_id, &close, "lead", closed_at)
+            .await
+            .unwrap();
+    }
+    let march = store
+        .closed_root_causes(&all, "2025-03-01T00:00:00Z", "2025-04-01T00:00:00Z")
+        .await
+        .unwrap();
+    assert_eq!(march, [("bill.wrong".to_owned(), 2, 1)]);
+    let spring = store
+        .closed_root_causes(&all, "2025-03-01T00:00:00Z", "2025-05-01T00:00:00Z")
+        .await
+        .unwrap();
+    assert_eq!(spring.len(), 2);
+    let team_two = CaseFilter {
+        units: Some(vec!["T-2".into()]),
+        limit: 10,
+        ..Default::default()
+    };
+    let none = store
+        .closed_root_causes(&team_two, "2025-01-01T00:00:00Z", "2026-01-01T00:00:00Z")
+        .await
+        .unwrap();
+    assert!(none.is_empty(), "{none:?}");
+}
+
+async fn many_cases_open_in_multi_row_statements(store: &SqlStore) {
+    // more than one statement's worth, with a repeated trigger inside the batch
+    let mut cases: Vec<NewCase> = (0..1_203)
+        .map(|i| {
+            new_case(
+                "repeat-contacts",
+                &format!("C-{i}"),
+                &format!("I-{i}"),
+                "T-1",
+                &format!("2025-04-01T00:{:02}:{:02}Z", (i / 60) % 60, i % 60),
+            )
+        })
+        .collect();
+    cases.push(cases[700].clone());
+    assert_eq!(store.open_cases(&cases).await.unwrap(), 1_203);
+    let all = CaseFilter {
+        limit: 2_000,
+        ..Default::default()
+    };
+    let listed = store.cases(&all).await.unwrap();
+    assert_eq!(listed.len(), 1_203);
+    for case in &listed {
+        let (_, events) = store.case(case.case_id).await.unwrap().unwrap();
+        assert_eq!(events.len(), 1, "case {} has one opening", case.case_id);
+        let i: usize = case.customer_id[2..].parse().unwrap();
+        assert_eq!(
+            case.trigger_id,
+            format!("I-{i}"),
+            "ids stay with their cases"
+        );
+    }
+    assert_eq!(store.unread_count("L-1").await.unwrap(), 1_203);
+}
+
+fn new_idea(title: &str) -> NewIdea {
+    NewIdea {
+        title: title.into(),
+        problem: "Customers wait on hold at peak".into(),
+        proposal: "Offer a callback".into(),
+        topics: vec!["billing".into(), "hold".into()],
+        metrics: vec!["hold_time".into()],
+    }
+}
+
+fn plan() -> InitiativePlan {
+    InitiativePlan {
+        name: "Callbacks at peak".into(),
+        owner_id: "L-1".into(),
+        scope: vec!["T-1".into(), "T-2".into()],
+        target_metric: "hold_time".into(),
+        start: chrono::NaiveDate::from_ymd_opt(2025, 4, 1).unwrap(),
+    }
+}
+
+async fn ideas_move_through_triage_decision_and_delivery(store: &SqlStore) {
+    let at = "2025-03-01T09:00:00Z";
+    let idea = store
+        .submit_idea(&new_idea("Callbacks"), "A-1", Some("T-1"), at)
+        .await
+        .unwrap();
+    assert_eq!(
+        (idea.status, idea.version, idea.votes),
+        (IdeaStatus::New, 1, 0)
+    );
+    assert_eq!(idea.topics, ["billing", "hold"]);
+    let id = idea.idea_id;
+    let change = |version, status, reason: Option<&str>| IdeaChange {
+        version,
+        status: Some(status),
+        reason: reason.map(str::to_owned),
+        ..Default::default()
+    };
+    let refused = |r: Result<_, SqlError>| matches!(r, Err(SqlError::Refused(_)));
+    // skipping triage is refused, and so is a change on a stale copy
+    assert!(refused(
+        store
+            .update_idea(id, &change(1, IdeaStatus::Approved, Some("yes")), "m", at)
+            .await
+    ));
+    let reviewed = store
+        .update_idea(id, &change(1, IdeaStatus::UnderReview, None), "lead", at)
+        .await
+        .unwrap();
+    assert_eq!(reviewed.version, 2);
+    let stale = store
+        .update_idea(id, &change(1, IdeaStatus::Proposed, None), "lead", at)
+        .await;
+    assert!(matches!(stale, Err(SqlError::Stale(_))), "{stale:?}");
+    // triage: the priority estimate, then proposed to management
+    let estimate = PriorityInputs {
+        impact: 4,
+        reach: 3,
+        effort: 2,
+    };
+    let scored = store
+        .update_idea(
+            id,
+            &IdeaChange {
+                version: 2,
+                priority: Some(estimate),
+                ..Default::default()
+            },
+            "lead",
+            at,
+        )
+        .await
+        .unwrap();
+    assert_eq!((scored.priority, scored.score), (Some(estimate), Some(6.0)));
+    store
+        .update_idea(id, &change(3, IdeaStatus::Proposed, None), "lead", at)
+        .await
+        .unwrap();
+    // a decision needs a reason, and an approval needs its initiative
+    assert!(refused(
+        store
+            .update_idea(id, &change(4, IdeaStatus::Approved, None), "m", at)
+            .await
+    ));
+    assert!(refused(
+        store
+            .update_idea(
+                id,
+                &change(4, IdeaStatus::Approved, Some("worth it")),
+                "m",
+                at
+            )
+            .await
+    ));
+    let declined_with_plan = IdeaChange {
+        initiative: Some(plan()),
+        ..change(4, IdeaStatus::Declined, Some("no"))
+    };
+    assert!(refused(
+        store.update_idea(id, &declined_with_plan, "m", at).await
+    ));
+    let approve = IdeaChange {
+        initiative: Some(plan()),
+        ..change(4, IdeaStatus::Approved, Some("Hold is our top complaint"))
+    };
+    let approved = store
+        .update_idea(id, &approve, "manager", "2025-03-10T12:00:00Z")
+        .await
+        .unwrap();
+    assert_eq!(
+        (approved.status, approved.version),
+        (IdeaStatus::Approved, 5)
+    );
+    let detail = store.idea(id).await.unwrap().unwrap();
+    let initiative = detail.initiative.clone().unwrap();
+    assert_eq!(
+        (
+            initiative.name.as_str(),
+            initiative.start.as_str(),
+            initiative.scope.clone()
+        ),
+        (
+            "Callbacks at peak",
+            "2025-04-01",
+            vec!["T-1".to_owned(), "T-2".to_owned()]
+        )
+    );
+    assert_eq!(
+        store
+            .initiative(initiative.initiative_id)
+            .await
+            .unwrap()
+            .unwrap(),
+        initiative
+    );
+    assert_eq!(store.initiatives(10).await.unwrap(), [initiative.clone()]);
+    store
+        .update_idea(id, &change(5, IdeaStatus::InProgress, None), "L-1", at)
+        .await
+        .unwrap();
+    store
+        .update_idea(id, &change(6, IdeaStatus::Done, None), "L-1", at)
+        .await
+        .unwrap();
+    assert!(
+        refused(
+            store
+                .update_idea(id, &change(7, IdeaStatus::New, None), "L-1", at)
+                .await
+        ),
+        "done is final"
+    );
+    assert_eq!(
+        store
+            .initiative(initiative.initiative_id)
+            .await
+            .unwrap()
+            .unwrap()
+            .status,
+        IdeaStatus::Done
+    );
+    let detail = store.idea(id).await.unwrap().unwrap();
+    let moves: Vec<(String, String)> = detail
+        .timeline
+        .iter()
+        .filter(|e| e.kind == "status")
+        .map(|e| (e.to_status.clone().unwrap(), e.note.clone()))
+        .collect();
+    assert_eq!(moves.len(), 5);
+    assert_eq!(
+        moves[2],
+        (
+            "approved".to_owned(),
+            "Hold is our top complaint".to_owned()
+        )
+    );
+    assert!(
+        detail
+            .timeline
+            .iter()
+            .any(|e| e.kind == "priority" && e.note.contains("= 6.0"))
+    );
+    assert!(matches!(
+        store
+            .update_idea(999, &change(1, IdeaStatus::UnderReview, None), "x", at)
+            .await,
+        Err(SqlError::NotFound(_))
+    ));
+}
+
+async fn ideas_are_voted_once_commented_ranked_and_scoped(store: &SqlStore) {
+    let at = "2025-03-01T09:00:00Z";
+    let a = store
+        .submit_idea(&new_idea("A"), "A-1", Some("T-1"), at)
+        .await
+        .unwrap()
+        .idea_id;
+    let b = store
+        .submit_idea(&new_idea("B"), "A-2", Some("T-2"), at)
+        .await
+        .unwrap()
+        .idea_id;
+    let c = store
+        .submit_idea(&new_idea("C"), "A-3", None, at)
+        .await
+        .unwrap()
+        .idea_id;
+    assert!(store.vote(a, "P-1", at).await.unwrap());
+    assert!(
+        !store.vote(a, "P-1", at).await.unwrap(),
+        "one vote per person"
+    );
+    assert!(store.vote(a, "P-2", at).await.unwrap());
+    assert!(store.vote(c, "P-1", at).await.unwrap());
+    assert!(store.unvote(c, "P-1").await.unwrap());
+    assert!(!store.unvote(c, "P-1").await.unwrap());
+    assert!(matches!(
+        store.vote(999, "P-1", at).await,
+        Err(SqlError::NotFound(_))
+    ));
+    store
+        .comment(a, "P-2", "We tried this in 2019", at)
+        .await
+        .unwrap();
+    let detail = store.idea(a).await.unwrap().unwrap();
+    assert_eq!(
+        detail
+            .votes
+            .iter()
+            .map(|v| v.person_id.as_str())
+            .collect::<Vec<_>>(),
+        ["P-1", "P-2"]
+    );
+    assert_eq!((detail.idea.votes, detail.idea.comments), (2, 1));
+    // ranked: scored ideas first (highest score), then by votes
+    store
+        .update_idea(
+            b,
+            &IdeaChange {
+                version: 1,
+                priority: Some(PriorityInputs {
+                    impact: 1,
+                    reach: 1,
+                    effort: 5,
+                }),
+                ..Default::default()
+            },
+            "lead",
+            at,
+        )
+        .await
+        .unwrap();
+    let all = IdeaFilter {
+        limit: 10,
+        ..Default::default()
+    };
+    let order: Vec<i64> = store
+        .ideas(&all)
+        .await
+        .unwrap()
+        .iter()
+        .map(|i| i.idea_id)
+        .collect();
+    assert_eq!(order, [b, a, c]);
+    // scope: a team's ideas, or one's own
+    let team_one = IdeaFilter {
+        units: Some(vec!["T-1".into()]),
+        limit: 10,
+        ..Default::default()
+    };
+    let listed: Vec<i64> = store
+        .ideas(&team_one)
+        .await
+        .unwrap()
+        .iter()
+        .map(|i| i.idea_id)
+        .collect();
+    assert_eq!(listed, [a]);
+    let own = IdeaFilter {
+        units: Some(vec![]),
+        or_author: Some("A-3".into()),
+        limit: 10,
+        ..Default::default()
+    };
+    let listed: Vec<i64> = store
+        .ideas(&own)
+        .await
+        .unwrap()
+        .iter()
+        .map(|i| i.idea_id)
+        .collect();
+    assert_eq!(listed, [c]);
+    let nothing = IdeaFilter {
+        units: Some(vec![]),
+        limit: 10,
+        ..Default::default()
+    };
+    assert!(store.ideas(&nothing).await.unwrap().is_empty());
+    let fresh = IdeaFilter {
+        statuses: vec![IdeaStatus::New],
+        limit: 10,
+        ..Default::default()
+    };
+    assert_eq!(store.ideas(&fresh).await.unwrap().len(), 3);
+}
+
 /// What to clean up after a test: a temporary directory or a PostgreSQL database.
 enum Fresh {
     Directory(#[allow(dead_code)] tempfile::TempDir),
@@ -763,6 +1442,11 @@ macro_rules! store_suite {
             case!(cases_open_once_per_trigger);
             case!(case_workflow_refuses_bad_moves_and_stale_edits);
             case!(concurrent_case_edits_lose_no_update);
+            case!(case_events_are_queued_for_webhooks_and_owners);
+            case!(many_cases_open_in_multi_row_statements);
+            case!(closed_cases_count_their_root_causes);
+            case!(ideas_move_through_triage_decision_and_delivery);
+            case!(ideas_are_voted_once_commented_ranked_and_scoped);
         }
     };
 }

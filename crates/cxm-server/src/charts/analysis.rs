@@ -287,6 +287,117 @@ pub fn step_curves(title: &str, x_label: &str, curves: &[Curve]) -> Result<Strin
     Ok(finish(svg, title, &hover))
 }
 
+/// A named line over labelled periods (`None`: no value that period).
+#[derive(Debug, Clone)]
+pub struct Line {
+    pub name: String,
+    pub values: Vec<Option<f64>>,
+}
+
+/// Lines over the same periods, in their own colours with a legend, and a vertical mark
+/// before the period at `marker` (an initiative's start); hovering a point shows its
+/// value.
+pub fn lines_with_marker(
+    title: &str,
+    labels: &[String],
+    lines: &[Line],
+    marker: Option<usize>,
+    format: &dyn Fn(f64) -> String,
+) -> Result<String, String> {
+    let values: Vec<f64> = lines
+        .iter()
+        .flat_map(|l| l.values.iter().flatten().copied())
+        .collect();
+    let (mut low, mut high) = values
+        .iter()
+        .fold((f64::INFINITY, f64::NEG_INFINITY), |(lo, hi), v| {
+            (lo.min(*v), hi.max(*v))
+        });
+    if !low.is_finite() {
+        (low, high) = (0.0, 1.0);
+    }
+    let pad = ((high - low) * 0.1).max(high.abs() * 0.02).max(1e-9);
+    let (low, high) = (low - pad, high + pad);
+    let last = labels.len().saturating_sub(1).max(1) as f64;
+    let mut svg = String::new();
+    let mut hover = String::new();
+    {
+        let root = SVGBackend::with_string(&mut svg, (WIDTH, HEIGHT + 60)).into_drawing_area();
+        root.fill(&WHITE).map_err(|e| e.to_string())?;
+        let mut chart = ChartBuilder::on(&root)
+            .caption(title, ("sans-serif", 15))
+            .margin(10)
+            .x_label_area_size(30)
+            .y_label_area_size(56)
+            .build_cartesian_2d(0f64..last, low..high)
+            .map_err(|e| e.to_string())?;
+        let label_of = |x: &f64| {
+            let index = x.round();
+            if (x - index).abs() > 1e-6 || index < 0.0 {
+                return String::new();
+            }
+            labels.get(index as usize).cloned().unwrap_or_default()
+        };
+        chart
+            .configure_mesh()
+            .light_line_style(WHITE)
+            .bold_line_style(GRID)
+            .x_labels(labels.len().clamp(2, 7))
+            .x_label_formatter(&label_of)
+            .y_labels(5)
+            .y_label_formatter(&|y| format(*y))
+            .draw()
+            .map_err(|e| e.to_string())?;
+        if let Some(marker) = marker {
+            let x = marker as f64 - 0.5;
+            chart
+                .draw_series([PathElement::new(
+                    vec![(x, low), (x, high)],
+                    BLACK.stroke_width(1),
+                )])
+                .map_err(|e| e.to_string())?;
+        }
+        for (index, line) in lines.iter().enumerate() {
+            let colour = PALETTE[index % PALETTE.len()];
+            let points: Vec<(f64, f64)> = line
+                .values
+                .iter()
+                .enumerate()
+                .filter_map(|(i, v)| v.map(|v| (i as f64, v)))
+                .collect();
+            chart
+                .draw_series(LineSeries::new(
+                    points.iter().copied(),
+                    colour.stroke_width(2),
+                ))
+                .map_err(|e| e.to_string())?
+                .label(line.name.clone())
+                .legend(move |(x, y)| {
+                    PathElement::new(vec![(x, y), (x + 16, y)], colour.stroke_width(2))
+                });
+            for &(x, y) in &points {
+                let label = labels.get(x as usize).cloned().unwrap_or_default();
+                let (px, py) = chart.backend_coord(&(x, y));
+                hover.push_str(&format!(
+                    "<g class=\"point\"><title>{} {}: {}</title><circle cx=\"{px}\" cy=\"{py}\" r=\"6\" fill=\"transparent\"/></g>",
+                    escape(&line.name),
+                    escape(&label),
+                    escape(&format(y))
+                ));
+            }
+        }
+        chart
+            .configure_series_labels()
+            .background_style(WHITE)
+            .border_style(GRID)
+            .position(SeriesLabelPosition::UpperLeft)
+            .draw()
+            .map_err(|e| e.to_string())?;
+        root.present().map_err(|e| e.to_string())?;
+    }
+    Ok(finish(svg, title, &hover))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -44,7 +44,8 @@ fn in_own_runtime(contacts: u64) -> World {
     .unwrap()
 }
 
-async fn build_world(contacts: u64) -> World {
+/// An organisation of `contacts` contacts for one test alone.
+pub async fn build_world(contacts: u64) -> World {
     let temp = tempfile::tempdir().unwrap();
     let path = temp.path().join("data");
     let dir = DataDir::init(&path, None).await.unwrap();
