@@ -15,6 +15,9 @@ use cxm_metrics::Engine;
 
 const EFFECT_SECONDS: i64 = 30;
 
+/// A membership: from, to (open when `None`), team.
+type Membership = (DateTime<Utc>, Option<DateTime<Utc>>, String);
+
 fn read(path: &std::path::Path) -> (csv::StringRecord, Vec<csv::StringRecord>) {
     let mut reader = csv::Reader::from_path(path).unwrap();
     let header = reader.headers().unwrap().clone();
@@ -73,8 +76,7 @@ async fn difference_in_differences_recovers_an_injected_effect() {
         column(&header, "valid_from"),
         column(&header, "valid_to"),
     );
-    let mut teams: HashMap<String, Vec<(DateTime<Utc>, Option<DateTime<Utc>>, String)>> =
-        HashMap::new();
+    let mut teams: HashMap<String, Vec<Membership>> = HashMap::new();
     for m in &memberships {
         teams.entry(m[person].to_owned()).or_default().push((
             instant(&m[from]).unwrap(),

@@ -206,10 +206,7 @@ async fn deliveries_survive_a_receiver_that_fails_and_recovers() {
         SendReport::default()
     );
 
-    let receiver = receiver.lock().unwrap();
     let id = first.case_id;
-    let mut keys: Vec<&str> = receiver.acted_on.iter().map(|(k, _)| k.as_str()).collect();
-    keys.sort();
     let mut expected: Vec<String> = store
         .cases(&cxm_sql::CaseFilter {
             limit: 10,
@@ -222,42 +219,45 @@ async fn deliveries_survive_a_receiver_that_fails_and_recovers() {
         .chain([format!("case-{id}-v2")])
         .collect();
     expected.sort();
-    assert_eq!(keys, expected, "each event acted on once");
-    // every crm event was tried twice under the same idempotency key: refused, then taken
-    for key in &expected {
-        let statuses: Vec<StatusCode> = receiver
+    {
+        let receiver = receiver.lock().unwrap();
+        let mut keys: Vec<&str> = receiver.acted_on.iter().map(|(k, _)| k.as_str()).collect();
+        keys.sort();
+        assert_eq!(keys, expected, "each event acted on once");
+        // every crm event was tried twice under the same idempotency key: refused, then taken
+        for key in &expected {
+            let statuses: Vec<StatusCode> = receiver
+                .requests
+                .iter()
+                .filter(|(k, s)| k == key && *s != StatusCode::UNAUTHORIZED)
+                .map(|(_, s)| *s)
+                .collect();
+            assert_eq!(
+                statuses,
+                [StatusCode::SERVICE_UNAVAILABLE, StatusCode::OK],
+                "{key}"
+            );
+        }
+        let refused = receiver
             .requests
             .iter()
-            .filter(|(k, s)| k == key && *s != StatusCode::UNAUTHORIZED)
-            .map(|(_, s)| *s)
-            .collect();
+            .filter(|(_, s)| *s == StatusCode::UNAUTHORIZED)
+            .count();
         assert_eq!(
-            statuses,
-            [StatusCode::SERVICE_UNAVAILABLE, StatusCode::OK],
-            "{key}"
+            refused, 9,
+            "three attempts for each of the impostor's three events"
         );
+        let update = &receiver
+            .acted_on
+            .iter()
+            .find(|(k, _)| *k == format!("case-{id}-v2"))
+            .unwrap()
+            .1;
+        assert_eq!(update["event"], "case.updated");
+        assert_eq!(update["actor"], "lead");
+        assert_eq!(update["case"]["status"], "in_progress");
+        assert_eq!(update["case"]["case_id"], id);
     }
-    let refused = receiver
-        .requests
-        .iter()
-        .filter(|(_, s)| *s == StatusCode::UNAUTHORIZED)
-        .count();
-    assert_eq!(
-        refused, 9,
-        "three attempts for each of the impostor's three events"
-    );
-    let update = &receiver
-        .acted_on
-        .iter()
-        .find(|(k, _)| *k == format!("case-{id}-v2"))
-        .unwrap()
-        .1;
-    assert_eq!(update["event"], "case.updated");
-    assert_eq!(update["actor"], "lead");
-    assert_eq!(update["case"]["status"], "in_progress");
-    assert_eq!(update["case"]["case_id"], id);
-    drop(receiver);
-
     let history = store.deliveries("wrong-secret", 10).await.unwrap();
     assert!(
         history

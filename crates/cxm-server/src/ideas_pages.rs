@@ -44,18 +44,20 @@ fn page(
     csrf: &str,
     title: &str,
     result: Result<Markup, ApiError>,
-) -> Result<Response, Response> {
+) -> Response {
     match result {
-        Ok(body) => Ok(layout(title, Some((principal, csrf)), body).into_response()),
-        Err(error) => Err(error.into_response()),
+        Ok(body) => layout(title, Some((principal, csrf)), body).into_response(),
+        Err(error) => error.into_response(),
     }
 }
 
-fn checked_csrf(csrf: &str, given: &str) -> Result<(), Response> {
+fn checked_csrf(csrf: &str, given: &str) -> Result<(), ApiError> {
     if auth::csrf_matches(csrf, given) {
         Ok(())
     } else {
-        Err(ApiError::Forbidden("the form expired: reload the page".into()).into_response())
+        Err(ApiError::Forbidden(
+            "the form expired: reload the page".into(),
+        ))
     }
 }
 
@@ -91,7 +93,7 @@ async fn ideas_page(
         Ok(ideas_markup(&ideas, &csrf, &topics, &metrics))
     }
     .await;
-    page(&principal, &csrf, "Ideas", result)
+    Ok(page(&principal, &csrf, "Ideas", result))
 }
 
 fn ideas_markup(
@@ -169,7 +171,7 @@ async fn submit_form(
     let Ok(Form(form)) = form else {
         return Err(ApiError::BadRequest("the idea form was incomplete".into()).into_response());
     };
-    checked_csrf(&csrf, &form.csrf)?;
+    checked_csrf(&csrf, &form.csrf).map_err(IntoResponse::into_response)?;
     let idea = NewIdea {
         title: form.title.trim().to_owned(),
         problem: form.problem.trim().to_owned(),
@@ -322,7 +324,7 @@ async fn idea_page(
     let (principal, csrf) = signed_in_page(principal, &uri).map_err(|r| *r)?;
     let id = page_id(&id, "idea").map_err(IntoResponse::into_response)?;
     let result = render_idea(&state, &principal, &csrf, id, None).await;
-    page(&principal, &csrf, &format!("Idea #{id}"), result)
+    Ok(page(&principal, &csrf, &format!("Idea #{id}"), result))
 }
 
 #[derive(Debug, Deserialize)]
@@ -343,7 +345,7 @@ async fn vote_form(
     let Ok(Form(form)) = form else {
         return Err(ApiError::BadRequest("the vote form was incomplete".into()).into_response());
     };
-    checked_csrf(&csrf, &form.csrf)?;
+    checked_csrf(&csrf, &form.csrf).map_err(IntoResponse::into_response)?;
     ideas_api::set_vote(&state, &principal, id, form.vote == "1")
         .await
         .map_err(IntoResponse::into_response)?;
@@ -368,7 +370,7 @@ async fn comment_form(
     let Ok(Form(form)) = form else {
         return Err(ApiError::BadRequest("the comment form was incomplete".into()).into_response());
     };
-    checked_csrf(&csrf, &form.csrf)?;
+    checked_csrf(&csrf, &form.csrf).map_err(IntoResponse::into_response)?;
     ideas_api::add_comment(&state, &principal, id, &form.text)
         .await
         .map_err(IntoResponse::into_response)?;
@@ -462,7 +464,7 @@ async fn move_form(
     let Ok(Form(form)) = form else {
         return Err(ApiError::BadRequest("the idea form was incomplete".into()).into_response());
     };
-    checked_csrf(&csrf, &form.csrf)?;
+    checked_csrf(&csrf, &form.csrf).map_err(IntoResponse::into_response)?;
     let result = match change_of(form) {
         Ok(change) => ideas_api::change_idea(&state, &principal, id, change).await,
         Err(error) => Err(error),
@@ -569,5 +571,5 @@ async fn initiative_page(
         })
     }
     .await;
-    page(&principal, &csrf, "Initiative", result)
+    Ok(page(&principal, &csrf, "Initiative", result))
 }

@@ -1213,7 +1213,10 @@ async fn ideas_move_through_triage_decision_and_delivery(store: &SqlStore) {
             .unwrap(),
         initiative
     );
-    assert_eq!(store.initiatives(10).await.unwrap(), [initiative.clone()]);
+    assert_eq!(
+        store.initiatives(10).await.unwrap(),
+        std::slice::from_ref(&initiative)
+    );
     store
         .update_idea(id, &change(5, IdeaStatus::InProgress, None), "L-1", at)
         .await
