@@ -7,6 +7,7 @@ mod cases;
 mod ideas;
 mod insight;
 mod output;
+mod recognition;
 mod report;
 
 use std::io::IsTerminal;
@@ -227,6 +228,16 @@ enum Command {
     Initiatives {
         #[command(subcommand)]
         action: ideas::InitiativeAction,
+    },
+    /// Kudos between colleagues and from customers' praise.
+    Kudos {
+        #[command(subcommand)]
+        action: recognition::KudosAction,
+    },
+    /// The success-story library.
+    Stories {
+        #[command(subcommand)]
+        action: recognition::StoryAction,
     },
     /// Customer lifetime value: BG/NBD and Gamma-Gamma fitted by maximum likelihood on
     /// purchase histories, each customer's discounted value over a horizon, by segment,
@@ -523,6 +534,8 @@ async fn run(cli: Cli) -> ExitCode {
         Command::Webhooks { action } => cases::webhooks(&cli.data_dir, action).await,
         Command::Ideas { action } => ideas::ideas(&cli.data_dir, action).await,
         Command::Initiatives { action } => ideas::initiatives(&cli.data_dir, action).await,
+        Command::Kudos { action } => recognition::kudos(&cli.data_dir, action).await,
+        Command::Stories { action } => recognition::stories(&cli.data_dir, action).await,
         Command::Clv(args) => insight::clv(&cli.data_dir, args).await,
         Command::Drivers(args) => insight::drivers(&cli.data_dir, args).await,
         Command::Attrition(args) => insight::attrition(&cli.data_dir, args).await,

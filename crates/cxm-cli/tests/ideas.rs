@@ -1,7 +1,7 @@
 //! Ideas, initiatives and webhooks through the real binary: an idea goes from submission
 //! to an approved initiative whose impact is computed on a hand-built organisation with a
 //! hand-computed difference in differences; a webhook queues case events and records a
-//! failed delivery.
+//! failed delivery; customers' praise becomes kudos and stories are published.
 
 mod common;
 
@@ -313,4 +313,106 @@ fn webhooks_are_stored_queue_case_events_and_record_failed_deliveries() {
     ok(&workspace, &["webhooks", "remove", "crm"]);
     let gone = workspace.cxm(&["webhooks", "remove", "crm"]);
     assert!(!gone.status.success());
+}
+
+#[test]
+fn customers_praise_becomes_kudos_once_and_stories_are_published() {
+    let workspace = Workspace::new();
+    organisation(&workspace);
+    // R1 praises A1 (its contact's agent); R2 praises with a low score; R3 scores high but
+    // complains; R4 praises A3 through the customer's latest contact before it.
+    let answers = workspace.file(
+        "answers.csv",
+        "response_id,survey,answered_at,customer_id,interaction_id,csat,comment\n\
+         R1,csat,2025-03-10T12:00:00Z,C1,F1,5,Thank you - Ann was really helpful!\n\
+         R2,csat,2025-03-10T12:00:00Z,C2,F2,2,Thanks anyway.\n\
+         R3,csat,2025-03-10T12:00:00Z,C4,F4,4,\"Great, another hour on hold. Never again\"\n\
+         R4,csat,2025-03-11T12:00:00Z,C3,,5,Brilliant and friendly\n",
+    );
+    assert_eq!(
+        workspace.ingest("surveys", &[&answers], &["--no-alerts"]).0,
+        0
+    );
+    let candidates = json(&workspace, &["kudos", "candidates", "--format", "json"]);
+    let found: Vec<(&str, &str)> = candidates
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|c| {
+            (
+                c["response_id"].as_str().unwrap(),
+                c["agent_id"].as_str().unwrap(),
+            )
+        })
+        .collect();
+    assert_eq!(found, [("R4", "A3"), ("R1", "A1")], "newest first");
+    let out = ok(&workspace, &["kudos", "accept", "R1"]);
+    assert!(out.contains("to A1"), "{out}");
+    let again = workspace.cxm(&["kudos", "accept", "R1"]);
+    assert!(!again.status.success(), "an answer gives its kudos once");
+    let left = json(&workspace, &["kudos", "candidates", "--format", "json"]);
+    assert_eq!(left.as_array().unwrap().len(), 1);
+    ok(
+        &workspace,
+        &[
+            "kudos",
+            "give",
+            "--from",
+            "A2",
+            "--to",
+            "A1",
+            "--message",
+            "Covered my queue",
+        ],
+    );
+    let me = workspace.cxm(&[
+        "kudos",
+        "give",
+        "--from",
+        "A2",
+        "--to",
+        "A2",
+        "--message",
+        "x",
+    ]);
+    assert!(stderr(&me).contains("someone else"));
+    let kudos = json(&workspace, &["kudos", "list", "--format", "json"]);
+    let sources: Vec<&str> = kudos
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|k| k["source"].as_str().unwrap())
+        .collect();
+    assert_eq!(sources, ["colleague", "customer"]);
+
+    let story = workspace.file(
+        "story.json",
+        r#"{"title":"North cut hold times","narrative":"Callbacks at peak.","unit_id":"S1","people":["L1"],"evidence":[{"kind":"metric","reference":"handle_seconds","note":"-35 s"}]}"#,
+    );
+    let out = ok(
+        &workspace,
+        &["stories", "add", story.to_str().unwrap(), "--author", "L1"],
+    );
+    assert!(out.contains("story 1 saved as a draft"), "{out}");
+    ok(&workspace, &["stories", "publish", "1", "--version", "1"]);
+    let stale = workspace.cxm(&["stories", "publish", "1", "--version", "1", "--withdraw"]);
+    assert!(stderr(&stale).contains("reload"), "{}", stderr(&stale));
+    let listed = json(
+        &workspace,
+        &[
+            "stories",
+            "list",
+            "--search",
+            "hold CALLBACKS",
+            "--format",
+            "json",
+        ],
+    );
+    assert_eq!(listed[0]["published"], true);
+    assert_eq!(listed[0]["evidence"][0]["note"], "-35 s");
+    let none = json(
+        &workspace,
+        &["stories", "list", "--search", "chat", "--format", "json"],
+    );
+    assert!(none.as_array().unwrap().is_empty());
 }

@@ -3,8 +3,6 @@
 //! Each parses from its canonical lowercase name (case-insensitively, surrounding blanks
 //! ignored); a mapping's value map adapts any other spelling before it gets here.
 
-use std::fmt;
-
 use crate::FieldError;
 
 macro_rules! vocabulary {
@@ -52,8 +50,8 @@ macro_rules! vocabulary {
             }
         }
 
-        impl fmt::Display for $name {
-            fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        impl ::std::fmt::Display for $name {
+            fn fmt(&self, f: &mut ::std::fmt::Formatter<'_>) -> ::std::fmt::Result {
                 f.write_str(self.as_str())
             }
         }

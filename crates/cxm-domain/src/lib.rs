@@ -14,6 +14,7 @@ pub mod kinds;
 pub mod metrics;
 pub mod notify;
 pub mod parse;
+pub mod recognition;
 pub mod records;
 pub mod stats;
 pub mod values;

@@ -1,8 +1,6 @@
 //! Telling people what happened to cases: the events, webhook subscriptions (validated) and
 //! the schedule on which a failed delivery is tried again.
 
-use std::fmt;
-
 use serde::{Deserialize, Serialize};
 
 use crate::FieldError;

@@ -5,11 +5,13 @@
 //!   with an SLA due time.
 //! - [`case_metrics`]: how cases are handled per owner, unit or rule — time to first
 //!   action and to close, SLA met, re-contacts after closure;
+//! - [`recognition`]: customers' praise in survey comments, offered as kudos candidates;
 //! - [`webhooks`]: case events queued with each change are sent, signed and retried, to the
 //!   webhooks that want them.
 
 pub mod alerts;
 pub mod case_metrics;
+pub mod recognition;
 pub mod webhooks;
 
 pub use alerts::{AlertRun, RuleRun, evaluate};

@@ -91,23 +91,30 @@ pub async fn send_due(
     let now_micros = now.timestamp_micros();
     // a claimed delivery whose sender died falls due again after the lease
     let lease = (options.timeout * 3).max(Duration::from_secs(60));
-    let lease_until = now_micros + i64::try_from(lease.as_micros()).unwrap_or(i64::MAX / 2);
+    let lease = i64::try_from(lease.as_micros()).unwrap_or(i64::MAX / 4);
     loop {
+        // each batch's claim runs from when it is taken (a round may outlast one lease)
+        let taken = Utc::now().timestamp_micros().max(now_micros);
         let due = store
-            .claim_deliveries(now_micros, lease_until, options.batch)
+            .claim_deliveries(now_micros, taken.saturating_add(lease), options.batch)
             .await?;
         if due.is_empty() {
             return Ok(report);
         }
-        let results: Vec<(i64, Result<(), String>, i64)> = futures::stream::iter(due)
+        let results: Vec<(i64, i64, Result<(), String>, i64)> = futures::stream::iter(due)
             .map(|delivery| async move {
                 let result = post(client, &delivery).await;
-                (delivery.delivery_id, result, delivery.attempts + 1)
+                (
+                    delivery.delivery_id,
+                    delivery.lease_micros,
+                    result,
+                    delivery.attempts + 1,
+                )
             })
             .buffer_unordered(options.concurrency.max(1))
             .collect()
             .await;
-        for (delivery_id, result, attempts) in results {
+        for (delivery_id, lease_micros, result, attempts) in results {
             let at = Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Millis, true);
             let outcome = match result {
                 Ok(()) => {
@@ -133,7 +140,10 @@ pub async fn send_due(
                     }
                 }
             };
-            store.record_attempt(delivery_id, &at, &outcome).await?;
+            // a claim that ran out belongs to whoever took the delivery over
+            store
+                .record_attempt(delivery_id, lease_micros, &at, &outcome)
+                .await?;
         }
     }
 }

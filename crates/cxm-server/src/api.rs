@@ -42,7 +42,12 @@ use crate::{ApiError, AppState};
           crate::ideas_api::list_ideas, crate::ideas_api::post_idea, crate::ideas_api::get_idea,
           crate::ideas_api::patch_idea, crate::ideas_api::post_vote, crate::ideas_api::delete_vote,
           crate::ideas_api::post_comment, crate::ideas_api::list_initiatives,
-          crate::ideas_api::get_impact, crate::cases_api::get_case_metrics),
+          crate::ideas_api::get_impact, crate::cases_api::get_case_metrics,
+          crate::recognition_api::list_kudos, crate::recognition_api::post_kudos,
+          crate::recognition_api::list_candidates, crate::recognition_api::accept_candidate,
+          crate::recognition_api::list_stories, crate::recognition_api::post_story,
+          crate::recognition_api::get_story, crate::recognition_api::patch_story,
+          crate::recognition_api::most_improved),
     components(schemas(ErrorBody)),
     modifiers(&Security),
     security(("bearer" = []), ("session" = []))

@@ -484,6 +484,7 @@ pub fn navigation() -> Markup {
             a href="/root-causes" { "Root causes" }
             a href="/cases" { "Cases" }
             a href="/ideas" { "Ideas" }
+            a href="/recognition" { "Recognition" }
             a href="/inbox" { "Inbox" }
             a href="/records/contacts" { "Contacts" }
             a href="/records/answers" { "Answers" }

@@ -151,6 +151,12 @@ pub(crate) async fn change_idea(
 ) -> Result<Idea, ApiError> {
     let user = principal.user()?;
     let detail = visible_idea(state, principal, id).await?;
+    if detail.idea.version != change.version {
+        return Err(ApiError::Conflict(format!(
+            "idea {id} was changed since you read it (version {} now, yours {}): reload it and try again",
+            detail.idea.version, change.version
+        )));
+    }
     let owner = detail
         .initiative
         .as_ref()
@@ -200,6 +206,12 @@ pub(crate) async fn change_idea(
         if let Some(unit) = plan.scope.iter().find(|u| org.unit(u).is_none()) {
             return Err(ApiError::BadRequest(format!(
                 "scope unit {unit:?} is not in the org tree"
+            )));
+        }
+        let scope = Scope::of(principal, org);
+        if let Some(unit) = plan.scope.iter().find(|u| !scope.sees_unit(org, u)) {
+            return Err(ApiError::Forbidden(format!(
+                "scope unit {unit} is outside your own scope"
             )));
         }
         engine
@@ -286,8 +298,17 @@ pub(crate) async fn initiative_impact(
         .map_err(|e| ApiError::Internal(format!("initiative {initiative_id}'s start: {e}")))?;
     let request = ImpactRequest::new(&initiative.target_metric, initiative.scope.clone(), start);
     let engine = state.engine().await;
+    let org = engine.organisation();
+    let scope = Scope::of(principal, org);
+    // The groups' aggregates are for everyone who sees the idea; single teams' figures
+    // only for those whose scope holds the team.
     let report = cxm_insight::impact::impact(&engine, &request)
         .await
+        .map(|mut report| {
+            report.units.retain(|u| scope.sees_unit(org, &u.unit));
+            report.skipped.retain(|u| scope.sees_unit(org, u));
+            report
+        })
         .map_err(ApiError::from);
     Ok((initiative, detail, report))
 }

@@ -497,6 +497,13 @@ async fn initiative_page(
     let result = async {
         let id = page_id(&id, "initiative")?;
         let (initiative, detail, report) = initiative_impact(&state, &principal, id).await?;
+        let engine = state.engine().await;
+        let org = engine.organisation();
+        let scope_names: Vec<String> = initiative
+            .scope
+            .iter()
+            .map(|u| org.unit(u).map_or_else(|| u.clone(), |unit| format!("{} ({u})", unit.name)))
+            .collect();
         let format = |v: f64| {
             if v.abs() >= 100.0 {
                 format!("{v:.0}")
@@ -536,7 +543,7 @@ async fn initiative_page(
             h1 { (initiative.name) " · " (initiative.status) }
             p.summary {
                 "From idea " a href={ "/ideas/" (detail.idea.idea_id) } { (detail.idea.title) }
-                ". Started " (initiative.start) " in " (initiative.scope.join(", "))
+                ". Started " (initiative.start) " in " (scope_names.join(", "))
                 ", measured on " (initiative.target_metric) "."
             }
             @match &report {

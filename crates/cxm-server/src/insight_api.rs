@@ -295,14 +295,19 @@ pub(crate) async fn add_case_causes(
     if let Some(person) = &filters.person {
         filter.agent_id = Some(person.clone());
     }
+    // Cases close in real time, after the data they came from: without dates asked for,
+    // every closed case counts.
+    let day = |d: chrono::NaiveDate| format!("{}T00:00:00Z", d.format("%Y-%m-%d"));
     let from = filters
         .from
-        .or_else(|| engine.span().map(|(first, _)| first))
-        .unwrap_or(report.to);
-    let day = |d: chrono::NaiveDate| format!("{}T00:00:00Z", d.format("%Y-%m-%d"));
+        .map_or_else(|| "0000-01-01T00:00:00Z".to_owned(), day);
+    let to = filters.to.map_or_else(
+        || "9999-12-31T00:00:00Z".to_owned(),
+        |to| day(to + chrono::Days::new(1)),
+    );
     let causes = state
         .store()
-        .closed_root_causes(&filter, &day(from), &day(report.to + chrono::Days::new(1)))
+        .closed_root_causes(&filter, &from, &to)
         .await?;
     cxm_insight::root_causes::add_case_causes(report, &causes, engine.organisation());
     Ok(())

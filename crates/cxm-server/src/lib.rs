@@ -37,6 +37,8 @@ pub mod notify_api;
 pub mod overview;
 pub mod pages;
 pub mod person_page;
+pub mod recognition_api;
+pub mod recognition_pages;
 pub mod record_pages;
 pub mod scope;
 pub mod telemetry;
@@ -306,6 +308,8 @@ pub fn router(state: AppState) -> Router {
         .merge(notify_api::routes())
         .merge(ideas_api::routes())
         .merge(ideas_pages::routes())
+        .merge(recognition_api::routes())
+        .merge(recognition_pages::routes())
         .merge(insight_pages::routes())
         .merge(ingest::routes())
         .merge(pages::routes())

@@ -157,6 +157,11 @@ async fn the_openapi_document_describes_every_route() {
         "/api/v1/initiatives",
         "/api/v1/initiatives/{id}/impact",
         "/api/v1/case-metrics",
+        "/api/v1/kudos",
+        "/api/v1/kudos/candidates",
+        "/api/v1/stories",
+        "/api/v1/stories/{id}",
+        "/api/v1/most-improved",
     ] {
         assert!(paths.contains(path), "{path} missing from {paths:?}");
     }
@@ -2379,7 +2384,22 @@ async fn case_events_reach_webhooks_and_the_owners_inbox() {
     assert_eq!(updated["actor"], lead.username.as_str());
 
     // Every event was tried twice under one key: refused, then taken; no signature failed.
-    let (_, deliveries) = get(base, "/api/v1/webhooks/crm/deliveries", &As::Cookie(&admin)).await;
+    // (The sender records a batch's attempts once the batch is done: wait for it.)
+    let started = std::time::Instant::now();
+    let deliveries = loop {
+        let (_, deliveries) =
+            get(base, "/api/v1/webhooks/crm/deliveries", &As::Cookie(&admin)).await;
+        let settled = deliveries
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter(|d| d["case_id"] == id && d["status"] == "delivered")
+            .count();
+        if settled == 2 || started.elapsed() > std::time::Duration::from_secs(30) {
+            break deliveries;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    };
     let ours: Vec<&Value> = deliveries
         .as_array()
         .unwrap()
@@ -2824,4 +2844,261 @@ async fn ideas_are_scoped_and_move_from_submission_to_measured_initiative() {
         "{going}"
     );
     store.close().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn kudos_praise_and_stories_stay_in_scope() {
+    let w = common::build_world(8_000).await;
+    let server = server_on(&w, ServerConfig::default()).await;
+    let base = &server.base;
+    let engine = server.state.engine().await;
+    let org = engine.organisation();
+    let by_role = |role: &str| w.users.iter().find(|u| u.role.as_str() == role).unwrap();
+    let (agent, lead, manager) = (by_role("agent"), by_role("lead"), by_role("manager"));
+    let team = org
+        .current_unit_of(agent.person.as_deref().unwrap())
+        .unwrap()
+        .to_owned();
+    let session = |who: &DemoSignIn| {
+        let who = who.clone();
+        async move {
+            let cookie = sign_in(base, &who).await;
+            let csrf = session_csrf(base, &cookie).await;
+            (cookie, csrf)
+        }
+    };
+    let (agent_cookie, agent_csrf) = session(agent).await;
+    let (lead_cookie, lead_csrf) = session(lead).await;
+    let (manager_cookie, manager_csrf) = session(manager).await;
+    let post = |path: &str, cookie: &str, csrf: &str, body: Value| {
+        let (path, cookie, csrf) = (path.to_owned(), cookie.to_owned(), csrf.to_owned());
+        async move {
+            send_json(
+                reqwest::Method::POST,
+                base,
+                &path,
+                &cookie,
+                Some(&csrf),
+                body,
+            )
+            .await
+        }
+    };
+
+    // An agent thanks their lead; self-kudos and unknown people are refused.
+    let lead_person = lead.person.clone().unwrap();
+    let (status, given) = post(
+        "/api/v1/kudos",
+        &agent_cookie,
+        &agent_csrf,
+        serde_json::json!({"to_person": lead_person, "message": "Thanks for the coaching"}),
+    )
+    .await;
+    assert_eq!(status, StatusCode::CREATED, "{given}");
+    assert_eq!(
+        (given["source"].as_str(), given["unit_id"].as_str()),
+        (Some("colleague"), Some(team.as_str()))
+    );
+    let (status, _) = post(
+        "/api/v1/kudos",
+        &agent_cookie,
+        &agent_csrf,
+        serde_json::json!({"to_person": agent.person.as_deref().unwrap(), "message": "me"}),
+    )
+    .await;
+    assert_eq!(status, StatusCode::BAD_REQUEST);
+    let (status, _) = post(
+        "/api/v1/kudos",
+        &agent_cookie,
+        &agent_csrf,
+        serde_json::json!({"to_person": "NOBODY", "message": "hi"}),
+    )
+    .await;
+    assert_eq!(status, StatusCode::BAD_REQUEST);
+
+    // Kudos to someone in another site: the lead and manager do not see it; executives do.
+    let elsewhere = org
+        .people()
+        .find(|(id, _, role)| {
+            *role == "agent"
+                && org.current_unit_of(id).is_some_and(|u| {
+                    !org.within(u, org.unit(&team).unwrap().parent.as_deref().unwrap())
+                })
+        })
+        .map(|(id, _, _)| id.to_owned())
+        .unwrap();
+    let (status, far) = post(
+        "/api/v1/kudos",
+        &manager_cookie,
+        &manager_csrf,
+        serde_json::json!({"to_person": elsewhere, "message": "Great handover"}),
+    )
+    .await;
+    assert_eq!(status, StatusCode::CREATED, "{far}");
+    let ids = |answer: &Value| -> Vec<i64> {
+        answer
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|k| k["kudos_id"].as_i64().unwrap())
+            .collect()
+    };
+    let (_, seen) = get(base, "/api/v1/kudos", &As::Cookie(&lead_cookie)).await;
+    assert!(ids(&seen).contains(&given["kudos_id"].as_i64().unwrap()));
+    assert!(
+        !ids(&seen).contains(&far["kudos_id"].as_i64().unwrap()),
+        "outside the lead's team"
+    );
+    let (exec_cookie, _) = session(by_role("executive")).await;
+    let (_, all) = get(base, "/api/v1/kudos", &As::Cookie(&exec_cookie)).await;
+    assert!(ids(&all).contains(&far["kudos_id"].as_i64().unwrap()));
+
+    // Customers' praise: leads see their team's candidates and recognise one, once.
+    let (status, _) = get(base, "/api/v1/kudos/candidates", &As::Cookie(&agent_cookie)).await;
+    assert_eq!(status, StatusCode::FORBIDDEN);
+    let (status, candidates) = get(
+        base,
+        "/api/v1/kudos/candidates?limit=500",
+        &As::Cookie(&lead_cookie),
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK, "{candidates}");
+    let candidates = candidates.as_array().unwrap().clone();
+    assert!(!candidates.is_empty(), "the generated comments hold praise");
+    for candidate in &candidates {
+        let unit = candidate["unit_id"].as_str().unwrap_or_default();
+        let agent_now = org.current_unit_of(candidate["agent_id"].as_str().unwrap());
+        assert!(
+            org.within(unit, &team) || agent_now.is_some_and(|u| org.within(u, &team)),
+            "{candidate}"
+        );
+        assert!(cxm_domain::recognition::praise(candidate["comment"].as_str().unwrap()).is_some());
+    }
+    let response = candidates[0]["response_id"].as_str().unwrap();
+    let path = format!("/api/v1/kudos/candidates/{response}");
+    let (status, accepted) = post(&path, &lead_cookie, &lead_csrf, Value::Null).await;
+    assert_eq!(
+        (status, accepted["source"].as_str()),
+        (StatusCode::CREATED, Some("customer")),
+        "{accepted}"
+    );
+    assert_eq!(accepted["to_person"], candidates[0]["agent_id"]);
+    let (status, _) = post(&path, &lead_cookie, &lead_csrf, Value::Null).await;
+    assert_eq!(status, StatusCode::NOT_FOUND, "no longer a candidate");
+
+    // Stories: an agent's draft is theirs until a leader publishes it; other sites never
+    // see it.
+    let story = serde_json::json!({"title": "Billing queue turned around", "narrative": "We split the queue by bill type.",
+        "evidence": [{"kind": "metric", "reference": "repeat_contact_rate", "note": "down a third"}]});
+    let (status, draft) = post("/api/v1/stories", &agent_cookie, &agent_csrf, story).await;
+    assert_eq!(status, StatusCode::CREATED, "{draft}");
+    let id = draft["story_id"].as_i64().unwrap();
+    assert_eq!(draft["unit_id"], team.as_str());
+    let story_path = format!("/api/v1/stories/{id}");
+    let patch = |cookie: &str, csrf: &str, body: Value| {
+        let (path, cookie, csrf) = (story_path.clone(), cookie.to_owned(), csrf.to_owned());
+        async move {
+            send_json(
+                reqwest::Method::PATCH,
+                base,
+                &path,
+                &cookie,
+                Some(&csrf),
+                body,
+            )
+            .await
+        }
+    };
+    let (status, _) = patch(
+        &agent_cookie,
+        &agent_csrf,
+        serde_json::json!({"version": 1, "published": true}),
+    )
+    .await;
+    assert_eq!(status, StatusCode::FORBIDDEN, "leaders publish");
+    let (status, published) = patch(
+        &lead_cookie,
+        &lead_csrf,
+        serde_json::json!({"version": 1, "published": true}),
+    )
+    .await;
+    assert_eq!(
+        (status, published["published"].as_bool()),
+        (StatusCode::OK, Some(true)),
+        "{published}"
+    );
+    let (status, _) = patch(
+        &manager_cookie,
+        &manager_csrf,
+        serde_json::json!({"version": 1, "published": false}),
+    )
+    .await;
+    assert_eq!(status, StatusCode::CONFLICT, "a stale copy");
+    let (_, found) = get(
+        base,
+        "/api/v1/stories?q=billing%20QUEUE",
+        &As::Cookie(&manager_cookie),
+    )
+    .await;
+    assert_eq!(found.as_array().unwrap().len(), 1, "{found}");
+    // a story in another site is invisible to the agent, even by id
+    let other_team = org
+        .units()
+        .iter()
+        .find(|u| {
+            u.level == "team"
+                && u.id != team
+                && !org.within(&u.id, org.unit(&team).unwrap().parent.as_deref().unwrap())
+        })
+        .unwrap()
+        .id
+        .clone();
+    let (status, remote) = send_json(
+        reqwest::Method::POST,
+        base,
+        "/api/v1/stories",
+        &exec_cookie,
+        Some(&session_csrf(base, &exec_cookie).await),
+        serde_json::json!({"title": "Elsewhere", "narrative": "n", "unit_id": other_team}),
+    )
+    .await;
+    assert_eq!(status, StatusCode::CREATED, "{remote}");
+    let remote_path = format!("/api/v1/stories/{}", remote["story_id"]);
+    let (status, _) = get(base, &remote_path, &As::Cookie(&agent_cookie)).await;
+    assert_eq!(status, StatusCode::NOT_FOUND);
+    let (status, _) = get(base, &remote_path, &As::Cookie(&lead_cookie)).await;
+    assert_eq!(status, StatusCode::NOT_FOUND);
+    let (status, _) = post(
+        "/api/v1/stories",
+        &lead_cookie,
+        &lead_csrf,
+        serde_json::json!({"title": "t", "narrative": "n", "unit_id": other_team}),
+    )
+    .await;
+    assert_eq!(
+        status,
+        StatusCode::FORBIDDEN,
+        "a story belongs to a unit in scope"
+    );
+
+    // Most improved: teams for everyone in scope, agents not for agents.
+    let (status, improved) = get(
+        base,
+        "/api/v1/most-improved?metric=csat",
+        &As::Cookie(&agent_cookie),
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK, "{improved}");
+    assert!(improved["agents"].as_array().unwrap().is_empty());
+    let (status, _) = get(
+        base,
+        "/api/v1/most-improved?metric=handle_seconds_p90x",
+        &As::Cookie(&lead_cookie),
+    )
+    .await;
+    assert_eq!(status, StatusCode::BAD_REQUEST);
+    for page_path in ["/recognition", "/stories", &format!("/stories/{id}")] {
+        let (status, html) = page(base, page_path, Some(&lead_cookie)).await;
+        assert_eq!(status, StatusCode::OK, "{page_path}: {html}");
+    }
 }

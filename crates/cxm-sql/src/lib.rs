@@ -9,6 +9,7 @@ pub mod cases;
 pub mod error;
 pub mod ideas;
 pub mod notify;
+pub mod recognition;
 pub mod reference;
 pub mod store;
 pub mod targets;
@@ -18,6 +19,7 @@ pub use cases::{Case, CaseChange, CaseEvent, CaseFilter, CaseStore, NewCase, Sto
 pub use error::SqlError;
 pub use ideas::{Idea, IdeaChange, IdeaDetail, IdeaEvent, IdeaFilter, IdeaStore, Initiative, Vote};
 pub use notify::{AttemptOutcome, Delivery, DueDelivery, Notification, NotifyStore, StoredWebhook};
+pub use recognition::{Kudos, NewKudos, RecognitionFilter, RecognitionStore, Story};
 pub use reference::{ReferenceRow, ReferenceTable};
 pub use store::{Backend, ReferenceStore, SqlStore, UpsertCounts, UpsertSession};
 pub use targets::{ScopeKind, Target, TargetStore};

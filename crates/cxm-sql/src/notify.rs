@@ -54,6 +54,9 @@ pub struct DueDelivery {
     pub payload: String,
     /// Attempts made before this one.
     pub attempts: i64,
+    /// The claim: until when it is this sender's (its attempt is recorded only while the
+    /// claim holds).
+    pub lease_micros: i64,
 }
 
 /// How an attempt went.
@@ -107,12 +110,15 @@ pub trait NotifyStore: Send + Sync {
         lease_until_micros: i64,
         limit: u32,
     ) -> Result<Vec<DueDelivery>, SqlError>;
+    /// Records an attempt made under the claim `lease_micros`; `false` (and nothing
+    /// changes) when the claim ran out and another sender took the delivery over.
     async fn record_attempt(
         &self,
         delivery_id: i64,
+        lease_micros: i64,
         at: &str,
         outcome: &AttemptOutcome,
-    ) -> Result<(), SqlError>;
+    ) -> Result<bool, SqlError>;
     /// A webhook's latest deliveries, newest first.
     async fn deliveries(&self, webhook_id: &str, limit: u32) -> Result<Vec<Delivery>, SqlError>;
     /// A person's notifications, newest first.
@@ -470,6 +476,7 @@ impl NotifyStore for SqlStore {
                 event: row.try_get(5)?,
                 payload: row.try_get(6)?,
                 attempts: row.try_get(7)?,
+                lease_micros: lease_until_micros,
             });
         }
         Ok(claimed)
@@ -478,9 +485,10 @@ impl NotifyStore for SqlStore {
     async fn record_attempt(
         &self,
         delivery_id: i64,
+        lease_micros: i64,
         at: &str,
         outcome: &AttemptOutcome,
-    ) -> Result<(), SqlError> {
+    ) -> Result<bool, SqlError> {
         let (status, error, next, delivered_at) = match outcome {
             AttemptOutcome::Delivered => ("delivered", None, None, Some(at.to_owned())),
             AttemptOutcome::Retry {
@@ -494,11 +502,11 @@ impl NotifyStore for SqlStore {
             ),
             AttemptOutcome::GiveUp { error } => ("failed", Some(error.clone()), None, None),
         };
-        sqlx::query(
+        let updated = sqlx::query(
             "UPDATE webhook_deliveries SET status = $1, attempts = attempts + 1, \
              last_attempt_at = $2, last_error = $3, \
              next_attempt_micros = COALESCE($4, next_attempt_micros), delivered_at = $5 \
-             WHERE delivery_id = $6",
+             WHERE delivery_id = $6 AND status = 'pending' AND next_attempt_micros = $7",
         )
         .bind(status)
         .bind(at.to_owned())
@@ -506,9 +514,10 @@ impl NotifyStore for SqlStore {
         .bind(next)
         .bind(delivered_at)
         .bind(delivery_id)
+        .bind(lease_micros)
         .execute(self.pool())
         .await?;
-        Ok(())
+        Ok(updated.rows_affected() == 1)
     }
 
     async fn deliveries(&self, webhook_id: &str, limit: u32) -> Result<Vec<Delivery>, SqlError> {

@@ -5,11 +5,12 @@ use cxm_domain::AccessRole;
 use cxm_domain::cases::{AlertRule, CaseStatus, Priority};
 use cxm_domain::ideas::{IdeaStatus, InitiativePlan, NewIdea, PriorityInputs};
 use cxm_domain::notify::{EventKind, Webhook};
+use cxm_domain::recognition::{Evidence, KudosSource, NewStory};
 use cxm_sql::{
     AccountStore, ApiToken, AttemptOutcome, AuditEntry, CaseChange, CaseFilter, CaseStore,
-    IdeaChange, IdeaFilter, IdeaStore, NewCase, NotifyStore, ReferenceRow, ReferenceStore,
-    ReferenceTable, ScopeKind, SqlError, SqlStore, Target, TargetStore, TokenScope, UpsertCounts,
-    User,
+    IdeaChange, IdeaFilter, IdeaStore, NewCase, NewKudos, NotifyStore, RecognitionFilter,
+    RecognitionStore, ReferenceRow, ReferenceStore, ReferenceTable, ScopeKind, SqlError, SqlStore,
+    Target, TargetStore, TokenScope, UpsertCounts, User,
 };
 
 fn row(values: &[Option<&str>], hash: i64) -> ReferenceRow {
@@ -879,15 +880,38 @@ async fn case_events_are_queued_for_webhooks_and_owners(store: &SqlStore) {
         "a lease that ran out (the sender died) falls due again"
     );
 
+    // the first sender's claim ran out: its late result is not recorded
+    let first_claim = claimed[0].lease_micros;
+    assert!(
+        !store
+            .record_attempt(
+                claimed[0].delivery_id,
+                first_claim,
+                "t0",
+                &AttemptOutcome::Delivered
+            )
+            .await
+            .unwrap()
+    );
+
     // attempts: delivered, retried later, given up
     let (ok, retry, give_up) = (&again[0], &again[1], &again[2]);
-    store
-        .record_attempt(ok.delivery_id, "t1", &AttemptOutcome::Delivered)
-        .await
-        .unwrap();
+    assert_eq!(ok.lease_micros, now + 120_000_000);
+    assert!(
+        store
+            .record_attempt(
+                ok.delivery_id,
+                ok.lease_micros,
+                "t1",
+                &AttemptOutcome::Delivered
+            )
+            .await
+            .unwrap()
+    );
     store
         .record_attempt(
             retry.delivery_id,
+            retry.lease_micros,
             "t1",
             &AttemptOutcome::Retry {
                 error: "HTTP 503".into(),
@@ -899,6 +923,7 @@ async fn case_events_are_queued_for_webhooks_and_owners(store: &SqlStore) {
     store
         .record_attempt(
             give_up.delivery_id,
+            give_up.lease_micros,
             "t1",
             &AttemptOutcome::GiveUp {
                 error: "HTTP 410".into(),
@@ -1387,6 +1412,151 @@ async fn ideas_are_voted_once_commented_ranked_and_scoped(store: &SqlStore) {
     assert_eq!(store.ideas(&fresh).await.unwrap().len(), 3);
 }
 
+async fn kudos_and_stories_are_scoped_searched_and_published(store: &SqlStore) {
+    let at = "2025-05-01T09:00:00Z";
+    let colleague = |to: &str, unit: &str| NewKudos {
+        to_person: to.into(),
+        from_person: Some("A-2".into()),
+        source: KudosSource::Colleague,
+        message: "Covered my queue".into(),
+        unit_id: Some(unit.into()),
+        response_id: None,
+    };
+    store
+        .give_kudos(&colleague("A-1", "T-1"), "ana", at)
+        .await
+        .unwrap();
+    store
+        .give_kudos(&colleague("A-3", "T-2"), "ana", at)
+        .await
+        .unwrap();
+    let customer = NewKudos {
+        from_person: None,
+        source: KudosSource::Customer,
+        message: "Thank you, so helpful".into(),
+        response_id: Some("R-9".into()),
+        ..colleague("A-1", "T-1")
+    };
+    let given = store.give_kudos(&customer, "lead", at).await.unwrap();
+    assert_eq!(given.source, KudosSource::Customer);
+    let again = store.give_kudos(&customer, "lead", at).await;
+    assert!(
+        matches!(again, Err(SqlError::Conflict(_))),
+        "one kudos per answer: {again:?}"
+    );
+    assert_eq!(
+        store
+            .accepted_answers(&["R-9".into(), "R-10".into()])
+            .await
+            .unwrap(),
+        ["R-9"]
+    );
+    let team_one = RecognitionFilter {
+        units: Some(vec!["T-1".into()]),
+        limit: 10,
+        ..Default::default()
+    };
+    let listed = store.kudos(&team_one).await.unwrap();
+    assert_eq!(listed.len(), 2);
+    assert!(listed.iter().all(|k| k.to_person == "A-1"));
+    let mine = RecognitionFilter {
+        units: Some(vec![]),
+        or_person: Some("A-3".into()),
+        limit: 10,
+        ..Default::default()
+    };
+    assert_eq!(store.kudos(&mine).await.unwrap().len(), 1);
+
+    let story = |title: &str, unit: &str| NewStory {
+        title: title.into(),
+        narrative: "Repeat calls about bills fell by half after the 50% discount".into(),
+        unit_id: Some(unit.into()),
+        people: vec!["A-1".into()],
+        evidence: vec![Evidence {
+            kind: "metric".into(),
+            reference: "repeat_contact_rate".into(),
+            note: "18% → 9%".into(),
+        }],
+    };
+    let draft = store
+        .add_story(&story("Billing fixed", "T-1"), "A-1", at)
+        .await
+        .unwrap();
+    let other = store
+        .add_story(&story("Faster chats", "T-2"), "L-2", at)
+        .await
+        .unwrap();
+    assert!(!draft.published && draft.version == 1);
+    assert_eq!(draft.evidence[0].note, "18% → 9%");
+    // a reader sees published stories of their units, and their own drafts
+    let reader = |person: &str| RecognitionFilter {
+        units: Some(vec!["T-1".into(), "T-2".into()]),
+        or_person: Some(person.into()),
+        published_only: true,
+        limit: 10,
+        ..Default::default()
+    };
+    let ids = |stories: Vec<cxm_sql::Story>| stories.iter().map(|s| s.story_id).collect::<Vec<_>>();
+    assert_eq!(
+        ids(store.stories(&reader("A-1")).await.unwrap()),
+        [draft.story_id]
+    );
+    assert!(store.stories(&reader("A-9")).await.unwrap().is_empty());
+    let published = store
+        .update_story(other.story_id, 1, None, Some(true), at)
+        .await
+        .unwrap();
+    assert_eq!((published.published, published.version), (true, 2));
+    assert_eq!(
+        ids(store.stories(&reader("A-9")).await.unwrap()),
+        [other.story_id]
+    );
+    let stale = store
+        .update_story(other.story_id, 1, None, Some(false), at)
+        .await;
+    assert!(matches!(stale, Err(SqlError::Stale(_))), "{stale:?}");
+    // search: every word, case-insensitive, in the title or the narrative; LIKE's
+    // wildcards are plain characters
+    let search = |words: &[&str]| RecognitionFilter {
+        search: words.iter().map(|w| (*w).to_owned()).collect(),
+        limit: 10,
+        ..Default::default()
+    };
+    assert_eq!(
+        ids(store.stories(&search(&["BILLING", "half"])).await.unwrap()),
+        [draft.story_id]
+    );
+    assert_eq!(store.stories(&search(&["repeat"])).await.unwrap().len(), 2);
+    assert_eq!(store.stories(&search(&["50%"])).await.unwrap().len(), 2);
+    assert!(store.stories(&search(&["5_%"])).await.unwrap().is_empty());
+    let edited = NewStory {
+        title: "Billing fixed for good".into(),
+        ..story("x", "T-1")
+    };
+    let changed = store
+        .update_story(draft.story_id, 1, Some(&edited), None, at)
+        .await
+        .unwrap();
+    assert_eq!(
+        (changed.title.as_str(), changed.published),
+        ("Billing fixed for good", false)
+    );
+    assert!(matches!(
+        store.update_story(999, 1, None, Some(true), at).await,
+        Err(SqlError::NotFound(_))
+    ));
+    // letters beyond ASCII fold alike on both backends
+    let umlaut = NewStory {
+        title: "Über-fast refunds".into(),
+        ..story("x", "T-1")
+    };
+    let added = store.add_story(&umlaut, "A-1", at).await.unwrap();
+    assert_eq!(
+        ids(store.stories(&search(&["über"])).await.unwrap()),
+        [added.story_id]
+    );
+}
+
 /// What to clean up after a test: a temporary directory or a PostgreSQL database.
 enum Fresh {
     Directory(#[allow(dead_code)] tempfile::TempDir),
@@ -1448,6 +1618,7 @@ macro_rules! store_suite {
             case!(case_events_are_queued_for_webhooks_and_owners);
             case!(many_cases_open_in_multi_row_statements);
             case!(closed_cases_count_their_root_causes);
+            case!(kudos_and_stories_are_scoped_searched_and_published);
             case!(ideas_move_through_triage_decision_and_delivery);
             case!(ideas_are_voted_once_commented_ranked_and_scoped);
         }
