@@ -90,9 +90,9 @@ def rss_mib(pid: int) -> float:
     return 0.0
 
 
-def wrk(port, path, header, seconds, script) -> dict:
+def wrk(port, path, header, seconds, script, clients=64) -> dict:
     out = subprocess.run(
-        ["wrk", "-t1", "-c64", f"-d{seconds}s", "--timeout", "10s", "-s", script, "-H", header,
+        ["wrk", "-t1", f"-c{clients}", f"-d{seconds}s", "--timeout", "10s", "-s", script, "-H", header,
          f"http://127.0.0.1:{port}{path}"],
         check=True, capture_output=True, text=True,
     ).stdout

@@ -621,7 +621,7 @@ pub(crate) async fn improved(
         .config()
         .catalogue
         .get(metric)
-        .map_err(|e| ApiError::BadRequest(e.to_string()))?
+        .map_err(|e| ApiError::NotFound(e.to_string()))?
         .clone();
     let Some((_, last)) = engine.span() else {
         return Err(ApiError::NotFound("there is no data yet".into()));
@@ -661,7 +661,7 @@ pub(crate) async fn improved(
 #[utoipa::path(get, path = "/api/v1/most-improved", tag = "recognition", params(ImprovedParams),
     responses((status = 200, body = MostImproved), (status = 400, body = crate::error::ErrorBody),
               (status = 401, body = crate::error::ErrorBody), (status = 403, body = crate::error::ErrorBody),
-              (status = 404, body = crate::error::ErrorBody)))]
+              (status = 404, body = crate::error::ErrorBody, description = "No such metric, or no data yet")))]
 pub(crate) async fn most_improved(
     State(state): State<AppState>,
     principal: Principal,

@@ -3096,7 +3096,7 @@ async fn kudos_praise_and_stories_stay_in_scope() {
         &As::Cookie(&lead_cookie),
     )
     .await;
-    assert_eq!(status, StatusCode::BAD_REQUEST);
+    assert_eq!(status, StatusCode::NOT_FOUND, "no such metric");
     for page_path in ["/recognition", "/stories", &format!("/stories/{id}")] {
         let (status, html) = page(base, page_path, Some(&lead_cookie)).await;
         assert_eq!(status, StatusCode::OK, "{page_path}: {html}");

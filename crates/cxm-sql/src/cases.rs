@@ -10,7 +10,7 @@ use cxm_domain::notify::EventKind;
 use serde::Serialize;
 use sqlx::Row;
 
-use crate::notify::{Outgoing, Param, ROWS_PER_STATEMENT, enqueue, insert_rows, placeholders};
+use crate::notify::{Outgoing, Param, enqueue, insert_rows, placeholders, rows_per_statement};
 use crate::{SqlError, SqlStore};
 
 /// A rule as stored, with who changed it last.
@@ -372,7 +372,7 @@ impl CaseStore for SqlStore {
         let mut tx = self.pool().begin().await?;
         let mut opened = 0;
         let mut seen = HashSet::new();
-        for chunk in cases.chunks(ROWS_PER_STATEMENT) {
+        for chunk in cases.chunks(rows_per_statement(12)) {
             let chunk: Vec<&NewCase> = chunk
                 .iter()
                 .filter(|c| seen.insert((c.rule_id.as_str(), c.trigger_id.as_str())))
