@@ -130,7 +130,8 @@ pub(crate) async fn kudos(path: &Path, action: KudosAction) -> anyhow::Result<()
         KudosAction::Candidates { limit, format } => {
             let org = cxm_metrics::Organisation::load_structure(&store).await?;
             let found =
-                cxm_loop::recognition::praise_candidates(&dir, &org, &|_, _| true, limit).await?;
+                cxm_loop::recognition::praise_candidates(&dir, &org, &|_, _| true, None, limit)
+                    .await?;
             if matches!(format, Format::Json) {
                 println!("{}", serde_json::to_string_pretty(&found)?);
             } else {
@@ -143,9 +144,14 @@ pub(crate) async fn kudos(path: &Path, action: KudosAction) -> anyhow::Result<()
         }
         KudosAction::Accept { response_id, actor } => {
             let org = cxm_metrics::Organisation::load_structure(&store).await?;
-            let found =
-                cxm_loop::recognition::praise_candidates(&dir, &org, &|_, _| true, usize::MAX)
-                    .await?;
+            let found = cxm_loop::recognition::praise_candidates(
+                &dir,
+                &org,
+                &|_, _| true,
+                Some(&response_id),
+                1,
+            )
+            .await?;
             let candidate = found
                 .into_iter()
                 .find(|c| c.response_id == response_id)

@@ -166,7 +166,9 @@ impl fmt::Display for PriorityInputs {
     }
 }
 
-fn text(field: &str, value: &str, max: usize) -> Result<(), FieldError> {
+/// Checks free text written by people: 1 to `max` bytes, not blank, no control characters
+/// but line breaks and tabs.
+pub(crate) fn text(field: &str, value: &str, max: usize) -> Result<(), FieldError> {
     if value.trim().is_empty() || value.len() > max {
         return Err(FieldError::new(
             field,
@@ -176,7 +178,7 @@ fn text(field: &str, value: &str, max: usize) -> Result<(), FieldError> {
     }
     if value
         .chars()
-        .any(|c| c.is_control() && c != '\n' && c != '\r' && c != '\t')
+        .any(|c| c.is_control() && !matches!(c, '\n' | '\r' | '\t'))
     {
         return Err(FieldError::new(
             field,

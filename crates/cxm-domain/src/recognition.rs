@@ -4,6 +4,7 @@
 use serde::{Deserialize, Serialize};
 
 use crate::FieldError;
+use crate::ideas::text;
 use crate::kinds::vocabulary;
 
 vocabulary!(
@@ -115,27 +116,6 @@ pub struct NewStory {
     pub people: Vec<String>,
     #[serde(default)]
     pub evidence: Vec<Evidence>,
-}
-
-fn text(field: &str, value: &str, max: usize) -> Result<(), FieldError> {
-    if value.trim().is_empty() || value.len() > max {
-        return Err(FieldError::new(
-            field,
-            value,
-            format!("{field} must be 1 to {max} bytes of text"),
-        ));
-    }
-    if value
-        .chars()
-        .any(|c| c.is_control() && !matches!(c, '\n' | '\r' | '\t'))
-    {
-        return Err(FieldError::new(
-            field,
-            value,
-            format!("{field} contains control characters"),
-        ));
-    }
-    Ok(())
 }
 
 fn code(field: &str, value: &str) -> Result<(), FieldError> {

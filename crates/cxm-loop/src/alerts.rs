@@ -156,8 +156,30 @@ fn since_clause(column: &str, since: Option<DateTime<Utc>>) -> String {
     })
 }
 
+/// `WITH fired AS (<answers>), …, best AS (…)`: each answer of `answers` (with columns
+/// `trigger_id`, `customer_id`, `at`, `interaction_id`) and its agent in `best`
+/// (`trigger_id`, `agent_id`): the agent of the answer's contact, else of the customer's
+/// latest contact before the answer.
+pub(crate) fn answer_agents(answers: &str) -> String {
+    format!(
+        "WITH fired AS ({answers}), \
+         linked AS ( \
+           SELECT f.trigger_id, i.agent_id, 0 AS preference, i.started_at \
+           FROM fired f JOIN interactions i ON i.interaction_id = f.interaction_id \
+           UNION ALL \
+           SELECT f.trigger_id, i.agent_id, 1 AS preference, i.started_at \
+           FROM fired f JOIN interactions i \
+             ON i.customer_id = f.customer_id AND i.started_at <= f.at), \
+         best AS ( \
+           SELECT trigger_id, agent_id FROM ( \
+             SELECT trigger_id, agent_id, ROW_NUMBER() OVER ( \
+               PARTITION BY trigger_id ORDER BY preference, started_at DESC, agent_id) AS choice \
+             FROM linked) WHERE choice = 1)"
+    )
+}
+
 /// Quotes a text literal for SQL.
-fn literal(text: &str) -> String {
+pub(crate) fn literal(text: &str) -> String {
     format!("'{}'", text.replace('\'', "''"))
 }
 
@@ -174,25 +196,15 @@ async fn matches(
             let since = since_clause("answered_at", since);
             // An answer's agent: that of its contact, else of the customer's latest contact
             // before the answer.
+            let fired = format!(
+                "SELECT response_id AS trigger_id, customer_id, answered_at AS at, interaction_id, \
+                        CAST({m} AS BIGINT) AS value \
+                 FROM survey_responses WHERE {m} <= {at_most}{since}"
+            );
             format!(
-                "WITH fired AS ( \
-                   SELECT response_id AS trigger_id, customer_id, answered_at AS at, interaction_id, \
-                          CAST({m} AS BIGINT) AS value \
-                   FROM survey_responses WHERE {m} <= {at_most}{since}), \
-                 linked AS ( \
-                   SELECT f.trigger_id, i.agent_id, 0 AS preference, i.started_at \
-                   FROM fired f JOIN interactions i ON i.interaction_id = f.interaction_id \
-                   UNION ALL \
-                   SELECT f.trigger_id, i.agent_id, 1 AS preference, i.started_at \
-                   FROM fired f JOIN interactions i \
-                     ON i.customer_id = f.customer_id AND i.started_at <= f.at), \
-                 best AS ( \
-                   SELECT trigger_id, agent_id FROM ( \
-                     SELECT trigger_id, agent_id, ROW_NUMBER() OVER ( \
-                       PARTITION BY trigger_id ORDER BY preference, started_at DESC, agent_id) AS choice \
-                     FROM linked) WHERE choice = 1) \
-                 SELECT f.trigger_id, f.customer_id, CAST(f.at AS BIGINT) AS at, b.agent_id, f.value \
-                 FROM fired f LEFT JOIN best b ON b.trigger_id = f.trigger_id"
+                "{} SELECT f.trigger_id, f.customer_id, CAST(f.at AS BIGINT) AS at, b.agent_id, f.value \
+                 FROM fired f LEFT JOIN best b ON b.trigger_id = f.trigger_id",
+                answer_agents(&fired)
             )
         }
         AlertCondition::RepeatContacts { contacts, days } => {

@@ -17,6 +17,7 @@ use cxm_sql::RecognitionStore;
 use serde::Serialize;
 
 use crate::LoopError;
+use crate::alerts::{answer_agents, literal};
 
 /// A praising answer not yet turned into kudos.
 #[derive(Debug, Clone, PartialEq, Serialize)]
@@ -35,38 +36,35 @@ pub struct PraiseCandidate {
     pub words: Vec<&'static str>,
 }
 
-/// Praise candidates among the answers of the agents `agent_in_scope` accepts, newest
-/// first, at most `limit`.
+/// Praise candidates among the answers of the agents `agent_in_scope` accepts (only the
+/// answer `only`, when given), newest first, at most `limit`.
 pub async fn praise_candidates(
     dir: &DataDir,
     org: &Organisation,
     agent_in_scope: &(dyn Fn(&str, Option<&str>) -> bool + Sync),
+    only: Option<&str>,
     limit: usize,
 ) -> Result<Vec<PraiseCandidate>, LoopError> {
     let ctx = SessionContext::new();
     dir.facts().await?.register(&ctx).await?;
-    let sql = "WITH praised AS ( \
-           SELECT response_id, customer_id, answered_at, interaction_id, csat, nps, comment \
-           FROM survey_responses \
-           WHERE comment IS NOT NULL AND (csat >= 4 OR nps >= 9)), \
-         linked AS ( \
-           SELECT p.response_id, i.agent_id, 0 AS preference, i.started_at \
-           FROM praised p JOIN interactions i ON i.interaction_id = p.interaction_id \
-           UNION ALL \
-           SELECT p.response_id, i.agent_id, 1 AS preference, i.started_at \
-           FROM praised p JOIN interactions i \
-             ON i.customer_id = p.customer_id AND i.started_at <= p.answered_at), \
-         best AS ( \
-           SELECT response_id, agent_id FROM ( \
-             SELECT response_id, agent_id, ROW_NUMBER() OVER ( \
-               PARTITION BY response_id ORDER BY preference, started_at DESC, agent_id) AS choice \
-             FROM linked) WHERE choice = 1) \
-         SELECT p.response_id, p.customer_id, CAST(p.answered_at AS BIGINT) AS at, b.agent_id, \
-                CAST(p.csat AS BIGINT) AS csat, CAST(p.nps AS BIGINT) AS nps, p.comment \
-         FROM praised p JOIN best b ON b.response_id = p.response_id \
-         ORDER BY at DESC, p.response_id";
+    let only = only.map_or_else(String::new, |id| {
+        format!(" AND response_id = {}", literal(id))
+    });
+    let praised = format!(
+        "SELECT response_id AS trigger_id, customer_id, answered_at AS at, interaction_id, \
+                csat, nps, comment \
+         FROM survey_responses \
+         WHERE comment IS NOT NULL AND (csat >= 4 OR nps >= 9){only}"
+    );
+    let sql = format!(
+        "{} SELECT f.trigger_id, f.customer_id, CAST(f.at AS BIGINT) AS at, b.agent_id, \
+                CAST(f.csat AS BIGINT) AS csat, CAST(f.nps AS BIGINT) AS nps, f.comment \
+         FROM fired f JOIN best b ON b.trigger_id = f.trigger_id \
+         ORDER BY at DESC, f.trigger_id",
+        answer_agents(&praised)
+    );
     let mut found = Vec::new();
-    for batch in ctx.sql(sql).await?.collect().await? {
+    for batch in ctx.sql(&sql).await?.collect().await? {
         let text = |i: usize| -> Result<Vec<Option<String>>, LoopError> {
             let column = cast(batch.column(i), &DataType::Utf8)?;
             Ok(column

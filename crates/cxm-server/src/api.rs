@@ -153,6 +153,23 @@ pub(crate) fn values(text: &Option<String>) -> Vec<String> {
         .collect()
 }
 
+/// A path's numeric id; anything else names no `what` (404).
+pub(crate) fn path_id(text: &str, what: &str) -> Result<i64, ApiError> {
+    text.parse::<i64>()
+        .map_err(|_| ApiError::NotFound(format!("there is no {what} {text:?}")))
+}
+
+/// A listing's `limit`: `default` when absent, refused outside `1..=max`.
+pub(crate) fn limit(value: Option<u32>, default: u32, max: u32) -> Result<u32, ApiError> {
+    let limit = value.unwrap_or(default);
+    if !(1..=max).contains(&limit) {
+        return Err(ApiError::BadRequest(format!(
+            "limit {limit} must be in 1..={max}"
+        )));
+    }
+    Ok(limit)
+}
+
 /// Refuses ASCII control characters (no id, code or name holds one), as the parameters'
 /// schema says.
 pub(crate) fn plain_text(name: &str, value: &str) -> Result<(), ApiError> {

@@ -25,7 +25,7 @@ use cxm_sql::{Case, CaseChange, CaseEvent, CaseFilter, CaseStore, StoredRule};
 use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
 
-use crate::api::{Params, plain_text, values};
+use crate::api::{Params, limit, path_id, plain_text, values};
 use crate::auth::{self, Principal};
 use crate::scope::Scope;
 use crate::{ApiError, AppState};
@@ -391,13 +391,7 @@ pub(crate) async fn list_cases(
     filter.owner_id = params.owner.filter(|o| !o.is_empty());
     filter.rule_id = params.rule.filter(|r| !r.is_empty());
     filter.customer_id = params.customer.filter(|c| !c.is_empty());
-    let limit = params.limit.unwrap_or(100);
-    if !(1..=MAX_LIMIT).contains(&limit) {
-        return Err(ApiError::BadRequest(format!(
-            "limit {limit} must be in 1..={MAX_LIMIT}"
-        )));
-    }
-    filter.limit = limit;
+    filter.limit = limit(params.limit, 100, MAX_LIMIT)?;
     let store = state.store();
     let now = now_text();
     let cases = store.cases(&filter).await?;
@@ -417,17 +411,12 @@ pub(crate) async fn get_case(
     principal: Principal,
     Path(id): Path<String>,
 ) -> Result<Json<CaseDetail>, ApiError> {
-    let id = case_id(&id)?;
+    let id = path_id(&id, "case")?;
     let (case, events) = visible_case(&state, &principal, id).await?;
     Ok(Json(CaseDetail {
         case: CaseView::of(case, &now_text()),
         timeline: events.into_iter().map(TimelineEntry::from).collect(),
     }))
-}
-
-fn case_id(text: &str) -> Result<i64, ApiError> {
-    text.parse::<i64>()
-        .map_err(|_| ApiError::NotFound(format!("there is no case {text:?}")))
 }
 
 /// A session's change must carry its CSRF token (tokens carry none).
@@ -513,7 +502,7 @@ pub(crate) async fn patch_case(
     headers: HeaderMap,
     body: Result<Bytes, BytesRejection>,
 ) -> Result<Json<CaseView>, ApiError> {
-    let id = case_id(&id)?;
+    let id = path_id(&id, "case")?;
     // Only signed-in people work cases.
     principal.user()?;
     csrf_checked(&principal, &headers)?;

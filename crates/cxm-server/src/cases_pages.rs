@@ -14,10 +14,10 @@ use cxm_sql::{Case, CaseChange, CaseEvent, CaseStore};
 use maud::{Markup, html};
 use serde::Deserialize;
 
-use crate::api::Params;
-use crate::auth::{self, Principal};
+use crate::api::{Params, path_id};
+use crate::auth::Principal;
 use crate::cases_api;
-use crate::pages::{MaybeSignedIn, layout, signed_in_page};
+use crate::pages::{MaybeSignedIn, form_csrf, layout, nonempty, signed_in_page};
 use crate::scope::Scope;
 use crate::{ApiError, AppState};
 
@@ -36,11 +36,6 @@ pub struct InboxParams {
     status: Option<String>,
     /// `1`: only the caller's own cases.
     mine: Option<String>,
-}
-
-fn page_case_id(text: &str) -> Result<i64, ApiError> {
-    text.parse::<i64>()
-        .map_err(|_| ApiError::NotFound(format!("there is no case {text:?}")))
 }
 
 async fn inbox(
@@ -249,7 +244,7 @@ async fn case_page(
     Path(id): Path<String>,
 ) -> Result<Response, Response> {
     let (principal, csrf) = signed_in_page(principal, &uri).map_err(|response| *response)?;
-    let id = page_case_id(&id).map_err(IntoResponse::into_response)?;
+    let id = path_id(&id, "case").map_err(IntoResponse::into_response)?;
     let body = render_case(&state, &principal, &csrf, id, None)
         .await
         .map_err(IntoResponse::into_response)?;
@@ -265,10 +260,6 @@ pub struct WorkForm {
     customer_reached: Option<String>,
     issue_fixed: Option<String>,
     note: Option<String>,
-}
-
-fn nonempty(value: Option<String>) -> Option<String> {
-    value.map(|v| v.trim().to_owned()).filter(|v| !v.is_empty())
 }
 
 fn flag(value: Option<String>) -> Result<Option<bool>, ApiError> {
@@ -290,15 +281,11 @@ async fn work(
     form: Result<Form<WorkForm>, FormRejection>,
 ) -> Result<Response, Response> {
     let (principal, csrf) = signed_in_page(principal, &uri).map_err(|response| *response)?;
-    let id = page_case_id(&id).map_err(IntoResponse::into_response)?;
+    let id = path_id(&id, "case").map_err(IntoResponse::into_response)?;
     let Ok(Form(form)) = form else {
         return Err(ApiError::BadRequest("the case form was incomplete".into()).into_response());
     };
-    if !auth::csrf_matches(&csrf, &form.csrf) {
-        return Err(
-            ApiError::Forbidden("the form expired: reload the page".into()).into_response(),
-        );
-    }
+    form_csrf(&csrf, &form.csrf).map_err(IntoResponse::into_response)?;
     let change = (|| -> Result<CaseChange, ApiError> {
         Ok(CaseChange {
             version: form.version,

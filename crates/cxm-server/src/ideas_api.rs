@@ -27,7 +27,7 @@ use cxm_sql::{Idea, IdeaChange, IdeaDetail, IdeaFilter, IdeaStore, Initiative};
 use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
 
-use crate::api::{Params, plain_text, values};
+use crate::api::{Params, limit, path_id, plain_text, values};
 use crate::auth::Principal;
 use crate::cases_api::{csrf_checked, json_body, now_text};
 use crate::scope::Scope;
@@ -313,11 +313,6 @@ pub(crate) async fn initiative_impact(
     Ok((initiative, detail, report))
 }
 
-fn idea_id(text: &str) -> Result<i64, ApiError> {
-    text.parse::<i64>()
-        .map_err(|_| ApiError::NotFound(format!("there is no idea {text:?}")))
-}
-
 /// An idea.
 #[derive(Debug, Serialize, ToSchema)]
 pub struct IdeaView {
@@ -400,13 +395,7 @@ pub(crate) async fn list_ideas(
         .iter()
         .map(|s| IdeaStatus::parse("status", s).map_err(|e| ApiError::BadRequest(e.reason)))
         .collect::<Result<_, _>>()?;
-    let limit = params.limit.unwrap_or(100);
-    if !(1..=1000).contains(&limit) {
-        return Err(ApiError::BadRequest(format!(
-            "limit {limit} must be in 1..=1000"
-        )));
-    }
-    filter.limit = limit;
+    filter.limit = limit(params.limit, 100, 1000)?;
     let ideas = state.store().ideas(&filter).await?;
     Ok(Json(ideas.into_iter().map(IdeaView::from).collect()))
 }
@@ -596,7 +585,7 @@ pub(crate) async fn get_idea(
     principal: Principal,
     Path(id): Path<String>,
 ) -> Result<Json<IdeaDetailView>, ApiError> {
-    let id = idea_id(&id)?;
+    let id = path_id(&id, "idea")?;
     let detail = visible_idea(&state, &principal, id).await?;
     let engine = state.engine().await;
     Ok(Json(detail_view(engine.organisation(), &principal, detail)))
@@ -639,7 +628,7 @@ pub(crate) async fn patch_idea(
     headers: HeaderMap,
     body: Result<Bytes, BytesRejection>,
 ) -> Result<Json<IdeaView>, ApiError> {
-    let id = idea_id(&id)?;
+    let id = path_id(&id, "idea")?;
     principal.user()?;
     csrf_checked(&principal, &headers)?;
     let update: IdeaUpdate = json_body(&state, body)?;
@@ -673,7 +662,7 @@ async fn vote(
     id: &str,
     up: bool,
 ) -> Result<Json<VoteResult>, ApiError> {
-    let id = idea_id(id)?;
+    let id = path_id(id, "idea")?;
     principal.user()?;
     csrf_checked(principal, headers)?;
     let changed = set_vote(state, principal, id, up).await?;
@@ -728,7 +717,7 @@ pub(crate) async fn post_comment(
     headers: HeaderMap,
     body: Result<Bytes, BytesRejection>,
 ) -> Result<StatusCode, ApiError> {
-    let id = idea_id(&id)?;
+    let id = path_id(&id, "idea")?;
     person_of(&principal)?;
     csrf_checked(&principal, &headers)?;
     let comment: CommentBody = json_body(&state, body)?;
@@ -748,15 +737,29 @@ pub(crate) async fn list_initiatives(
     let org = engine.organisation();
     let scope = Scope::of(&principal, org);
     let store = state.store();
-    let mut visible = Vec::new();
-    for initiative in store.initiatives(1_000).await? {
-        if let Some(detail) = store.idea(initiative.idea_id).await?
-            && sees_idea(&scope, org, &detail.idea)
-        {
-            visible.push(InitiativeView::from(initiative));
-        }
-    }
-    Ok(Json(visible))
+    // the initiatives of the ideas in scope (an approved idea is one of these statuses)
+    let mut filter = scoped_filter(&scope, org)?;
+    filter.statuses = vec![
+        IdeaStatus::Approved,
+        IdeaStatus::InProgress,
+        IdeaStatus::Done,
+    ];
+    filter.limit = u32::MAX;
+    let ideas: std::collections::HashSet<i64> = store
+        .ideas(&filter)
+        .await?
+        .iter()
+        .map(|i| i.idea_id)
+        .collect();
+    Ok(Json(
+        store
+            .initiatives(1_000)
+            .await?
+            .into_iter()
+            .filter(|i| ideas.contains(&i.idea_id))
+            .map(InitiativeView::from)
+            .collect(),
+    ))
 }
 
 #[utoipa::path(get, path = "/api/v1/initiatives/{id}/impact", tag = "ideas",
@@ -769,9 +772,7 @@ pub(crate) async fn get_impact(
     principal: Principal,
     Path(id): Path<String>,
 ) -> Result<Json<ImpactReport>, ApiError> {
-    let id = id
-        .parse::<i64>()
-        .map_err(|_| ApiError::NotFound(format!("there is no initiative {id:?}")))?;
+    let id = path_id(&id, "initiative")?;
     let (_, _, report) = initiative_impact(&state, &principal, id).await?;
     Ok(Json(report?))
 }

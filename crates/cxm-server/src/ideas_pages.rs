@@ -14,10 +14,11 @@ use cxm_sql::{IdeaChange, IdeaDetail, IdeaStore};
 use maud::{Markup, PreEscaped, html};
 use serde::Deserialize;
 
-use crate::auth::{self, Principal};
+use crate::api::path_id;
+use crate::auth::Principal;
 use crate::charts::analysis::{Line, lines_with_marker};
 use crate::ideas_api::{self, initiative_impact};
-use crate::pages::{MaybeSignedIn, layout, signed_in_page};
+use crate::pages::{MaybeSignedIn, form_csrf, layout, nonempty, page_response, signed_in_page};
 use crate::scope::Scope;
 use crate::{ApiError, AppState};
 
@@ -33,33 +34,6 @@ pub fn routes() -> Router<AppState> {
 
 /// Ideas on one page.
 const PAGE_IDEAS: u32 = 200;
-
-fn page_id(text: &str, what: &str) -> Result<i64, ApiError> {
-    text.parse::<i64>()
-        .map_err(|_| ApiError::NotFound(format!("there is no {what} {text:?}")))
-}
-
-fn page(
-    principal: &Principal,
-    csrf: &str,
-    title: &str,
-    result: Result<Markup, ApiError>,
-) -> Response {
-    match result {
-        Ok(body) => layout(title, Some((principal, csrf)), body).into_response(),
-        Err(error) => error.into_response(),
-    }
-}
-
-fn checked_csrf(csrf: &str, given: &str) -> Result<(), ApiError> {
-    if auth::csrf_matches(csrf, given) {
-        Ok(())
-    } else {
-        Err(ApiError::Forbidden(
-            "the form expired: reload the page".into(),
-        ))
-    }
-}
 
 fn score_text(score: Option<f64>) -> String {
     score.map_or_else(|| "not yet triaged".to_owned(), |s| format!("{s:.1}"))
@@ -93,7 +67,7 @@ async fn ideas_page(
         Ok(ideas_markup(&ideas, &csrf, &topics, &metrics))
     }
     .await;
-    Ok(page(&principal, &csrf, "Ideas", result))
+    Ok(page_response(&principal, &csrf, "Ideas", result))
 }
 
 fn ideas_markup(
@@ -157,10 +131,6 @@ pub struct SubmitForm {
     metric: Option<String>,
 }
 
-fn nonempty(value: Option<String>) -> Option<String> {
-    value.map(|v| v.trim().to_owned()).filter(|v| !v.is_empty())
-}
-
 async fn submit_form(
     State(state): State<AppState>,
     MaybeSignedIn(principal): MaybeSignedIn,
@@ -171,7 +141,7 @@ async fn submit_form(
     let Ok(Form(form)) = form else {
         return Err(ApiError::BadRequest("the idea form was incomplete".into()).into_response());
     };
-    checked_csrf(&csrf, &form.csrf).map_err(IntoResponse::into_response)?;
+    form_csrf(&csrf, &form.csrf).map_err(IntoResponse::into_response)?;
     let idea = NewIdea {
         title: form.title.trim().to_owned(),
         problem: form.problem.trim().to_owned(),
@@ -322,9 +292,14 @@ async fn idea_page(
     Path(id): Path<String>,
 ) -> Result<Response, Response> {
     let (principal, csrf) = signed_in_page(principal, &uri).map_err(|r| *r)?;
-    let id = page_id(&id, "idea").map_err(IntoResponse::into_response)?;
+    let id = path_id(&id, "idea").map_err(IntoResponse::into_response)?;
     let result = render_idea(&state, &principal, &csrf, id, None).await;
-    Ok(page(&principal, &csrf, &format!("Idea #{id}"), result))
+    Ok(page_response(
+        &principal,
+        &csrf,
+        &format!("Idea #{id}"),
+        result,
+    ))
 }
 
 #[derive(Debug, Deserialize)]
@@ -341,11 +316,11 @@ async fn vote_form(
     form: Result<Form<VoteForm>, FormRejection>,
 ) -> Result<Response, Response> {
     let (principal, csrf) = signed_in_page(principal, &uri).map_err(|r| *r)?;
-    let id = page_id(&id, "idea").map_err(IntoResponse::into_response)?;
+    let id = path_id(&id, "idea").map_err(IntoResponse::into_response)?;
     let Ok(Form(form)) = form else {
         return Err(ApiError::BadRequest("the vote form was incomplete".into()).into_response());
     };
-    checked_csrf(&csrf, &form.csrf).map_err(IntoResponse::into_response)?;
+    form_csrf(&csrf, &form.csrf).map_err(IntoResponse::into_response)?;
     ideas_api::set_vote(&state, &principal, id, form.vote == "1")
         .await
         .map_err(IntoResponse::into_response)?;
@@ -366,11 +341,11 @@ async fn comment_form(
     form: Result<Form<CommentForm>, FormRejection>,
 ) -> Result<Response, Response> {
     let (principal, csrf) = signed_in_page(principal, &uri).map_err(|r| *r)?;
-    let id = page_id(&id, "idea").map_err(IntoResponse::into_response)?;
+    let id = path_id(&id, "idea").map_err(IntoResponse::into_response)?;
     let Ok(Form(form)) = form else {
         return Err(ApiError::BadRequest("the comment form was incomplete".into()).into_response());
     };
-    checked_csrf(&csrf, &form.csrf).map_err(IntoResponse::into_response)?;
+    form_csrf(&csrf, &form.csrf).map_err(IntoResponse::into_response)?;
     ideas_api::add_comment(&state, &principal, id, &form.text)
         .await
         .map_err(IntoResponse::into_response)?;
@@ -460,11 +435,11 @@ async fn move_form(
     form: Result<Form<MoveForm>, FormRejection>,
 ) -> Result<Response, Response> {
     let (principal, csrf) = signed_in_page(principal, &uri).map_err(|r| *r)?;
-    let id = page_id(&id, "idea").map_err(IntoResponse::into_response)?;
+    let id = path_id(&id, "idea").map_err(IntoResponse::into_response)?;
     let Ok(Form(form)) = form else {
         return Err(ApiError::BadRequest("the idea form was incomplete".into()).into_response());
     };
-    checked_csrf(&csrf, &form.csrf).map_err(IntoResponse::into_response)?;
+    form_csrf(&csrf, &form.csrf).map_err(IntoResponse::into_response)?;
     let result = match change_of(form) {
         Ok(change) => ideas_api::change_idea(&state, &principal, id, change).await,
         Err(error) => Err(error),
@@ -495,7 +470,7 @@ async fn initiative_page(
 ) -> Result<Response, Response> {
     let (principal, csrf) = signed_in_page(principal, &uri).map_err(|r| *r)?;
     let result = async {
-        let id = page_id(&id, "initiative")?;
+        let id = path_id(&id, "initiative")?;
         let (initiative, detail, report) = initiative_impact(&state, &principal, id).await?;
         let engine = state.engine().await;
         let org = engine.organisation();
@@ -578,5 +553,5 @@ async fn initiative_page(
         })
     }
     .await;
-    Ok(page(&principal, &csrf, "Initiative", result))
+    Ok(page_response(&principal, &csrf, "Initiative", result))
 }

@@ -23,10 +23,10 @@ use maud::{Markup, html};
 use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
 
-use crate::api::Params;
+use crate::api::{Params, limit};
 use crate::auth::{self, Principal};
 use crate::cases_api::{csrf_checked, json_body, now_text};
-use crate::pages::{MaybeSignedIn, layout, signed_in_page};
+use crate::pages::{MaybeSignedIn, form_csrf, layout, signed_in_page};
 use crate::{ApiError, AppState};
 
 pub fn routes() -> Router<AppState> {
@@ -121,12 +121,7 @@ pub(crate) async fn list_notifications(
     Params(params): Params<NotificationParams>,
 ) -> Result<Json<NotificationList>, ApiError> {
     let person = inbox_owner(&principal)?;
-    let limit = params.limit.unwrap_or(50);
-    if !(1..=500).contains(&limit) {
-        return Err(ApiError::BadRequest(format!(
-            "limit {limit} must be in 1..=500"
-        )));
-    }
+    let limit = limit(params.limit, 50, 500)?;
     let store = state.store();
     let notifications = store
         .notifications(&person, params.unread.unwrap_or(false), limit)
@@ -395,12 +390,7 @@ pub(crate) async fn list_deliveries(
     Params(params): Params<DeliveryParams>,
 ) -> Result<Json<Vec<DeliveryView>>, ApiError> {
     admin_only(&principal)?;
-    let limit = params.limit.unwrap_or(100);
-    if !(1..=1000).contains(&limit) {
-        return Err(ApiError::BadRequest(format!(
-            "limit {limit} must be in 1..=1000"
-        )));
-    }
+    let limit = limit(params.limit, 100, 1000)?;
     if webhook_view(&state, &id).await?.is_none() {
         return Err(ApiError::NotFound(format!("there is no webhook {id:?}")));
     }
@@ -485,11 +475,7 @@ async fn read_all_form(
     let Ok(Form(form)) = form else {
         return Err(ApiError::BadRequest("the form was incomplete".into()).into_response());
     };
-    if !auth::csrf_matches(&csrf, &form.csrf) {
-        return Err(
-            ApiError::Forbidden("the form expired: reload the page".into()).into_response(),
-        );
-    }
+    form_csrf(&csrf, &form.csrf).map_err(IntoResponse::into_response)?;
     let person = inbox_owner(&principal).map_err(IntoResponse::into_response)?;
     state
         .store()

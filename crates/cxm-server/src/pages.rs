@@ -81,6 +81,35 @@ fn cookie_header(
     .unwrap_or_else(|_| HeaderValue::from_static(""))
 }
 
+/// A signed-in page: `result` in the layout, or the error as our error response.
+pub(crate) fn page_response(
+    principal: &Principal,
+    csrf: &str,
+    title: &str,
+    result: Result<Markup, ApiError>,
+) -> Response {
+    match result {
+        Ok(body) => layout(title, Some((principal, csrf)), body).into_response(),
+        Err(error) => error.into_response(),
+    }
+}
+
+/// A page form's CSRF field must match the session's.
+pub(crate) fn form_csrf(csrf: &str, given: &str) -> Result<(), ApiError> {
+    if auth::csrf_matches(csrf, given) {
+        Ok(())
+    } else {
+        Err(ApiError::Forbidden(
+            "the form expired: reload the page".into(),
+        ))
+    }
+}
+
+/// A form field, trimmed; `None` when absent or blank.
+pub(crate) fn nonempty(value: Option<String>) -> Option<String> {
+    value.map(|v| v.trim().to_owned()).filter(|v| !v.is_empty())
+}
+
 pub(crate) fn layout(title: &str, signed_in: Option<(&Principal, &str)>, body: Markup) -> Markup {
     html! {
         (DOCTYPE)

@@ -30,7 +30,7 @@ use cxm_sql::{Kudos, NewKudos, RecognitionFilter, RecognitionStore, Story};
 use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
 
-use crate::api::{Params, plain_text};
+use crate::api::{Params, limit, path_id, plain_text};
 use crate::auth::Principal;
 use crate::cases_api::{csrf_checked, json_body, now_text};
 use crate::scope::Scope;
@@ -132,16 +132,6 @@ pub struct LimitParams {
     limit: Option<u32>,
 }
 
-fn limit(value: Option<u32>) -> Result<u32, ApiError> {
-    let limit = value.unwrap_or(100);
-    if !(1..=500).contains(&limit) {
-        return Err(ApiError::BadRequest(format!(
-            "limit {limit} must be in 1..=500"
-        )));
-    }
-    Ok(limit)
-}
-
 /// Kudos.
 #[derive(Debug, Serialize, ToSchema)]
 pub struct KudosView {
@@ -185,7 +175,7 @@ pub(crate) async fn list_kudos(
     let engine = state.engine().await;
     let scope = Scope::of(&principal, engine.organisation());
     let mut filter = scoped(&principal, &scope, engine.organisation())?;
-    filter.limit = limit(params.limit)?;
+    filter.limit = limit(params.limit, 100, 500)?;
     let kudos = state.store().kudos(&filter).await?;
     Ok(Json(kudos.into_iter().map(KudosView::from).collect()))
 }
@@ -288,6 +278,7 @@ impl From<PraiseCandidate> for CandidateView {
 pub(crate) async fn candidates(
     state: &AppState,
     principal: &Principal,
+    only: Option<&str>,
     limit: usize,
 ) -> Result<Vec<PraiseCandidate>, ApiError> {
     if !is_leader(principal) {
@@ -301,7 +292,7 @@ pub(crate) async fn candidates(
     let in_scope = |agent: &str, unit: Option<&str>| {
         scope.sees_person(org, agent) || sees_unit(&scope, org, unit)
     };
-    praise_candidates(state.dir(), org, &in_scope, limit)
+    praise_candidates(state.dir(), org, &in_scope, only, limit)
         .await
         .map_err(ApiError::internal)
 }
@@ -314,8 +305,8 @@ pub(crate) async fn list_candidates(
     principal: Principal,
     Params(params): Params<LimitParams>,
 ) -> Result<Json<Vec<CandidateView>>, ApiError> {
-    let limit = limit(params.limit)? as usize;
-    let found = candidates(&state, &principal, limit).await?;
+    let limit = limit(params.limit, 100, 500)? as usize;
+    let found = candidates(&state, &principal, None, limit).await?;
     Ok(Json(found.into_iter().map(CandidateView::from).collect()))
 }
 
@@ -325,7 +316,7 @@ pub(crate) async fn accept(
     principal: &Principal,
     response_id: &str,
 ) -> Result<Kudos, ApiError> {
-    let found = candidates(state, principal, usize::MAX).await?;
+    let found = candidates(state, principal, Some(response_id), 1).await?;
     let Some(candidate) = found.into_iter().find(|c| c.response_id == response_id) else {
         return Err(ApiError::NotFound(format!(
             "answer {response_id:?} is no praise candidate in your scope (or was accepted already)"
@@ -405,7 +396,7 @@ pub(crate) async fn list_stories(
     principal: Principal,
     Params(params): Params<StoryParams>,
 ) -> Result<Json<Vec<Story>>, ApiError> {
-    let limit = limit(params.limit)?;
+    let limit = limit(params.limit, 100, 500)?;
     Ok(Json(
         search_stories(&state, &principal, params.q.as_deref(), limit).await?,
     ))
@@ -483,11 +474,6 @@ pub(crate) async fn post_story(
     Ok((StatusCode::CREATED, Json(stored)))
 }
 
-fn story_id(text: &str) -> Result<i64, ApiError> {
-    text.parse::<i64>()
-        .map_err(|_| ApiError::NotFound(format!("there is no story {text:?}")))
-}
-
 #[utoipa::path(get, path = "/api/v1/stories/{id}", tag = "recognition",
     params(("id" = i64, Path, description = "The story's id")),
     responses((status = 200, body = Object), (status = 401, body = crate::error::ErrorBody),
@@ -497,7 +483,7 @@ pub(crate) async fn get_story(
     principal: Principal,
     Path(id): Path<String>,
 ) -> Result<Json<Story>, ApiError> {
-    let id = story_id(&id)?;
+    let id = path_id(&id, "story")?;
     Ok(Json(visible_story(&state, &principal, id).await?))
 }
 
@@ -579,7 +565,7 @@ pub(crate) async fn patch_story(
     headers: HeaderMap,
     body: Result<Bytes, BytesRejection>,
 ) -> Result<Json<Story>, ApiError> {
-    let id = story_id(&id)?;
+    let id = path_id(&id, "story")?;
     principal.user()?;
     csrf_checked(&principal, &headers)?;
     let update: StoryUpdate = json_body(&state, body)?;

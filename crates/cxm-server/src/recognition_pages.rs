@@ -10,12 +10,11 @@ use axum::response::{IntoResponse, Redirect, Response};
 use axum::routing::{get, post};
 use axum::{Form, Router};
 use cxm_domain::recognition::{Evidence, NewStory};
-use maud::{Markup, html};
+use maud::html;
 use serde::Deserialize;
 
 use crate::api::Params;
-use crate::auth::{self, Principal};
-use crate::pages::{MaybeSignedIn, layout, signed_in_page};
+use crate::pages::{MaybeSignedIn, form_csrf, page_response, signed_in_page};
 use crate::recognition_api::{self as api, StoryUpdate, is_leader};
 use crate::scope::Scope;
 use crate::{ApiError, AppState};
@@ -28,28 +27,6 @@ pub fn routes() -> Router<AppState> {
         .route("/stories", get(stories_page).post(story_form))
         .route("/stories/{id}", get(story_page))
         .route("/stories/{id}/publish", post(publish_form))
-}
-
-fn respond(
-    principal: &Principal,
-    csrf: &str,
-    title: &str,
-    result: Result<Markup, ApiError>,
-) -> Response {
-    match result {
-        Ok(body) => layout(title, Some((principal, csrf)), body).into_response(),
-        Err(error) => error.into_response(),
-    }
-}
-
-fn csrf_ok(csrf: &str, given: &str) -> Result<(), ApiError> {
-    if auth::csrf_matches(csrf, given) {
-        Ok(())
-    } else {
-        Err(ApiError::Forbidden(
-            "the form expired: reload the page".into(),
-        ))
-    }
 }
 
 async fn recognition_page(
@@ -69,7 +46,7 @@ async fn recognition_page(
             state.store().kudos(&filter).await?
         };
         let candidates = if is_leader(&principal) {
-            api::candidates(&state, &principal, 20).await?
+            api::candidates(&state, &principal, None, 20).await?
         } else {
             Vec::new()
         };
@@ -163,7 +140,7 @@ async fn recognition_page(
         })
     }
     .await;
-    Ok(respond(&principal, &csrf, "Recognition", result))
+    Ok(page_response(&principal, &csrf, "Recognition", result))
 }
 
 #[derive(Debug, Deserialize)]
@@ -183,7 +160,7 @@ async fn kudos_form(
     let Ok(Form(form)) = form else {
         return Err(ApiError::BadRequest("the kudos form was incomplete".into()).into_response());
     };
-    csrf_ok(&csrf, &form.csrf).map_err(IntoResponse::into_response)?;
+    form_csrf(&csrf, &form.csrf).map_err(IntoResponse::into_response)?;
     api::give(&state, &principal, &form.to_person, &form.message)
         .await
         .map_err(IntoResponse::into_response)?;
@@ -206,7 +183,7 @@ async fn accept_form(
     let Ok(Form(form)) = form else {
         return Err(ApiError::BadRequest("the form was incomplete".into()).into_response());
     };
-    csrf_ok(&csrf, &form.csrf).map_err(IntoResponse::into_response)?;
+    form_csrf(&csrf, &form.csrf).map_err(IntoResponse::into_response)?;
     api::accept(&state, &principal, &form.response_id)
         .await
         .map_err(IntoResponse::into_response)?;
@@ -260,7 +237,7 @@ async fn stories_page(
         })
     }
     .await;
-    Ok(respond(&principal, &csrf, "Stories", result))
+    Ok(page_response(&principal, &csrf, "Stories", result))
 }
 
 #[derive(Debug, Deserialize)]
@@ -283,7 +260,7 @@ async fn story_form(
     let Ok(Form(form)) = form else {
         return Err(ApiError::BadRequest("the story form was incomplete".into()).into_response());
     };
-    csrf_ok(&csrf, &form.csrf).map_err(IntoResponse::into_response)?;
+    form_csrf(&csrf, &form.csrf).map_err(IntoResponse::into_response)?;
     let kind = form.evidence_kind.unwrap_or_default();
     let reference = form.evidence_reference.unwrap_or_default();
     let evidence = if kind.trim().is_empty() || reference.trim().is_empty() {
@@ -345,7 +322,7 @@ async fn story_page(
         })
     }
     .await;
-    Ok(respond(&principal, &csrf, "Story", result))
+    Ok(page_response(&principal, &csrf, "Story", result))
 }
 
 #[derive(Debug, Deserialize)]
@@ -369,7 +346,7 @@ async fn publish_form(
     let Ok(Form(form)) = form else {
         return Err(ApiError::BadRequest("the form was incomplete".into()).into_response());
     };
-    csrf_ok(&csrf, &form.csrf).map_err(IntoResponse::into_response)?;
+    form_csrf(&csrf, &form.csrf).map_err(IntoResponse::into_response)?;
     let update = StoryUpdate::publish(form.version, form.published);
     api::change(&state, &principal, id, update)
         .await
