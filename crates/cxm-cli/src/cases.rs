@@ -165,6 +165,9 @@ pub(crate) fn print_run(run: &cxm_loop::AlertRun) {
             "rule {}: {} matches, {} cases opened",
             rule.rule_id, rule.firings, rule.opened
         );
+        if let Some(note) = &rule.note {
+            println!("  note: {note}");
+        }
     }
     println!("alerts: {} cases opened", run.opened);
 }

@@ -618,8 +618,22 @@ async fn ingest(
     }
     let changed = !request.dry_run && summary.inserted + summary.replaced > 0;
     if alerts && changed && matches!(request.kind, RecordKind::Interactions | RecordKind::Surveys) {
-        match cxm_loop::evaluate(&dir, None, chrono::Utc::now()).await {
-            Ok(run) if !json => println!("alerts: {} cases opened", run.opened),
+        // Only records from the earliest one stored on can open cases (repeat-contact
+        // windows reach back from there).
+        let since = summary
+            .earliest_micros
+            .and_then(chrono::DateTime::from_timestamp_micros);
+        match cxm_loop::evaluate(&dir, since, chrono::Utc::now()).await {
+            Ok(run) if !json => {
+                println!("alerts: {} cases opened", run.opened);
+                for rule in run.rules.iter().filter(|r| r.note.is_some()) {
+                    println!(
+                        "  rule {}: {}",
+                        rule.rule_id,
+                        rule.note.as_deref().unwrap_or("")
+                    );
+                }
+            }
             Ok(_) => {}
             Err(error) => {
                 eprintln!(

@@ -165,6 +165,9 @@ pub enum AlertCondition {
     RepeatContacts { contacts: u32, days: u32 },
     /// A contact that discussed a topic of this kind (e.g. a complaint).
     TopicKind { kind: TopicKindName },
+    /// A survey comment that is negative ([`crate::sentiment::negative`]) from a customer
+    /// among the `top_percent` percent most valuable by lifetime value (CLV).
+    HighValueComment { top_percent: u32 },
 }
 
 /// A topic kind by its canonical name, as rules are written.
@@ -209,6 +212,11 @@ impl AlertCondition {
                 }
             }
             AlertCondition::TopicKind { .. } => {}
+            AlertCondition::HighValueComment { top_percent } => {
+                if !(1..=50).contains(&top_percent) {
+                    return Err(format!("top_percent {top_percent} must be in 1..=50"));
+                }
+            }
         }
         Ok(())
     }
@@ -225,6 +233,9 @@ impl AlertCondition {
             AlertCondition::TopicKind { kind } => {
                 format!("a contact about a {} topic", kind.0.as_str())
             }
+            AlertCondition::HighValueComment { top_percent } => format!(
+                "a negative comment from a customer in the top {top_percent}% by lifetime value"
+            ),
         }
     }
 }
@@ -324,7 +335,8 @@ impl AlertRule {
     }
 
     /// The rules a new data directory starts with: detractors, very dissatisfied
-    /// customers, repeat contacts and complaints.
+    /// customers, repeat contacts, complaints, and negative comments from the most valuable
+    /// tenth of customers.
     pub fn defaults() -> Vec<AlertRule> {
         let rule = |id: &str, name: &str, condition, priority| AlertRule {
             rule_id: id.to_owned(),
@@ -370,6 +382,12 @@ impl AlertRule {
                     kind: TopicKindName(TopicKind::Complaint),
                 },
                 Priority::Normal,
+            ),
+            rule(
+                "high-value-unhappy",
+                "High-value customer (CLV top 10%) with a negative comment",
+                AlertCondition::HighValueComment { top_percent: 10 },
+                Priority::High,
             ),
         ]
     }

@@ -16,6 +16,7 @@ pub mod notify;
 pub mod parse;
 pub mod recognition;
 pub mod records;
+pub mod sentiment;
 pub mod stats;
 pub mod values;
 

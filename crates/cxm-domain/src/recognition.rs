@@ -23,72 +23,7 @@ impl Serialize for KudosSource {
     }
 }
 
-/// Words and phrases that praise someone, lowercase. A comment praises when it holds one
-/// of them and no word of [`COMPLAINT_WORDS`].
-pub const PRAISE_WORDS: &[&str] = &[
-    "thank",
-    "helpful",
-    "great",
-    "excellent",
-    "friendly",
-    "patient",
-    "amazing",
-    "kind",
-    "knowledgeable",
-    "fantastic",
-    "brilliant",
-    "lovely",
-    "appreciate",
-    "above and beyond",
-    "polite",
-    "professional",
-    "wonderful",
-    "superb",
-    "outstanding",
-    "went the extra mile",
-];
-
-/// Words that make a comment a complaint whatever else it says ("great, another hour on
-/// hold").
-pub const COMPLAINT_WORDS: &[&str] = &[
-    "not ",
-    "never",
-    "rude",
-    "terrible",
-    "awful",
-    "worst",
-    "useless",
-    "waste",
-    "disappoint",
-    "unacceptable",
-    "still waiting",
-    "no one",
-    "nobody",
-];
-
-/// The praise words `comment` holds when it praises (and complains about nothing), else
-/// `None`. Matching is case-insensitive and by word start ("thanks" and "thank you" both
-/// hold "thank").
-pub fn praise(comment: &str) -> Option<Vec<&'static str>> {
-    let text = format!(" {} ", comment.to_lowercase());
-    let starts_word = |word: &str| {
-        text.match_indices(word).any(|(at, _)| {
-            text[..at]
-                .chars()
-                .next_back()
-                .is_none_or(|c| !c.is_alphanumeric())
-        })
-    };
-    if COMPLAINT_WORDS.iter().any(|w| starts_word(w)) {
-        return None;
-    }
-    let found: Vec<&'static str> = PRAISE_WORDS
-        .iter()
-        .copied()
-        .filter(|w| starts_word(w))
-        .collect();
-    (!found.is_empty()).then_some(found)
-}
+pub use crate::sentiment::{COMPLAINT_WORDS, PRAISE_WORDS, praise};
 
 /// A piece of evidence behind a story.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -190,24 +125,6 @@ pub fn check_message(message: &str) -> Result<(), FieldError> {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn praise_is_found_and_complaints_are_not_praise() {
-        assert_eq!(
-            praise("Thanks so much, Ana was really helpful!"),
-            Some(vec!["thank", "helpful"])
-        );
-        assert_eq!(
-            praise("She went above and beyond"),
-            Some(vec!["above and beyond"])
-        );
-        assert_eq!(praise("Great, another hour on hold. Never again"), None);
-        assert_eq!(praise("The agent was rude"), None);
-        assert_eq!(praise("not helpful at all"), None);
-        assert_eq!(praise("Billing fixed."), None);
-        // words inside other words do not count
-        assert_eq!(praise("ungreatful unkindness"), None);
-    }
 
     #[test]
     fn stories_are_validated() {

@@ -48,12 +48,21 @@ impl FactTable {
     /// Columns with (nearly) a distinct value per row, where a Parquet dictionary costs
     /// time and saves nothing: the key, the content hash, the customer and the time.
     pub fn high_cardinality_columns(self) -> [&'static str; 4] {
-        let time = match self {
+        [
+            self.key_column(),
+            ROW_HASH,
+            "customer_id",
+            self.time_column(),
+        ]
+    }
+
+    /// The column that says when the record happened (a UTC timestamp).
+    pub fn time_column(self) -> &'static str {
+        match self {
             FactTable::Interactions => "started_at",
             FactTable::SurveyResponses => "answered_at",
             FactTable::Transactions | FactTable::CustomerEvents => "occurred_at",
-        };
-        [self.key_column(), ROW_HASH, "customer_id", time]
+        }
     }
 
     /// The column that identifies a record; ingestion upserts by it.

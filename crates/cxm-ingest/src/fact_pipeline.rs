@@ -60,6 +60,8 @@ struct Parsed {
     rejections: Vec<Rejection>,
     read: u64,
     progress: u64,
+    /// when the earliest accepted row happened, microseconds since the epoch
+    earliest_micros: Option<i64>,
 }
 
 /// What reaches the assembler.
@@ -137,6 +139,8 @@ struct AssembleStats {
     /// repeats within a batch: identical ones are unchanged, differing ones replace
     identical: u64,
     changed: u64,
+    /// when the earliest accepted record happened, microseconds since the epoch
+    earliest_micros: Option<i64>,
 }
 
 pub(crate) async fn run<R>(
@@ -242,6 +246,7 @@ where
         unchanged: totals.unchanged + identical,
         rejected: stats.rejected,
         quarantine: stats.quarantine,
+        earliest_micros: stats.earliest_micros,
         ..IngestSummary::of(request)
     })
 }
@@ -411,7 +416,9 @@ impl<R: FactRow + Refers> UnitBuilder<R> {
 
     fn finish(mut self) -> Result<Parsed, IngestError> {
         if !self.builder.is_empty() {
-            self.parsed.batch = Some(self.builder.finish()?);
+            let batch = self.builder.finish()?;
+            self.parsed.earliest_micros = earliest_micros(&batch, R::TABLE.time_column());
+            self.parsed.batch = Some(batch);
         }
         Ok(self.parsed)
     }
@@ -514,6 +521,15 @@ struct Batch {
 
 /// The assembler: puts parsed units in order, quarantines rejected rows, cuts atomic
 /// batches and feeds the writers; hands each finished batch to the async side.
+/// The earliest time in a batch's time column (microseconds since the epoch).
+pub(crate) fn earliest_micros(records: &RecordBatch, column: &str) -> Option<i64> {
+    let times = records.column_by_name(column)?;
+    let times = times
+        .as_any()
+        .downcast_ref::<cxm_facts::arrow::array::TimestampMicrosecondArray>()?;
+    cxm_facts::arrow::compute::min(times)
+}
+
 fn assemble(
     units: Receiver<Unit>,
     paths: &[PathBuf],
@@ -579,6 +595,10 @@ fn assemble(
             progress.set_position(parsed.progress);
             let rows = parsed.keys.len();
             stats.accepted += rows as u64;
+            stats.earliest_micros = match (stats.earliest_micros, parsed.earliest_micros) {
+                (Some(a), Some(b)) => Some(a.min(b)),
+                (a, b) => a.or(b),
+            };
             let mut offset = 0;
             while offset < rows {
                 let take = (rows - offset).min((batch_rows - batch.rows) as usize);

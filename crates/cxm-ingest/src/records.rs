@@ -168,13 +168,16 @@ async fn run<R: FactRow + Refers>(
         builder.push(record, content);
     }
     let mut version = None;
+    let mut earliest = None;
     if changes {
         let mut writer = facts
             .writers(table, 1)
             .await?
             .pop()
             .ok_or_else(|| IngestError::Worker("no writer for the batch".into()))?;
-        writer.write(builder.finish()?).await?;
+        let batch = builder.finish()?;
+        earliest = crate::fact_pipeline::earliest_micros(&batch, table.time_column());
+        writer.write(batch).await?;
         let mut staged = facts.stage(table).await?;
         staged.add(writer.flush().await?);
         let last: HashMap<u64, u64> = occurrences
@@ -199,6 +202,7 @@ async fn run<R: FactRow + Refers>(
         unchanged: count(RecordStatus::Unchanged),
         rejected,
         quarantine,
+        earliest_micros: earliest,
     };
     Ok(BatchReport {
         summary,

@@ -58,6 +58,10 @@ pub struct IngestSummary {
     pub rejected: u64,
     /// The quarantine file holding the rejected rows, if any were rejected.
     pub quarantine: Option<String>,
+    /// When the earliest accepted record happened (microseconds since the epoch): what
+    /// alert rules need to look at from. `None` for reference data.
+    #[serde(skip)]
+    pub earliest_micros: Option<i64>,
 }
 
 impl IngestSummary {

@@ -9,22 +9,28 @@
 //! - `repeat_contacts`: every contact that is at least the N-th of its customer's contacts
 //!   started within the D days up to and including its own start.
 //! - `topic_kind`: every contact that discussed a topic of the kind.
+//! - `high_value_comment`: every survey answer whose comment is negative
+//!   ([`cxm_domain::sentiment::negative`]) from a customer among the top percent by
+//!   lifetime value. Values come from the stored snapshot ([`customer_values`]), computed
+//!   again when it is more than a day old.
 //!
 //! A case belongs to the agent of the triggering contact (for an answer: its contact, or
 //! else the customer's latest contact before it), that agent's team at the time, and is
 //! owned by the team's lead (else the lead or manager of the nearest unit above).
 
 use std::collections::HashMap;
+use std::sync::Arc;
 
 use chrono::{DateTime, TimeDelta, Utc};
 use cxm_catalog::DataDir;
 use cxm_domain::cases::{AlertCondition, AlertRule, Firing, cases_to_open};
-use cxm_facts::arrow::array::{Array, AsArray, RecordBatch};
+use cxm_domain::sentiment::negative;
+use cxm_facts::arrow::array::{Array, AsArray, Float64Array, RecordBatch, StringArray};
 use cxm_facts::arrow::compute::cast;
-use cxm_facts::arrow::datatypes::{DataType, Int64Type};
+use cxm_facts::arrow::datatypes::{DataType, Field, Int64Type, Schema};
 use cxm_facts::datafusion::prelude::SessionContext;
 use cxm_metrics::Organisation;
-use cxm_sql::{CaseStore, NewCase};
+use cxm_sql::{CaseStore, CustomerValueStore, NewCase, SqlStore, ValueSnapshot};
 use serde::Serialize;
 
 use crate::LoopError;
@@ -45,6 +51,9 @@ pub struct RuleRun {
     pub firings: u64,
     /// Cases opened (matches already behind a case, or within the cooldown of one, open none).
     pub opened: u64,
+    /// Why the rule could not look at every record it watches (no customer values yet).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub note: Option<String>,
 }
 
 /// One match with what the case needs besides the firing itself.
@@ -81,8 +90,21 @@ pub async fn evaluate(
     dir.facts().await?.register(&ctx).await?;
     let owners = Owners::new(&org);
     let existing = store.case_triggers().await?;
+    // Customer values are brought up to date once, for the first rule that needs them.
+    let mut values: Option<Option<String>> = None;
     for rule in rules {
-        let matched = matches(&ctx, &org, &rule, since).await?;
+        let (matched, note) = match &rule.condition {
+            AlertCondition::HighValueComment { top_percent } => {
+                if values.is_none() {
+                    values = Some(refresh_customer_values(dir, &store, &ctx, now).await?);
+                }
+                let top = store.top_customer_values(*top_percent).await?;
+                let matched =
+                    high_value_matches(&ctx, &rule.rule_id, &top, *top_percent, since).await?;
+                (matched, values.clone().flatten())
+            }
+            _ => (matches(&ctx, &org, &rule, since).await?, None),
+        };
         let firings = matched.len() as u64;
         let mut details: HashMap<String, (Option<String>, String)> = matched
             .iter()
@@ -136,10 +158,222 @@ pub async fn evaluate(
             rule_id: rule.rule_id,
             firings,
             opened,
+            note,
         });
     }
     store.close().await;
     Ok(run)
+}
+
+/// How old stored customer values may be before an evaluation computes them again.
+const VALUES_MAX_AGE_MICROS: i64 = 86_400_000_000;
+
+/// Brings the stored customer values up to date: computes them again (BG/NBD and
+/// Gamma-Gamma over every customer's purchases, [`cxm_insight::reports::clv`]) when there
+/// are none or they are more than a day old. Returns why the values are missing or old, when
+/// they are.
+async fn refresh_customer_values(
+    dir: &DataDir,
+    store: &SqlStore,
+    ctx: &SessionContext,
+    now: DateTime<Utc>,
+) -> Result<Option<String>, LoopError> {
+    let stored = store.value_snapshot().await?;
+    let now_micros = now.timestamp_micros();
+    let age = |s: &ValueSnapshot| now_micros - s.computed_micros;
+    if stored
+        .as_ref()
+        .is_some_and(|s| (0..VALUES_MAX_AGE_MICROS).contains(&age(s)))
+    {
+        return Ok(None);
+    }
+    let why = match compute_customer_values(dir, ctx).await? {
+        Ok((end, values)) => {
+            store
+                .replace_customer_values(&rfc3339(now), now_micros, &end, &values)
+                .await?;
+            return Ok(None);
+        }
+        Err(why) => why,
+    };
+    Ok(Some(match stored {
+        Some(s) => format!(
+            "customer values of {} were used: they could not be computed again ({why})",
+            s.computed_at
+        ),
+        None => format!("no customer has a lifetime value yet: {why}"),
+    }))
+}
+
+/// Every customer's lifetime value and probability of being alive, and the last day of
+/// purchases they were computed to; `Err` says why they cannot be.
+async fn compute_customer_values(
+    dir: &DataDir,
+    ctx: &SessionContext,
+) -> Result<Result<(String, Vec<(String, f64, f64)>), String>, LoopError> {
+    let any = ctx
+        .sql("SELECT 1 AS one FROM transactions WHERE kind = 'purchase' AND amount > 0 LIMIT 1")
+        .await?
+        .collect()
+        .await?;
+    if any.iter().all(|b| b.num_rows() == 0) {
+        return Ok(Err("no purchases are stored".to_owned()));
+    }
+    let engine = cxm_metrics::Engine::open(dir).await?;
+    let request = cxm_insight::reports::ClvRequest::default();
+    match cxm_insight::reports::clv(&engine, &request).await {
+        Ok(report) => Ok(Ok((
+            report.end.to_string(),
+            report
+                .values
+                .into_iter()
+                .filter(|c| c.value.is_finite() && c.probability_alive.is_finite())
+                .map(|c| (c.customer_id, c.value, c.probability_alive))
+                .collect(),
+        ))),
+        Err(error) => Ok(Err(error.to_string())),
+    }
+}
+
+/// A survey answer whose comment is negative, from a valued customer.
+struct NegativeAnswer {
+    trigger_id: String,
+    customer_id: String,
+    at_micros: i64,
+    comment: String,
+    /// the customer's lifetime value
+    value: f64,
+}
+
+/// The answers with a negative comment from the `top` customers (by value) since `since`.
+async fn high_value_matches(
+    ctx: &SessionContext,
+    rule_id: &str,
+    top: &[cxm_sql::CustomerValue],
+    top_percent: u32,
+    since: Option<DateTime<Utc>>,
+) -> Result<Vec<Matched>, LoopError> {
+    if top.is_empty() {
+        return Ok(Vec::new());
+    }
+    let customers = Arc::new(Schema::new(vec![
+        Field::new("customer_id", DataType::Utf8, false),
+        Field::new("value", DataType::Float64, false),
+    ]));
+    let batch = RecordBatch::try_new(
+        customers,
+        vec![
+            Arc::new(StringArray::from_iter_values(
+                top.iter().map(|v| v.customer_id.as_str()),
+            )),
+            Arc::new(Float64Array::from_iter_values(top.iter().map(|v| v.value))),
+        ],
+    )?;
+    ctx.deregister_table("high_value")?;
+    ctx.register_batch("high_value", batch)?;
+    // The comments of those customers, then only the negative ones get their agent.
+    let sql = format!(
+        "SELECT s.response_id AS trigger_id, s.customer_id, CAST(s.answered_at AS BIGINT) AS at, \
+                s.comment, h.value \
+         FROM survey_responses s JOIN high_value h ON h.customer_id = s.customer_id \
+         WHERE s.comment IS NOT NULL{}",
+        since_clause("s.answered_at", since)
+    );
+    let mut negative_answers: Vec<NegativeAnswer> = Vec::new();
+    for batch in ctx.sql(&sql).await?.collect().await? {
+        let triggers = text_column(&batch, "trigger_id")?;
+        let customers = text_column(&batch, "customer_id")?;
+        let comments = text_column(&batch, "comment")?;
+        let at = cast(column(&batch, "at")?, &DataType::Int64)?;
+        let at = at.as_primitive::<Int64Type>();
+        let value = cast(column(&batch, "value")?, &DataType::Float64)?;
+        let value = value.as_primitive::<cxm_facts::arrow::datatypes::Float64Type>();
+        for row in 0..batch.num_rows() {
+            let (Some(trigger), Some(customer), Some(comment)) =
+                (&triggers[row], &customers[row], &comments[row])
+            else {
+                continue;
+            };
+            if at.is_null(row) || negative(comment).is_none() {
+                continue;
+            }
+            negative_answers.push(NegativeAnswer {
+                trigger_id: trigger.clone(),
+                customer_id: customer.clone(),
+                at_micros: at.value(row),
+                comment: comment.clone(),
+                value: value.value(row),
+            });
+        }
+    }
+    if negative_answers.is_empty() {
+        return Ok(Vec::new());
+    }
+    let answers = Arc::new(Schema::new(vec![Field::new(
+        "trigger_id",
+        DataType::Utf8,
+        false,
+    )]));
+    let batch = RecordBatch::try_new(
+        answers,
+        vec![Arc::new(StringArray::from_iter_values(
+            negative_answers.iter().map(|a| a.trigger_id.as_str()),
+        ))],
+    )?;
+    ctx.deregister_table("negative_answers")?;
+    ctx.register_batch("negative_answers", batch)?;
+    let fired = "SELECT response_id AS trigger_id, customer_id, answered_at AS at, interaction_id \
+                 FROM survey_responses \
+                 WHERE response_id IN (SELECT trigger_id FROM negative_answers)";
+    let sql = format!(
+        "{} SELECT trigger_id, agent_id FROM best",
+        answer_agents(fired)
+    );
+    let mut agents: HashMap<String, String> = HashMap::new();
+    for batch in ctx.sql(&sql).await?.collect().await? {
+        let triggers = text_column(&batch, "trigger_id")?;
+        let ids = text_column(&batch, "agent_id")?;
+        for (trigger, agent) in triggers.into_iter().zip(ids) {
+            if let (Some(trigger), Some(agent)) = (trigger, agent) {
+                agents.insert(trigger, agent);
+            }
+        }
+    }
+    Ok(negative_answers
+        .into_iter()
+        .map(|answer| {
+            let words = negative(&answer.comment).unwrap_or_default().join(", ");
+            let excerpt: String = answer.comment.chars().take(160).collect();
+            let more = if excerpt.len() < answer.comment.len() {
+                "…"
+            } else {
+                ""
+            };
+            Matched {
+                agent_id: agents.remove(&answer.trigger_id),
+                summary: format!(
+                    "negative comment ({words}) from customer {}, lifetime value {:.0} \
+                     (top {top_percent}%), answer {}: \"{excerpt}{more}\"",
+                    answer.customer_id, answer.value, answer.trigger_id
+                ),
+                firing: Firing {
+                    rule_id: rule_id.to_owned(),
+                    customer_id: answer.customer_id,
+                    at_micros: answer.at_micros,
+                    trigger_id: answer.trigger_id,
+                },
+            }
+        })
+        .collect())
+}
+
+fn column<'b>(
+    batch: &'b RecordBatch,
+    name: &str,
+) -> Result<&'b cxm_facts::arrow::array::ArrayRef, LoopError> {
+    batch
+        .column_by_name(name)
+        .ok_or_else(|| LoopError::Engine(format!("no column {name}")))
 }
 
 fn rfc3339(at: DateTime<Utc>) -> String {
@@ -244,6 +478,8 @@ async fn matches(
                 since_clause("started_at", since)
             )
         }
+        // Matched from the stored customer values (`high_value_matches`).
+        AlertCondition::HighValueComment { .. } => return Ok(Vec::new()),
     };
     let batches = ctx.sql(&sql).await?.collect().await?;
     let mut matched = Vec::new();
@@ -299,6 +535,9 @@ fn read_matches(
                 "{} topic ({value}) discussed with customer {customer} (contact {trigger})",
                 kind.0.as_str()
             ),
+            AlertCondition::HighValueComment { .. } => {
+                format!("comment from customer {customer} (answer {trigger})")
+            }
         };
         out.push(Matched {
             firing: Firing {

@@ -162,17 +162,22 @@ async fn cases_opened_are_exactly_the_rule_matches() {
             .unwrap();
     }
     let run = cxm_loop::evaluate(&dir, None, now).await.unwrap();
-    let expected = expected(&generated);
+    let mut expected = expected(&generated);
+    expected.insert(
+        "high-value-unhappy",
+        high_value_matches(&store, &generated).await,
+    );
     let opened = opened_cases(&dir).await;
     for rule in [
         "detractor",
         "very-dissatisfied",
         "repeat-contacts",
         "complaint",
+        "high-value-unhappy",
     ] {
         let want = &expected[rule];
         assert!(
-            want.len() >= 20,
+            want.len() >= if rule == "high-value-unhappy" { 5 } else { 20 },
             "{rule}: only {} matches in the generated data",
             want.len()
         );
@@ -242,6 +247,49 @@ async fn cases_opened_are_exactly_the_rule_matches() {
     assert_eq!(opened_cases(&dir).await, opened_sets(&expected));
 }
 
+/// The answers with a negative comment from the top tenth of customers by stored lifetime
+/// value, after checking that every customer with a purchase before the last day of
+/// purchases was valued once (one first seen that day has no history to value).
+async fn high_value_matches(store: &cxm_sql::SqlStore, generated: &Path) -> BTreeSet<String> {
+    use cxm_sql::CustomerValueStore;
+    let mut first_day: HashMap<String, String> = HashMap::new();
+    let mut last_day = String::new();
+    for t in records(&generated.join("transactions.csv")) {
+        if t["kind"] == "purchase" && t["amount"].parse::<f64>().unwrap() > 0.0 {
+            let day = t["occurred_at"][..10].to_owned();
+            last_day = last_day.max(day.clone());
+            let first = first_day
+                .entry(t["customer_id"].clone())
+                .or_insert(day.clone());
+            if day < *first {
+                *first = day;
+            }
+        }
+    }
+    let buyers: HashSet<String> = first_day
+        .into_iter()
+        .filter(|(_, first)| *first < last_day)
+        .map(|(customer, _)| customer)
+        .collect();
+    let snapshot = store.value_snapshot().await.unwrap().unwrap();
+    assert_eq!(snapshot.customers as usize, buyers.len());
+    assert_eq!(snapshot.computed_at, "2030-01-01T00:00:00Z");
+    let top = store.top_customer_values(10).await.unwrap();
+    assert_eq!(top.len(), buyers.len().div_ceil(10));
+    let all = store.top_customer_values(100).await.unwrap();
+    let threshold = top.last().unwrap().value;
+    assert!(all[top.len()..].iter().all(|v| v.value <= threshold));
+    let top: HashSet<String> = top.into_iter().map(|v| v.customer_id).collect();
+    records(&generated.join("survey_responses.csv"))
+        .into_iter()
+        .filter(|a| {
+            top.contains(&a["customer_id"])
+                && cxm_domain::sentiment::negative(&a["comment"]).is_some()
+        })
+        .map(|a| a["response_id"].clone())
+        .collect()
+}
+
 fn opened_sets(
     expected: &HashMap<&'static str, BTreeSet<String>>,
 ) -> HashMap<String, BTreeSet<String>> {
@@ -290,4 +338,84 @@ async fn a_cooldown_keeps_one_case_per_customer_and_window() {
     // Each case is due its rule's SLA after opening.
     let high = cases.iter().find(|c| c.rule_id == "detractor").unwrap();
     assert_eq!(high.due_at, "2030-01-02T00:00:00Z");
+}
+
+/// Writes the rows of a generated CSV whose `column` (an RFC 3339 time) is before `cut`
+/// (`before`) or not, with the header, to `out`.
+fn split_file(from: &Path, column: &str, cut: i64, before: bool, out: &Path) {
+    let mut reader = csv::Reader::from_path(from).unwrap();
+    let header = reader.headers().unwrap().clone();
+    let at = header.iter().position(|h| h == column).unwrap();
+    let mut writer = csv::Writer::from_path(out).unwrap();
+    writer.write_record(&header).unwrap();
+    for record in reader.records() {
+        let record = record.unwrap();
+        if (micros(&record[at]) < cut) == before {
+            writer.write_record(&record).unwrap();
+        }
+    }
+    writer.flush().unwrap();
+}
+
+/// Each ingest evaluated from its earliest record on (as `cxm ingest` and the ingest API
+/// do) opens exactly the cases one evaluation of everything would, cooldowns included.
+#[tokio::test(flavor = "multi_thread")]
+async fn evaluating_each_ingest_from_its_earliest_record_misses_nothing() {
+    let (temp, whole) = generated_world(8_000, 11).await;
+    let generated = temp.path().join("generated");
+    let now: DateTime<Utc> = "2030-01-01T00:00:00Z".parse().unwrap();
+    cxm_loop::evaluate(&whole, None, now).await.unwrap();
+    let want = opened_cases(&whole).await;
+
+    // The contacts and answers in two parts, cut in the middle of the six months.
+    let times: Vec<i64> = records(&generated.join("interactions.csv"))
+        .iter()
+        .map(|c| micros(&c["started_at"]))
+        .collect();
+    let cut = (times.iter().min().unwrap() + times.iter().max().unwrap()) / 2;
+    let parts = temp.path().join("parts");
+    std::fs::create_dir_all(&parts).unwrap();
+    for (file, column) in [
+        ("interactions.csv", "started_at"),
+        ("survey_responses.csv", "answered_at"),
+    ] {
+        for (before, part) in [(true, "a"), (false, "b")] {
+            let out = parts.join(format!("{part}-{file}"));
+            split_file(&generated.join(file), column, cut, before, &out);
+        }
+    }
+    let dir = DataDir::init(&temp.path().join("parted"), None)
+        .await
+        .unwrap();
+    for (file, kind) in cxm_generate::FILES {
+        if !matches!(*kind, "interactions" | "surveys") {
+            let kind = RecordKind::from_cli_name(kind).unwrap();
+            let request = IngestRequest::new(kind, vec![generated.join(file)]);
+            cxm_ingest::ingest(&dir, &request).await.unwrap();
+        }
+    }
+    let mut firsts = Vec::new();
+    for part in ["a", "b"] {
+        let mut since: Option<i64> = None;
+        for (file, kind) in [
+            ("interactions.csv", RecordKind::Interactions),
+            ("survey_responses.csv", RecordKind::Surveys),
+        ] {
+            let request = IngestRequest::new(kind, vec![parts.join(format!("{part}-{file}"))]);
+            let summary = cxm_ingest::ingest(&dir, &request).await.unwrap();
+            assert!(summary.inserted > 0);
+            let earliest = summary.earliest_micros.unwrap();
+            since = Some(since.map_or(earliest, |s| s.min(earliest)));
+        }
+        firsts.push(since.unwrap());
+        let since = DateTime::from_timestamp_micros(since.unwrap());
+        cxm_loop::evaluate(&dir, since, now).await.unwrap();
+    }
+    // the second part was looked at from its own start only
+    assert!(firsts[1] >= cut && firsts[0] < cut, "{firsts:?} {cut}");
+    let got = opened_cases(&dir).await;
+    assert_eq!(got.keys().collect::<BTreeSet<_>>(), want.keys().collect());
+    for (rule, cases) in &want {
+        assert_eq!(&got[rule], cases, "{rule}");
+    }
 }

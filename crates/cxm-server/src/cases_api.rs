@@ -539,8 +539,9 @@ pub struct RuleView {
     rule_id: String,
     name: String,
     /// What fires the rule: `{"type":"low_score","measure":"nps","at_most":6}`,
-    /// `{"type":"repeat_contacts","contacts":3,"days":7}` or
-    /// `{"type":"topic_kind","kind":"complaint"}`.
+    /// `{"type":"repeat_contacts","contacts":3,"days":7}`,
+    /// `{"type":"topic_kind","kind":"complaint"}` or
+    /// `{"type":"high_value_comment","top_percent":10}`.
     #[schema(value_type = Object)]
     condition: serde_json::Value,
     /// What the rule watches, in words.

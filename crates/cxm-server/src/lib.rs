@@ -105,6 +105,9 @@ struct Inner {
 struct Refresher {
     /// Changes announced so far.
     wanted: AtomicU64,
+    /// The earliest record time (microseconds) among the changes announced since the last
+    /// rebuild took them: the alert rules look at records from then on.
+    alerts_from: std::sync::Mutex<Option<i64>>,
     wake: Notify,
     /// The latest rebuild: the changes it covers, and its error if it failed.
     done: watch::Sender<(u64, Option<String>)>,
@@ -125,6 +128,10 @@ async fn refresh_loop(refresher: Arc<Refresher>, inner: Weak<Inner>) {
             return;
         };
         let covers = refresher.wanted.load(Ordering::SeqCst);
+        let alerts_from = refresher
+            .alerts_from
+            .lock()
+            .map_or(Some(i64::MIN), |mut from| from.take());
         let error = match Engine::open(state.dir()).await {
             Ok(engine) => {
                 *state.0.engine.write().await = Arc::new(engine);
@@ -137,7 +144,11 @@ async fn refresh_loop(refresher: Arc<Refresher>, inner: Weak<Inner>) {
         };
         // New contacts and answers may call for follow-up cases: opened before the change
         // counts as done, so an ingest that waits for it sees them.
-        state.evaluate_alerts().await;
+        if let Some(from) = alerts_from {
+            state
+                .evaluate_alerts(chrono::DateTime::from_timestamp_micros(from))
+                .await;
+        }
         refresher.done.send_replace((covers, error));
     }
 }
@@ -154,7 +165,7 @@ async fn alert_schedule(inner: Weak<Inner>) {
         let Some(state) = inner.upgrade().map(AppState) else {
             return;
         };
-        state.evaluate_alerts().await;
+        state.evaluate_alerts(None).await;
     }
 }
 
@@ -203,6 +214,7 @@ impl AppState {
         let engine = Engine::open(&dir).await.map_err(ApiError::internal)?;
         let refresher = Arc::new(Refresher {
             wanted: AtomicU64::new(0),
+            alerts_from: std::sync::Mutex::new(None),
             wake: Notify::new(),
             done: watch::Sender::new((0, None)),
         });
@@ -249,16 +261,23 @@ impl AppState {
         self.0.engine.read().await.clone()
     }
 
-    /// Evaluates the alert rules, one evaluation at a time; a failure is logged (the next
-    /// ingest or the schedule tries again).
-    pub async fn evaluate_alerts(&self) {
+    /// Evaluates the alert rules over the records from `since` on (all when `None`), one
+    /// evaluation at a time; a failure is logged (the next ingest or the schedule tries
+    /// again).
+    pub async fn evaluate_alerts(&self, since: Option<chrono::DateTime<chrono::Utc>>) {
         let _turn = self.0.alerting.lock().await;
-        match cxm_loop::evaluate(self.dir(), None, chrono::Utc::now()).await {
-            Ok(run) if run.opened > 0 => {
-                tracing::info!(opened = run.opened, "alert rules opened cases");
-                self.wake_sender();
+        match cxm_loop::evaluate(self.dir(), since, chrono::Utc::now()).await {
+            Ok(run) => {
+                for rule in &run.rules {
+                    if let Some(note) = &rule.note {
+                        tracing::warn!(rule = %rule.rule_id, "{note}");
+                    }
+                }
+                if run.opened > 0 {
+                    tracing::info!(opened = run.opened, "alert rules opened cases");
+                    self.wake_sender();
+                }
             }
-            Ok(_) => {}
             Err(error) => tracing::error!(%error, "the alert rules could not be evaluated"),
         }
     }
@@ -273,9 +292,16 @@ impl AppState {
         self.0.ingesting.lock().await
     }
 
-    /// Announces that stored data changed: the rollup is rebuilt in the background.
-    /// Returns the change's number for [`AppState::refreshed`].
-    pub fn data_changed(&self) -> u64 {
+    /// Announces that stored data changed: the rollup is rebuilt in the background, then
+    /// the alert rules look at the records from `earliest_micros` on (the earliest changed
+    /// record's time; every record when `None`). Returns the change's number for
+    /// [`AppState::refreshed`].
+    pub fn data_changed(&self, earliest_micros: Option<i64>) -> u64 {
+        if let Ok(mut from) = self.0.refresher.alerts_from.lock() {
+            // a change of unknown time asks for every record to be looked at
+            let earliest = earliest_micros.unwrap_or(i64::MIN);
+            *from = Some(from.map_or(earliest, |f| f.min(earliest)));
+        }
         let change = self.0.refresher.wanted.fetch_add(1, Ordering::SeqCst) + 1;
         self.0.refresher.wake.notify_one();
         change

@@ -13,6 +13,7 @@ pub mod recognition;
 pub mod reference;
 pub mod store;
 pub mod targets;
+pub mod values;
 
 pub use accounts::{AccountStore, ApiToken, AuditEntry, Credentials, Session, TokenScope, User};
 pub use cases::{Case, CaseChange, CaseEvent, CaseFilter, CaseStore, NewCase, StoredRule};
@@ -23,3 +24,4 @@ pub use recognition::{Kudos, NewKudos, RecognitionFilter, RecognitionStore, Stor
 pub use reference::{ReferenceRow, ReferenceTable};
 pub use store::{Backend, ReferenceStore, SqlStore, UpsertCounts, UpsertSession};
 pub use targets::{ScopeKind, Target, TargetStore};
+pub use values::{CustomerValue, CustomerValueStore, ValueSnapshot};

@@ -155,6 +155,7 @@ pub(crate) struct Outgoing {
 pub(crate) enum Param {
     Text(Option<String>),
     Int(Option<i64>),
+    Float(f64),
 }
 
 /// `($s, $s+1, …), (…)`: placeholders for `rows` rows of `columns` values from `$start`.
@@ -203,6 +204,7 @@ pub(crate) async fn insert_rows(
                 query = match value {
                     Param::Text(v) => query.bind(v.clone()),
                     Param::Int(v) => query.bind(*v),
+                    Param::Float(v) => query.bind(*v),
                 };
             }
         }

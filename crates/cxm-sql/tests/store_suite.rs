@@ -12,6 +12,7 @@ use cxm_sql::{
     RecognitionStore, ReferenceRow, ReferenceStore, ReferenceTable, ScopeKind, SqlError, SqlStore,
     Target, TargetStore, TokenScope, UpsertCounts, User,
 };
+use cxm_sql::{CustomerValueStore, ValueSnapshot};
 
 fn row(values: &[Option<&str>], hash: i64) -> ReferenceRow {
     ReferenceRow {
@@ -444,7 +445,7 @@ async fn rules_are_seeded_once_and_edited(store: &SqlStore) {
             .seed_rules(&defaults, "2025-01-01T00:00:00Z")
             .await
             .unwrap(),
-        4
+        5
     );
     assert_eq!(
         store
@@ -461,7 +462,7 @@ async fn rules_are_seeded_once_and_edited(store: &SqlStore) {
         .await
         .unwrap();
     let rules = store.rules().await.unwrap();
-    assert_eq!(rules.len(), 4);
+    assert_eq!(rules.len(), 5);
     let stored = rules
         .iter()
         .find(|r| r.rule.rule_id == "detractor")
@@ -1579,6 +1580,74 @@ impl Fresh {
     }
 }
 
+async fn customer_values_are_ranked_replaced_and_read_from_the_top(store: &SqlStore) {
+    assert_eq!(store.value_snapshot().await.unwrap(), None);
+    assert!(store.top_customer_values(10).await.unwrap().is_empty());
+    // 1,001 customers (more rows than one statement holds); C0500 and C0501 tie
+    let values: Vec<(String, f64, f64)> = (0..1001)
+        .map(|i| {
+            let value = if i == 501 { 500.0 } else { f64::from(i) };
+            (format!("C{i:04}"), value, 0.5)
+        })
+        .collect();
+    let snapshot = store
+        .replace_customer_values(
+            "2025-07-01T00:00:00Z",
+            1_751_328_000_000_000,
+            "2025-06-30",
+            &values,
+        )
+        .await
+        .unwrap();
+    assert_eq!(snapshot.customers, 1001);
+    assert_eq!(store.value_snapshot().await.unwrap(), Some(snapshot));
+    // the top 10% of 1,001 is 101 customers: C1000 down to C0900
+    let top = store.top_customer_values(10).await.unwrap();
+    assert_eq!(top.len(), 101);
+    assert_eq!(top[0].customer_id, "C1000");
+    assert_eq!(top[0].rank, 1);
+    assert_eq!(top[100].customer_id, "C0900");
+    assert!(top.windows(2).all(|w| w[0].value >= w[1].value));
+    // ties rank by customer id
+    let all = store.top_customer_values(100).await.unwrap();
+    assert_eq!(all.len(), 1001);
+    let at = all.iter().position(|v| v.customer_id == "C0500").unwrap();
+    assert_eq!(all[at + 1].customer_id, "C0501");
+    // a new snapshot replaces the old one whole
+    let snapshot = store
+        .replace_customer_values(
+            "2025-08-01T00:00:00Z",
+            1_754_006_400_000_000,
+            "2025-07-31",
+            &[("C9".into(), 1.0, 0.9), ("C8".into(), 2.5, 0.8)],
+        )
+        .await
+        .unwrap();
+    assert_eq!(
+        snapshot,
+        ValueSnapshot {
+            computed_at: "2025-08-01T00:00:00Z".into(),
+            computed_micros: 1_754_006_400_000_000,
+            end_date: "2025-07-31".into(),
+            customers: 2,
+        }
+    );
+    let top = store.top_customer_values(50).await.unwrap();
+    assert_eq!(top.len(), 1);
+    assert_eq!((top[0].customer_id.as_str(), top[0].value), ("C8", 2.5));
+    // a value that is not a number is refused and the snapshot kept
+    let refused = store
+        .replace_customer_values(
+            "2025-09-01T00:00:00Z",
+            0,
+            "2025-08-31",
+            &[("C1".into(), f64::NAN, 0.5)],
+        )
+        .await;
+    assert!(matches!(refused, Err(SqlError::Refused(_))), "{refused:?}");
+    assert_eq!(store.value_snapshot().await.unwrap().unwrap().customers, 2);
+}
+
 macro_rules! store_suite {
     ($backend:ident, $open:expr) => {
         mod $backend {
@@ -1621,6 +1690,7 @@ macro_rules! store_suite {
             case!(kudos_and_stories_are_scoped_searched_and_published);
             case!(ideas_move_through_triage_decision_and_delivery);
             case!(ideas_are_voted_once_commented_ranked_and_scoped);
+            case!(customer_values_are_ranked_replaced_and_read_from_the_top);
         }
     };
 }
