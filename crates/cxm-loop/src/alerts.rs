@@ -89,7 +89,10 @@ pub async fn evaluate(
     let ctx = SessionContext::new();
     dir.facts().await?.register(&ctx).await?;
     let owners = Owners::new(&org);
-    let existing = store.case_triggers().await?;
+    // Firings from `since` on meet cases triggered up to a cooldown before them.
+    let longest_cooldown = rules.iter().map(|r| r.cooldown_days).max().unwrap_or(0);
+    let from = since.map(|s| s.timestamp_micros() - i64::from(longest_cooldown) * DAY_MICROS);
+    let existing = store.case_triggers(from).await?;
     // Customer values are brought up to date once, for the first rule that needs them.
     let mut values: Option<Option<String>> = None;
     for rule in rules {
@@ -115,7 +118,7 @@ pub async fn evaluate(
                 )
             })
             .collect();
-        let cooldown = i64::from(rule.cooldown_days) * 86_400_000_000;
+        let cooldown = i64::from(rule.cooldown_days) * DAY_MICROS;
         let to_open = cases_to_open(
             matched.into_iter().map(|m| m.firing).collect(),
             cooldown,
@@ -165,8 +168,10 @@ pub async fn evaluate(
     Ok(run)
 }
 
+const DAY_MICROS: i64 = 86_400_000_000;
+
 /// How old stored customer values may be before an evaluation computes them again.
-const VALUES_MAX_AGE_MICROS: i64 = 86_400_000_000;
+const VALUES_MAX_AGE_MICROS: i64 = DAY_MICROS;
 
 /// Brings the stored customer values up to date: computes them again (BG/NBD and
 /// Gamma-Gamma over every customer's purchases, [`cxm_insight::reports::clv`]) when there

@@ -127,9 +127,11 @@ pub trait CaseStore: Send + Sync {
     async fn seed_rules(&self, rules: &[AlertRule], at: &str) -> Result<u64, SqlError>;
     /// Every rule, by id.
     async fn rules(&self) -> Result<Vec<StoredRule>, SqlError>;
-    /// For each (rule, customer): the trigger time and id of every case opened so far.
+    /// For each (rule, customer): the trigger time and id of every case opened so far
+    /// (triggered at or after `from_micros`, when given).
     async fn case_triggers(
         &self,
+        from_micros: Option<i64>,
     ) -> Result<HashMap<(String, String), Vec<(i64, String)>>, SqlError>;
     /// Opens cases in one transaction; a case whose rule and trigger already have one is
     /// skipped. The number opened.
@@ -354,11 +356,15 @@ impl CaseStore for SqlStore {
 
     async fn case_triggers(
         &self,
+        from_micros: Option<i64>,
     ) -> Result<HashMap<(String, String), Vec<(i64, String)>>, SqlError> {
-        let rows =
-            sqlx::query("SELECT rule_id, customer_id, triggered_micros, trigger_id FROM cases")
-                .fetch_all(self.pool())
-                .await?;
+        let rows = sqlx::query(
+            "SELECT rule_id, customer_id, triggered_micros, trigger_id FROM cases \
+             WHERE triggered_micros >= $1",
+        )
+        .bind(from_micros.unwrap_or(i64::MIN))
+        .fetch_all(self.pool())
+        .await?;
         let mut triggers: HashMap<(String, String), Vec<(i64, String)>> = HashMap::new();
         for row in &rows {
             triggers
@@ -372,6 +378,7 @@ impl CaseStore for SqlStore {
     async fn open_cases(&self, cases: &[NewCase]) -> Result<u64, SqlError> {
         let now_micros = chrono::Utc::now().timestamp_micros();
         let mut tx = self.pool().begin().await?;
+        let anonymous = crate::notify::is_sqlite(&tx);
         let mut opened = 0;
         let mut seen = HashSet::new();
         for chunk in cases.chunks(rows_per_statement(12)) {
@@ -385,7 +392,7 @@ impl CaseStore for SqlStore {
             // twelve values per case, then the constant status and version
             let values: Vec<String> = (0..chunk.len())
                 .map(|index| {
-                    let row = placeholders(1, 12, index * 12 + 1);
+                    let row = placeholders(1, 12, index * 12 + 1, anonymous);
                     format!("{}, 'open', 1)", &row[..row.len() - 1])
                 })
                 .collect();

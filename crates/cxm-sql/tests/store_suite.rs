@@ -514,7 +514,11 @@ async fn cases_open_once_per_trigger(store: &SqlStore) {
         ..Default::default()
     };
     assert_eq!(store.count_cases(&nobody).await.unwrap(), 0);
-    let triggers = store.case_triggers().await.unwrap();
+    let triggers = store.case_triggers(None).await.unwrap();
+    // from a time on: the cases triggered then or later
+    let at = 1_740_823_200_000_000;
+    assert_eq!(store.case_triggers(Some(at)).await.unwrap(), triggers);
+    assert!(store.case_triggers(Some(at + 1)).await.unwrap().is_empty());
     let mut c1 = triggers[&("detractor".to_owned(), "C-1".to_owned())].clone();
     c1.sort();
     assert_eq!(
