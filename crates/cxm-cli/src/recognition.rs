@@ -160,14 +160,7 @@ pub(crate) async fn kudos(path: &Path, action: KudosAction) -> anyhow::Result<()
                         "answer {response_id:?} is no praise candidate (or was accepted already)"
                     )
                 })?;
-            let kudos = NewKudos {
-                to_person: candidate.agent_id,
-                from_person: None,
-                source: KudosSource::Customer,
-                message: candidate.comment,
-                unit_id: candidate.unit_id,
-                response_id: Some(candidate.response_id),
-            };
+            let kudos = candidate.into_kudos();
             let given = store.give_kudos(&kudos, &actor, &now()).await?;
             println!(
                 "kudos {} from the customer to {}",

@@ -28,12 +28,13 @@ use cxm_domain::sentiment::negative;
 use cxm_facts::arrow::array::{Array, AsArray, Float64Array, RecordBatch, StringArray};
 use cxm_facts::arrow::compute::cast;
 use cxm_facts::arrow::datatypes::{DataType, Field, Int64Type, Schema};
+use cxm_facts::datafusion::datasource::MemTable;
 use cxm_facts::datafusion::prelude::SessionContext;
 use cxm_metrics::Organisation;
 use cxm_sql::{CaseStore, CustomerValueStore, NewCase, SqlStore, ValueSnapshot};
 use serde::Serialize;
 
-use crate::LoopError;
+use crate::{DAY_MICROS, LoopError};
 
 /// What one evaluation did.
 #[derive(Debug, Clone, Default, PartialEq, Serialize)]
@@ -168,8 +169,6 @@ pub async fn evaluate(
     Ok(run)
 }
 
-const DAY_MICROS: i64 = 86_400_000_000;
-
 /// How old stored customer values may be before an evaluation computes them again.
 const VALUES_MAX_AGE_MICROS: i64 = DAY_MICROS;
 
@@ -246,6 +245,8 @@ struct NegativeAnswer {
     customer_id: String,
     at_micros: i64,
     comment: String,
+    /// the negative words it holds
+    words: Vec<&'static str>,
     /// the customer's lifetime value
     value: f64,
 }
@@ -276,15 +277,17 @@ async fn high_value_matches(
     )?;
     ctx.deregister_table("high_value")?;
     ctx.register_batch("high_value", batch)?;
-    // The comments of those customers, then only the negative ones get their agent.
+    // The comments of those customers; only the negative ones are kept (with their
+    // answers' own columns) and get their agent.
     let sql = format!(
-        "SELECT s.response_id AS trigger_id, s.customer_id, CAST(s.answered_at AS BIGINT) AS at, \
-                s.comment, h.value \
+        "SELECT s.response_id AS trigger_id, s.customer_id, s.answered_at AS at, \
+                s.interaction_id, s.comment, h.value \
          FROM survey_responses s JOIN high_value h ON h.customer_id = s.customer_id \
-         WHERE s.comment IS NOT NULL{}",
+         WHERE s.comment IS NOT NULL AND s.answered_at IS NOT NULL{}",
         since_clause("s.answered_at", since)
     );
     let mut negative_answers: Vec<NegativeAnswer> = Vec::new();
+    let mut kept = Vec::new();
     for batch in ctx.sql(&sql).await?.collect().await? {
         let triggers = text_column(&batch, "trigger_id")?;
         let customers = text_column(&batch, "customer_id")?;
@@ -293,46 +296,41 @@ async fn high_value_matches(
         let at = at.as_primitive::<Int64Type>();
         let value = cast(column(&batch, "value")?, &DataType::Float64)?;
         let value = value.as_primitive::<cxm_facts::arrow::datatypes::Float64Type>();
+        let mut keep = Vec::with_capacity(batch.num_rows());
         for row in 0..batch.num_rows() {
-            let (Some(trigger), Some(customer), Some(comment)) =
-                (&triggers[row], &customers[row], &comments[row])
-            else {
-                continue;
+            let found = match (&triggers[row], &customers[row], &comments[row]) {
+                (Some(trigger), Some(customer), Some(comment)) => {
+                    negative(comment).map(|words| NegativeAnswer {
+                        trigger_id: trigger.clone(),
+                        customer_id: customer.clone(),
+                        at_micros: at.value(row),
+                        comment: comment.clone(),
+                        words,
+                        value: value.value(row),
+                    })
+                }
+                _ => None,
             };
-            if at.is_null(row) || negative(comment).is_none() {
-                continue;
-            }
-            negative_answers.push(NegativeAnswer {
-                trigger_id: trigger.clone(),
-                customer_id: customer.clone(),
-                at_micros: at.value(row),
-                comment: comment.clone(),
-                value: value.value(row),
-            });
+            keep.push(found.is_some());
+            negative_answers.extend(found);
         }
+        let keep = cxm_facts::arrow::array::BooleanArray::from(keep);
+        kept.push(cxm_facts::arrow::compute::filter_record_batch(
+            &batch, &keep,
+        )?);
     }
     if negative_answers.is_empty() {
         return Ok(Vec::new());
     }
-    let answers = Arc::new(Schema::new(vec![Field::new(
-        "trigger_id",
-        DataType::Utf8,
-        false,
-    )]));
-    let batch = RecordBatch::try_new(
-        answers,
-        vec![Arc::new(StringArray::from_iter_values(
-            negative_answers.iter().map(|a| a.trigger_id.as_str()),
-        ))],
-    )?;
+    let schema = kept[0].schema();
     ctx.deregister_table("negative_answers")?;
-    ctx.register_batch("negative_answers", batch)?;
-    let fired = "SELECT response_id AS trigger_id, customer_id, answered_at AS at, interaction_id \
-                 FROM survey_responses \
-                 WHERE response_id IN (SELECT trigger_id FROM negative_answers)";
+    ctx.register_table(
+        "negative_answers",
+        Arc::new(MemTable::try_new(schema, vec![kept])?),
+    )?;
     let sql = format!(
         "{} SELECT trigger_id, agent_id FROM best",
-        answer_agents(fired)
+        answer_agents("SELECT trigger_id, customer_id, at, interaction_id FROM negative_answers")
     );
     let mut agents: HashMap<String, String> = HashMap::new();
     for batch in ctx.sql(&sql).await?.collect().await? {
@@ -347,7 +345,7 @@ async fn high_value_matches(
     Ok(negative_answers
         .into_iter()
         .map(|answer| {
-            let words = negative(&answer.comment).unwrap_or_default().join(", ");
+            let words = answer.words.join(", ");
             let excerpt: String = answer.comment.chars().take(160).collect();
             let more = if excerpt.len() < answer.comment.len() {
                 "…"

@@ -216,7 +216,7 @@ async fn recontacts(
     cases: &[&Case],
     days: u32,
 ) -> Result<(HashSet<i64>, HashSet<i64>), LoopError> {
-    let window = i64::from(days) * 86_400_000_000;
+    let window = i64::from(days) * crate::DAY_MICROS;
     let closed: Vec<(i64, &str, i64)> = cases
         .iter()
         .filter_map(|c| {

@@ -17,6 +17,9 @@ pub mod webhooks;
 pub use alerts::{AlertRun, RuleRun, evaluate};
 pub use webhooks::{SendOptions, SendReport, send_due};
 
+/// Microseconds in a day (cooldowns, windows and ages are whole days of UTC time).
+pub(crate) const DAY_MICROS: i64 = 86_400_000_000;
+
 /// Why the loop could not act.
 #[derive(Debug, thiserror::Error)]
 pub enum LoopError {

@@ -36,6 +36,20 @@ pub struct PraiseCandidate {
     pub words: Vec<&'static str>,
 }
 
+impl PraiseCandidate {
+    /// The kudos the customer gives the agent when a lead recognises this praise.
+    pub fn into_kudos(self) -> cxm_sql::NewKudos {
+        cxm_sql::NewKudos {
+            to_person: self.agent_id,
+            from_person: None,
+            source: cxm_domain::recognition::KudosSource::Customer,
+            message: self.comment,
+            unit_id: self.unit_id,
+            response_id: Some(self.response_id),
+        }
+    }
+}
+
 /// Praise candidates among the answers of the agents `agent_in_scope` accepts (only the
 /// answer `only`, when given), newest first, at most `limit`.
 pub async fn praise_candidates(

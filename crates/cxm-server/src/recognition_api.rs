@@ -322,14 +322,7 @@ pub(crate) async fn accept(
             "answer {response_id:?} is no praise candidate in your scope (or was accepted already)"
         )));
     };
-    let kudos = NewKudos {
-        to_person: candidate.agent_id,
-        from_person: None,
-        source: KudosSource::Customer,
-        message: candidate.comment,
-        unit_id: candidate.unit_id,
-        response_id: Some(candidate.response_id),
-    };
+    let kudos = candidate.into_kudos();
     Ok(state
         .store()
         .give_kudos(&kudos, &principal.actor(), &now_text())

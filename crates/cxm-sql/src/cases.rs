@@ -378,7 +378,7 @@ impl CaseStore for SqlStore {
     async fn open_cases(&self, cases: &[NewCase]) -> Result<u64, SqlError> {
         let now_micros = chrono::Utc::now().timestamp_micros();
         let mut tx = self.pool().begin().await?;
-        let anonymous = crate::notify::is_sqlite(&tx);
+        let backend = crate::Backend::of(&tx);
         let mut opened = 0;
         let mut seen = HashSet::new();
         for chunk in cases.chunks(rows_per_statement(12)) {
@@ -392,7 +392,7 @@ impl CaseStore for SqlStore {
             // twelve values per case, then the constant status and version
             let values: Vec<String> = (0..chunk.len())
                 .map(|index| {
-                    let row = placeholders(1, 12, index * 12 + 1, anonymous);
+                    let row = placeholders(backend, 1, 12, index * 12 + 1);
                     format!("{}, 'open', 1)", &row[..row.len() - 1])
                 })
                 .collect();

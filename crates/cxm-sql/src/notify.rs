@@ -10,7 +10,7 @@ use serde::Serialize;
 use sqlx::Row;
 
 use crate::cases::Case;
-use crate::{SqlError, SqlStore};
+use crate::{Backend, SqlError, SqlStore};
 
 /// A webhook as stored (its secret is never read back), with its deliveries so far.
 #[derive(Debug, Clone, PartialEq, Serialize)]
@@ -158,43 +158,21 @@ pub(crate) enum Param {
     Float(f64),
 }
 
-/// `($s, $s+1, …), (…)`: placeholders for `rows` rows of `columns` values from `$start`;
-/// `(?, ?, …), (…)` when `anonymous` (SQLite's own kind, see [`rows_per_statement`]).
-pub(crate) fn placeholders(rows: usize, columns: usize, start: usize, anonymous: bool) -> String {
-    let mut sql = String::with_capacity(rows * columns * 5);
-    for row in 0..rows {
-        if row > 0 {
-            sql.push_str(", ");
-        }
-        sql.push('(');
-        for column in 0..columns {
-            if column > 0 {
-                sql.push_str(", ");
-            }
-            if anonymous {
-                sql.push('?');
-            } else {
-                sql.push('$');
-                sql.push_str(&(start + row * columns + column).to_string());
-            }
-        }
-        sql.push(')');
-    }
-    sql
+/// `($s, $s+1, …), (…)`: placeholders for `rows` rows of `columns` values from `$start`
+/// (`(?, ?, …)` on SQLite, see [`Backend::placeholder`]).
+pub(crate) fn placeholders(backend: Backend, rows: usize, columns: usize, start: usize) -> String {
+    let row = |r: usize| {
+        let values: Vec<String> = (0..columns)
+            .map(|c| backend.placeholder(start + r * columns + c))
+            .collect();
+        format!("({})", values.join(", "))
+    };
+    (0..rows).map(row).collect::<Vec<_>>().join(", ")
 }
 
-/// Rows per multi-row statement of `columns` values each: about 500 parameters. Binding
-/// `$N` parameters is quadratic in a statement's parameters under SQLite (sqlx asks each
-/// one's name, and SQLite looks names up in a list), so SQLite statements use anonymous
-/// `?` parameters, which have no name to look up; at 6,000 `$N` parameters a statement,
-/// binding took two thirds of opening a million cases, and at 500 still a sixth.
+/// Rows per multi-row statement of `columns` values each: about 500 parameters.
 pub(crate) fn rows_per_statement(columns: usize) -> usize {
     (500 / columns.max(1)).max(1)
-}
-
-/// Whether the connection is SQLite's (whose statements take anonymous `?` parameters).
-pub(crate) fn is_sqlite(connection: &sqlx::AnyConnection) -> bool {
-    connection.backend_name().eq_ignore_ascii_case("sqlite")
 }
 
 /// Inserts rows of `columns` values each with `head` (`INSERT INTO t (a, b) VALUES`) and
@@ -206,11 +184,11 @@ pub(crate) async fn insert_rows(
     columns: usize,
     rows: Vec<Vec<Param>>,
 ) -> Result<(), SqlError> {
-    let anonymous = is_sqlite(tx);
+    let backend = Backend::of(tx);
     for chunk in rows.chunks(rows_per_statement(columns)) {
         let sql = format!(
             "{head} {} {tail}",
-            placeholders(chunk.len(), columns, 1, anonymous)
+            placeholders(backend, chunk.len(), columns, 1)
         );
         let mut query = sqlx::query(&sql);
         for row in chunk {
@@ -628,11 +606,16 @@ impl NotifyStore for SqlStore {
 #[cfg(test)]
 mod tests {
     use super::placeholders;
+    use crate::Backend;
 
     #[test]
     fn placeholders_number_rows_then_columns() {
-        assert_eq!(placeholders(2, 3, 1, false), "($1, $2, $3), ($4, $5, $6)");
-        assert_eq!(placeholders(1, 2, 5, false), "($5, $6)");
-        assert_eq!(placeholders(2, 2, 1, true), "(?, ?), (?, ?)");
+        let postgres = Backend::Postgres;
+        assert_eq!(
+            placeholders(postgres, 2, 3, 1),
+            "($1, $2, $3), ($4, $5, $6)"
+        );
+        assert_eq!(placeholders(postgres, 1, 2, 5), "($5, $6)");
+        assert_eq!(placeholders(Backend::Sqlite, 2, 2, 1), "(?, ?), (?, ?)");
     }
 }
