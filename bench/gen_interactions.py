@@ -1,12 +1,13 @@
 #!/usr/bin/env python3
 """Write N interactions in cxm's canonical CSV format (about 100 bytes a row).
 
-Usage: gen_interactions.py N OUT.csv [SEED] [--start YYYY-MM-DD] [--days D] [--id-prefix P]
+Usage: gen_interactions.py N OUT.csv [SEED] [--start YYYY-MM-DD] [--days D] [--id-prefix P] [--time-ordered]
 
 Skewed durations, 1-4 topics, a few thousand agents, a million customers, timestamps over
 a year from 2024-01-01 (or D days from --start): realistic enough for parsing and encoding
 costs. Deterministic for a seed. Ids are I-<prefix><row>, so batches with different
-prefixes never share an id.
+prefixes never share an id. Rows are in random time order, or with --time-ordered in the
+order they started (as a telephony platform exports a period).
 """
 import argparse
 import random
@@ -24,17 +25,19 @@ def main() -> None:
     parser.add_argument("--start", default="2024-01-01")
     parser.add_argument("--days", type=int, default=366)
     parser.add_argument("--id-prefix", default="")
+    parser.add_argument("--time-ordered", action="store_true")
     args = parser.parse_args()
     count, out, prefix = args.count, args.out, args.id_prefix
     rng = random.Random(args.seed)
     start = datetime.fromisoformat(args.start).replace(tzinfo=timezone.utc)
     span = args.days * 86400
+    offsets = sorted(rng.randrange(span) for _ in range(count)) if args.time_ordered else None
     header = "interaction_id,customer_id,agent_id,channel,started_at,queue_seconds,talk_seconds,hold_seconds,after_work_seconds,handle_seconds,topics,resolved,transfers\n"
     with open(out, "w", buffering=1 << 22) as f:
         f.write(header)
         chunk = []
         for i in range(count):
-            t = start + timedelta(seconds=rng.randrange(span))
+            t = start + timedelta(seconds=offsets[i] if offsets else rng.randrange(span))
             talk = int(rng.lognormvariate(5.5, 0.6))
             hold = 0 if rng.random() < 0.6 else int(rng.expovariate(1 / 60))
             wrap = int(rng.lognormvariate(3.5, 0.5))

@@ -193,6 +193,8 @@ pub(crate) async fn rules(path: &Path, action: RuleAction) -> anyhow::Result<()>
                                 rule.priority.to_string(),
                                 rule.sla_hours().to_string(),
                                 rule.cooldown_days.to_string(),
+                                rule.max_age_days
+                                    .map_or_else(|| "any".to_owned(), |d| d.to_string()),
                                 rule.condition.describe(),
                             ]
                         })
@@ -205,6 +207,7 @@ pub(crate) async fn rules(path: &Path, action: RuleAction) -> anyhow::Result<()>
                             "priority",
                             "sla_hours",
                             "cooldown_days",
+                            "max_age_days",
                             "watches",
                         ],
                         &rows,

@@ -5,6 +5,13 @@ mod common;
 
 use common::{Workspace, stderr};
 
+/// `days_ago` days before today (UTC) at `time`, as RFC 3339: the default rules act only on
+/// records at most 14 days old.
+fn day(days_ago: i64, time: &str) -> String {
+    let date = chrono::Utc::now().date_naive() - chrono::Days::new(days_ago as u64);
+    format!("{date}T{time}Z")
+}
+
 fn json(workspace: &Workspace, args: &[&str]) -> serde_json::Value {
     let output = workspace.cxm(args);
     assert!(output.status.success(), "{args:?}: {}", stderr(&output));
@@ -22,18 +29,29 @@ fn ingest_opens_the_cases_the_rules_call_for_and_cases_are_worked() {
     // about a complaint topic; C2: one contact, eleven days after C1's first.
     let contacts = workspace.file(
         "contacts.csv",
-        "interaction_id,customer_id,agent_id,channel,started_at,topics\n\
-         I1,C1,A1,phone,2025-03-01T09:00:00Z,bill.ask\n\
-         I2,C1,A1,phone,2025-03-03T09:00:00Z,bill.wrong\n\
-         I3,C1,A2,chat,2025-03-06T08:59:59Z,bill.ask\n\
-         I4,C2,A2,chat,2025-03-12T09:00:00Z,bill.ask\n",
+        &format!(
+            "interaction_id,customer_id,agent_id,channel,started_at,topics\n\
+             I1,C1,A1,phone,{},bill.ask\n\
+             I2,C1,A1,phone,{},bill.wrong\n\
+             I3,C1,A2,chat,{},bill.ask\n\
+             I4,C2,A2,chat,{},bill.ask\n",
+            day(13, "09:00:00"),
+            day(11, "09:00:00"),
+            day(8, "08:59:59"),
+            day(2, "09:00:00"),
+        ),
     );
     let answers = workspace.file(
         "answers.csv",
-        "response_id,survey,answered_at,customer_id,interaction_id,nps,csat\n\
-         R1,nps,2025-03-02T10:00:00Z,C1,I1,3,\n\
-         R2,csat,2025-03-12T10:00:00Z,C2,I4,,5\n\
-         R3,nps,2025-03-13T10:00:00Z,C2,,7,\n",
+        &format!(
+            "response_id,survey,answered_at,customer_id,interaction_id,nps,csat\n\
+             R1,nps,{},C1,I1,3,\n\
+             R2,csat,{},C2,I4,,5\n\
+             R3,nps,{},C2,,7,\n",
+            day(12, "10:00:00"),
+            day(2, "10:00:00"),
+            day(1, "10:00:00"),
+        ),
     );
     assert_eq!(workspace.ingest("topics", &[&topics], &[]).0, 0);
     assert_eq!(workspace.ingest("interactions", &[&contacts], &[]).0, 0);
@@ -180,8 +198,11 @@ fn ingest_opens_the_cases_the_rules_call_for_and_cases_are_worked() {
     assert_eq!(complaint["enabled"], false);
     let more = workspace.file(
         "more.csv",
-        "interaction_id,customer_id,agent_id,channel,started_at,topics\n\
-         I5,C3,A1,phone,2025-04-01T09:00:00Z,bill.wrong\n",
+        &format!(
+            "interaction_id,customer_id,agent_id,channel,started_at,topics\n\
+             I5,C3,A1,phone,{},bill.wrong\n",
+            day(1, "09:00:00")
+        ),
     );
     assert_eq!(workspace.ingest("interactions", &[&more], &[]).0, 0);
     let open = json(
@@ -197,6 +218,43 @@ fn ingest_opens_the_cases_the_rules_call_for_and_cases_are_worked() {
     );
     let run = json(&workspace, &["alerts", "run", "--json"]);
     assert_eq!(run["opened"], 1, "{run}");
+
+    // A complaint of last year is history: stored, but no case, and the ingest says why.
+    let old = workspace.file(
+        "old.csv",
+        "interaction_id,customer_id,agent_id,channel,started_at,topics\n\
+         I6,C4,A1,phone,2025-04-01T09:00:00Z,bill.wrong\n",
+    );
+    let output = workspace.cxm(&["ingest", "interactions", old.to_str().unwrap()]);
+    assert!(output.status.success(), "{}", stderr(&output));
+    let printed = String::from_utf8_lossy(&output.stdout);
+    assert!(
+        printed.contains("alerts: 0 cases opened")
+            && printed.contains("rule complaint: records before 20")
+            && printed.contains("are more than 14 days old: history, not followed up"),
+        "{printed}"
+    );
+    let listed = json(
+        &workspace,
+        &[
+            "cases",
+            "list",
+            "--rule",
+            "complaint",
+            "--status",
+            statuses,
+            "--format",
+            "json",
+        ],
+    );
+    assert!(
+        listed
+            .as_array()
+            .unwrap()
+            .iter()
+            .all(|c| c["trigger_id"] != "I6"),
+        "{listed}"
+    );
 
     // A rule file: validated before it is stored.
     let bad = workspace.file(

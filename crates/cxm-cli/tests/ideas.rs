@@ -283,9 +283,14 @@ fn webhooks_are_stored_queue_case_events_and_record_failed_deliveries() {
         stderr(&bad)
     );
 
+    // A detractor answer of yesterday (the default rules act on the last 14 days).
+    let yesterday = chrono::Utc::now() - chrono::TimeDelta::days(1);
     let answers = workspace.file(
         "answers.csv",
-        "response_id,survey,answered_at,customer_id,nps\nR1,nps,2025-03-02T10:00:00Z,C1,2\n",
+        &format!(
+            "response_id,survey,answered_at,customer_id,nps\nR1,nps,{},C1,2\n",
+            yesterday.to_rfc3339_opts(chrono::SecondsFormat::Secs, true)
+        ),
     );
     assert_eq!(workspace.ingest("surveys", &[&answers], &[]).0, 0);
     let hooks = json(&workspace, &["webhooks", "list", "--format", "json"]);

@@ -272,6 +272,11 @@ pub struct AlertRule {
     /// After a case opens for a customer, further firings of the rule for that customer
     /// within this many days open no new case.
     pub cooldown_days: u32,
+    /// Only records at most this many days old when the rule is evaluated open cases:
+    /// older ones (a backfilled year, say) are history to measure, too late to follow up.
+    /// Absent: records of any age.
+    #[serde(default)]
+    pub max_age_days: Option<u32>,
     pub enabled: bool,
 }
 
@@ -326,7 +331,21 @@ impl AlertRule {
                 "cooldown_days must be at most 365",
             ));
         }
+        if self.max_age_days.is_some_and(|d| !(1..=3650).contains(&d)) {
+            return Err(FieldError::new(
+                "max_age_days",
+                &format!("{:?}", self.max_age_days),
+                "max_age_days must be in 1..=3650",
+            ));
+        }
         Ok(())
+    }
+
+    /// The oldest a triggering record may be, in microseconds since the epoch, for an
+    /// evaluation at `now_micros`; `None` when any age will do.
+    pub fn oldest_micros(&self, now_micros: i64) -> Option<i64> {
+        self.max_age_days
+            .map(|days| now_micros - i64::from(days) * 86_400_000_000)
     }
 
     pub fn sla_hours(&self) -> u32 {
@@ -345,6 +364,7 @@ impl AlertRule {
             priority,
             sla_hours: None,
             cooldown_days: 14,
+            max_age_days: Some(14),
             enabled: true,
         };
         vec![
@@ -486,7 +506,7 @@ mod tests {
     #[test]
     fn rules_parse_from_json_and_validate() {
         let rule: AlertRule = serde_json::from_str(
-            r#"{"rule_id":"detractor","name":"Detractor","condition":{"type":"low_score","measure":"nps","at_most":6},"priority":"high","cooldown_days":14,"enabled":true}"#,
+            r#"{"rule_id":"detractor","name":"Detractor","condition":{"type":"low_score","measure":"nps","at_most":6},"priority":"high","cooldown_days":14,"max_age_days":14,"enabled":true}"#,
         )
         .unwrap();
         assert_eq!(
@@ -514,6 +534,29 @@ mod tests {
         for rule in AlertRule::defaults() {
             rule.validate().unwrap();
         }
+        // Without max_age_days a rule looks at records of any age.
+        let any_age: AlertRule = serde_json::from_str(
+            r#"{"rule_id":"d","name":"D","condition":{"type":"low_score","measure":"nps","at_most":6},"priority":"high","cooldown_days":14,"enabled":true}"#,
+        )
+        .unwrap();
+        assert_eq!(
+            (any_age.max_age_days, any_age.oldest_micros(1_000)),
+            (None, None)
+        );
+        let day = 86_400_000_000;
+        let fortnight = AlertRule {
+            max_age_days: Some(14),
+            ..any_age.clone()
+        };
+        assert_eq!(fortnight.oldest_micros(20 * day), Some(6 * day));
+        let never = AlertRule {
+            max_age_days: Some(0),
+            ..any_age
+        };
+        assert_eq!(
+            never.validate().unwrap_err().reason,
+            "max_age_days must be in 1..=3650"
+        );
     }
 
     impl AlertRule {

@@ -57,7 +57,9 @@ pub struct CompactReport {
 /// column chunk (what Delta's data skipping reads), and no dictionary for columns with
 /// nearly a distinct value per row, where a dictionary only costs time before the writer
 /// falls back to plain encoding. Snappy was measured as no faster to ingest with files a
-/// third larger (docs/benchmarks.md).
+/// third larger (docs/benchmarks.md). The time column also gets statistics per page (a
+/// column index), so a query for recent records reads only the pages that hold them
+/// even where a row group spans months (alert rules after each ingest).
 fn writer_properties(table: FactTable) -> WriterProperties {
     table
         .high_cardinality_columns()
@@ -71,6 +73,7 @@ fn writer_properties(table: FactTable) -> WriterProperties {
         )
         // Content hashes are random bits: compressing them costs time and saves nothing.
         .set_column_compression(ROW_HASH.into(), Compression::UNCOMPRESSED)
+        .set_column_statistics_enabled(table.time_column().into(), EnabledStatistics::Page)
         .build()
 }
 

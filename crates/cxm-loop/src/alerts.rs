@@ -90,13 +90,33 @@ pub async fn evaluate(
     let ctx = SessionContext::new();
     dir.facts().await?.register(&ctx).await?;
     let owners = Owners::new(&org);
-    // Firings from `since` on meet cases triggered up to a cooldown before them.
-    let longest_cooldown = rules.iter().map(|r| r.cooldown_days).max().unwrap_or(0);
-    let from = since.map(|s| s.timestamp_micros() - i64::from(longest_cooldown) * DAY_MICROS);
+    // Each rule looks from `since` on, or from its age limit when that is later; its
+    // firings meet the cases triggered up to a cooldown before them.
+    let now_micros = now.timestamp_micros();
+    let scope = |rule: &AlertRule| match (
+        since.map(|s| s.timestamp_micros()),
+        rule.oldest_micros(now_micros),
+    ) {
+        (Some(a), Some(b)) => Some(a.max(b)),
+        (a, b) => a.or(b),
+    };
+    let from = rules
+        .iter()
+        .map(|rule| scope(rule).map(|at| at - i64::from(rule.cooldown_days) * DAY_MICROS))
+        .try_fold(i64::MAX, |earliest, from| from.map(|f| earliest.min(f)));
     let existing = store.case_triggers(from).await?;
     // Customer values are brought up to date once, for the first rule that needs them.
     let mut values: Option<Option<String>> = None;
     for rule in rules {
+        let rule_since = scope(&rule).and_then(DateTime::from_timestamp_micros);
+        // An ingest of records older than the rule's age limit: say why they opened nothing.
+        let too_old = match (since, rule_since, rule.max_age_days) {
+            (Some(since), Some(from), Some(days)) if since < from => Some(format!(
+                "records before {} are more than {days} days old: history, not followed up",
+                rfc3339(from)
+            )),
+            _ => None,
+        };
         let (matched, note) = match &rule.condition {
             AlertCondition::HighValueComment { top_percent } => {
                 if values.is_none() {
@@ -104,10 +124,10 @@ pub async fn evaluate(
                 }
                 let top = store.top_customer_values(*top_percent).await?;
                 let matched =
-                    high_value_matches(&ctx, &rule.rule_id, &top, *top_percent, since).await?;
-                (matched, values.clone().flatten())
+                    high_value_matches(&ctx, &rule.rule_id, &top, *top_percent, rule_since).await?;
+                (matched, values.clone().flatten().or(too_old))
             }
-            _ => (matches(&ctx, &org, &rule, since).await?, None),
+            _ => (matches(&ctx, &org, &rule, rule_since).await?, too_old),
         };
         let firings = matched.len() as u64;
         let mut details: HashMap<String, (Option<String>, String)> = matched
@@ -445,14 +465,23 @@ async fn matches(
             )
         }
         AlertCondition::RepeatContacts { contacts, days } => {
-            // The window looks back `days` before the first contact evaluated.
+            // The window looks back `days` before the first contact evaluated, over the
+            // contacts of the customers who have one evaluated.
             let from = since.map(|s| s - TimeDelta::days(i64::from(*days)));
+            let customers = if since.is_some() {
+                format!(
+                    " AND customer_id IN (SELECT customer_id FROM interactions WHERE TRUE{})",
+                    since_clause("started_at", since)
+                )
+            } else {
+                String::new()
+            };
             format!(
                 "SELECT trigger_id, customer_id, CAST(at AS BIGINT) AS at, agent_id, value FROM ( \
                    SELECT interaction_id AS trigger_id, customer_id, started_at AS at, agent_id, \
                      COUNT(*) OVER (PARTITION BY customer_id ORDER BY started_at \
                        RANGE BETWEEN INTERVAL '{days} days' PRECEDING AND CURRENT ROW) AS value \
-                   FROM interactions WHERE TRUE{}) \
+                   FROM interactions WHERE TRUE{}{customers}) \
                  WHERE value >= {contacts}{}",
                 since_clause("started_at", from),
                 since_clause("at", since),

@@ -126,6 +126,19 @@ async fn generated_world(contacts: u64, seed: u64) -> (tempfile::TempDir, DataDi
     (temp, dir)
 }
 
+/// Stores the default rules looking at records of any age, with `cooldown_days` when given.
+async fn default_rules_of_any_age(dir: &DataDir, cooldown_days: Option<u32>) {
+    let store = dir.reference().await.unwrap();
+    for mut rule in AlertRule::defaults() {
+        rule.max_age_days = None;
+        rule.cooldown_days = cooldown_days.unwrap_or(rule.cooldown_days);
+        store
+            .set_rule(&rule, "test", "2030-01-01T00:00:00Z")
+            .await
+            .unwrap();
+    }
+}
+
 async fn opened_cases(dir: &DataDir) -> HashMap<String, BTreeSet<String>> {
     let store = dir.reference().await.unwrap();
     let cases = store
@@ -151,16 +164,10 @@ async fn cases_opened_are_exactly_the_rule_matches() {
     let (temp, dir) = generated_world(20_000, 5).await;
     let generated = temp.path().join("generated");
 
-    // Without a cooldown every match opens its own case.
+    // Without a cooldown or an age limit every match opens its own case.
     let store = dir.reference().await.unwrap();
     let now: DateTime<Utc> = "2030-01-01T00:00:00Z".parse().unwrap();
-    for mut rule in AlertRule::defaults() {
-        rule.cooldown_days = 0;
-        store
-            .set_rule(&rule, "test", "2030-01-01T00:00:00Z")
-            .await
-            .unwrap();
-    }
+    default_rules_of_any_age(&dir, Some(0)).await;
     let run = cxm_loop::evaluate(&dir, None, now).await.unwrap();
     let mut expected = expected(&generated);
     expected.insert(
@@ -303,6 +310,7 @@ fn opened_sets(
 async fn a_cooldown_keeps_one_case_per_customer_and_window() {
     let (_temp, dir) = generated_world(8_000, 9).await;
     let now: DateTime<Utc> = "2030-01-01T00:00:00Z".parse().unwrap();
+    default_rules_of_any_age(&dir, None).await;
     let run = cxm_loop::evaluate(&dir, None, now).await.unwrap();
     let store = dir.reference().await.unwrap();
     let cases = store
@@ -364,6 +372,7 @@ async fn evaluating_each_ingest_from_its_earliest_record_misses_nothing() {
     let (temp, whole) = generated_world(8_000, 11).await;
     let generated = temp.path().join("generated");
     let now: DateTime<Utc> = "2030-01-01T00:00:00Z".parse().unwrap();
+    default_rules_of_any_age(&whole, None).await;
     cxm_loop::evaluate(&whole, None, now).await.unwrap();
     let want = opened_cases(&whole).await;
 
@@ -387,6 +396,7 @@ async fn evaluating_each_ingest_from_its_earliest_record_misses_nothing() {
     let dir = DataDir::init(&temp.path().join("parted"), None)
         .await
         .unwrap();
+    default_rules_of_any_age(&dir, None).await;
     for (file, kind) in cxm_generate::FILES {
         if !matches!(*kind, "interactions" | "surveys") {
             let kind = RecordKind::from_cli_name(kind).unwrap();
@@ -418,4 +428,79 @@ async fn evaluating_each_ingest_from_its_earliest_record_misses_nothing() {
     for (rule, cases) in &want {
         assert_eq!(&got[rule], cases, "{rule}");
     }
+}
+
+/// With the default 14-day age limit, an evaluation a few days after the last contact opens
+/// cases exactly for the matches of the last 14 days; an ingest of older records says why
+/// they opened nothing.
+#[tokio::test(flavor = "multi_thread")]
+async fn only_records_within_the_age_limit_open_cases() {
+    let (temp, dir) = generated_world(20_000, 5).await;
+    let generated = temp.path().join("generated");
+    let mut times: HashMap<String, i64> = HashMap::new();
+    for contact in records(&generated.join("interactions.csv")) {
+        times.insert(
+            contact["interaction_id"].clone(),
+            micros(&contact["started_at"]),
+        );
+    }
+    for answer in records(&generated.join("survey_responses.csv")) {
+        times.insert(
+            answer["response_id"].clone(),
+            micros(&answer["answered_at"]),
+        );
+    }
+    let last = *times.values().max().unwrap();
+    let day = 86_400_000_000;
+    let now = DateTime::from_timestamp_micros(last + 5 * day).unwrap();
+    let oldest = last + 5 * day - 14 * day;
+    // No cooldown, so every match within the limit opens its own case.
+    let store = dir.reference().await.unwrap();
+    for mut rule in AlertRule::defaults() {
+        assert_eq!(rule.max_age_days, Some(14));
+        rule.cooldown_days = 0;
+        store
+            .set_rule(&rule, "test", "2030-01-01T00:00:00Z")
+            .await
+            .unwrap();
+    }
+    let since = DateTime::from_timestamp_micros(last - 60 * day);
+    let run = cxm_loop::evaluate(&dir, since, now).await.unwrap();
+    let opened = opened_cases(&dir).await;
+    let expected = expected(&generated);
+    for rule in [
+        "detractor",
+        "very-dissatisfied",
+        "repeat-contacts",
+        "complaint",
+    ] {
+        let recent: BTreeSet<String> = expected[rule]
+            .iter()
+            .filter(|id| times[*id] >= oldest)
+            .cloned()
+            .collect();
+        assert!(
+            recent.len() >= 5 && recent.len() < expected[rule].len(),
+            "{rule}: {} of {}",
+            recent.len(),
+            expected[rule].len()
+        );
+        assert_eq!(opened.get(rule), Some(&recent), "{rule}");
+        let counted = run.rules.iter().find(|r| r.rule_id == rule).unwrap();
+        let note = counted.note.as_deref().unwrap_or_default();
+        assert!(
+            note.contains("more than 14 days old: history, not followed up"),
+            "{rule}: {note}"
+        );
+    }
+    // An evaluation from within the limit says nothing about age.
+    let since = DateTime::from_timestamp_micros(last - day);
+    let run = cxm_loop::evaluate(&dir, since, now).await.unwrap();
+    assert_eq!(run.opened, 0);
+    assert!(
+        run.rules
+            .iter()
+            .all(|r| r.rule_id == "high-value-unhappy" || r.note.is_none()),
+        "{run:?}"
+    );
 }

@@ -549,6 +549,9 @@ pub struct RuleView {
     priority: String,
     sla_hours: u32,
     cooldown_days: u32,
+    /// Only records at most this many days old open cases; absent: any age.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    max_age_days: Option<u32>,
     enabled: bool,
     updated_at: String,
     updated_by: String,
@@ -565,6 +568,7 @@ impl From<StoredRule> for RuleView {
             name: rule.name,
             priority: rule.priority.as_str().to_owned(),
             cooldown_days: rule.cooldown_days,
+            max_age_days: rule.max_age_days,
             enabled: rule.enabled,
             updated_at: stored.updated_at,
             updated_by: stored.updated_by,
@@ -596,7 +600,7 @@ pub(crate) async fn list_rules(
 
 #[utoipa::path(put, path = "/api/v1/alert-rules/{id}", tag = "cases",
     params(("id" = String, Path, description = "The rule's id: lowercase letters, digits and '-'")),
-    request_body(content = Object, description = "The rule: rule_id (the path's), name, condition, priority, sla_hours (optional), cooldown_days, enabled", content_type = "application/json"),
+    request_body(content = Object, description = "The rule: rule_id (the path's), name, condition, priority, sla_hours (optional), cooldown_days, max_age_days (optional: only records at most this many days old open cases), enabled", content_type = "application/json"),
     responses((status = 200, body = RuleView), (status = 400, body = crate::error::ErrorBody),
               (status = 401, body = crate::error::ErrorBody), (status = 403, body = crate::error::ErrorBody),
               (status = 413, body = crate::error::ErrorBody)))]

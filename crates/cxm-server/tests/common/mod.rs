@@ -10,7 +10,7 @@ use cxm_domain::RecordKind;
 use cxm_ingest::IngestRequest;
 use cxm_server::accounts::DemoSignIn;
 use cxm_server::{AppState, ServerConfig};
-use cxm_sql::TokenScope;
+use cxm_sql::{CaseStore, TokenScope};
 
 /// The organisation every test serves (generated once per test binary).
 pub struct World {
@@ -60,7 +60,17 @@ pub async fn build_world(contacts: u64) -> World {
         assert_eq!(summary.rejected, 0, "{file}");
     }
     cxm_metrics::refresh(&dir).await.unwrap();
-    // Follow-up cases from the default alert rules, due a day or more after this instant.
+    // Follow-up cases from the default alert rules over the whole generated history (no
+    // age limit), due a day or more after this instant.
+    let store = dir.reference().await.unwrap();
+    for mut rule in cxm_domain::cases::AlertRule::defaults() {
+        rule.max_age_days = None;
+        store
+            .set_rule(&rule, "test", "2030-01-01T00:00:00Z")
+            .await
+            .unwrap();
+    }
+    store.close().await;
     let now = "2030-01-01T00:00:00Z".parse().unwrap();
     let run = cxm_loop::evaluate(&dir, None, now).await.unwrap();
     assert!(run.opened > 0, "{run:?}");
