@@ -366,8 +366,8 @@ struct GenerateShape {
     customers: Option<u64>,
     #[arg(long, default_value_t = GenerateOptions::DEFAULT_SEED)]
     seed: u64,
-    /// First day of the period, YYYY-MM-DD [default: 2025-01-01 for generate, twelve full
-    /// months before today for demo].
+    /// First day of the period, YYYY-MM-DD [default: 2025-01-01 for generate, for demo
+    /// twelve months that end a week before today].
     #[arg(long)]
     start: Option<chrono::NaiveDate>,
     /// Length of the period in months.
@@ -735,14 +735,14 @@ async fn generate(options: GenerateOptions, json: bool) -> anyhow::Result<()> {
     Ok(())
 }
 
-/// Twelve full months before today: the first day of the month a year ago.
+/// The start of twelve months that end a week before today: the survey answers and
+/// purchases that follow the last contacts still lie in the past, and the alert rules
+/// (which act on records at most 14 days old) have a week of contacts to act on, whatever
+/// the day of the month.
 fn last_twelve_months() -> chrono::NaiveDate {
-    use chrono::Datelike;
-    let today = chrono::Utc::now().date_naive();
-    let this_month = today.with_day(1).unwrap_or(today);
-    this_month
-        .checked_sub_months(chrono::Months::new(12))
-        .unwrap_or(this_month)
+    let end = chrono::Utc::now().date_naive() - chrono::Days::new(7);
+    end.checked_sub_months(chrono::Months::new(12))
+        .unwrap_or(end)
 }
 
 async fn demo(
