@@ -257,6 +257,9 @@ pub(crate) fn check_slug(field: &str, id: &str) -> Result<(), FieldError> {
     Ok(())
 }
 
+/// Microseconds in a day.
+pub const DAY_MICROS: i64 = 86_400_000_000;
+
 /// An alert rule as analysts write it.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -345,7 +348,7 @@ impl AlertRule {
     /// evaluation at `now_micros`; `None` when any age will do.
     pub fn oldest_micros(&self, now_micros: i64) -> Option<i64> {
         self.max_age_days
-            .map(|days| now_micros - i64::from(days) * 86_400_000_000)
+            .map(|days| now_micros - i64::from(days) * DAY_MICROS)
     }
 
     pub fn sla_hours(&self) -> u32 {

@@ -18,7 +18,7 @@ pub use alerts::{AlertRun, RuleRun, evaluate};
 pub use webhooks::{SendOptions, SendReport, send_due};
 
 /// Microseconds in a day (cooldowns, windows and ages are whole days of UTC time).
-pub(crate) const DAY_MICROS: i64 = 86_400_000_000;
+pub(crate) use cxm_domain::cases::DAY_MICROS;
 
 /// Why the loop could not act.
 #[derive(Debug, thiserror::Error)]
