@@ -148,7 +148,8 @@ pub(crate) async fn alerts(path: &Path, action: AlertAction) -> anyhow::Result<(
             let since = since
                 .and_then(|day| day.and_hms_opt(0, 0, 0))
                 .map(|t| t.and_utc());
-            let run = cxm_loop::evaluate(&dir, since, chrono::Utc::now()).await?;
+            let run = cxm_loop::evaluate(&dir, &cxm_loop::Scope::since(since), chrono::Utc::now())
+                .await?;
             if json {
                 println!("{}", serde_json::to_string(&run)?);
             } else {

@@ -623,7 +623,8 @@ async fn ingest(
         let since = summary
             .earliest_micros
             .and_then(chrono::DateTime::from_timestamp_micros);
-        match cxm_loop::evaluate(&dir, since, chrono::Utc::now()).await {
+        let scope = cxm_loop::Scope::ingested(request.kind, since);
+        match cxm_loop::evaluate(&dir, &scope, chrono::Utc::now()).await {
             Ok(run) if !json => {
                 println!("alerts: {} cases opened", run.opened);
                 for rule in run.rules.iter().filter(|r| r.note.is_some()) {
@@ -774,7 +775,7 @@ async fn demo(
     let report = refresh_rollup(&dir).await?;
     println!("metrics computed in {:.1} s", report.seconds);
     // The demo's history ended before today: its cases are due an SLA from now.
-    let run = cxm_loop::evaluate(&dir, None, chrono::Utc::now()).await?;
+    let run = cxm_loop::evaluate(&dir, &cxm_loop::Scope::default(), chrono::Utc::now()).await?;
     println!("alert rules opened {} follow-up cases", run.opened);
     let sign_ins = cxm_server::accounts::demo_users(&dir)
         .await

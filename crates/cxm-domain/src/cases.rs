@@ -10,7 +10,7 @@ use std::fmt;
 use serde::{Deserialize, Serialize};
 
 use crate::kinds::vocabulary;
-use crate::{FieldError, TopicKind};
+use crate::{FieldError, RecordKind, TopicKind};
 
 vocabulary!(
     /// Where a follow-up case stands.
@@ -191,6 +191,29 @@ impl From<TopicKindName> for String {
 }
 
 impl AlertCondition {
+    /// The records whose arrival fires the condition: a rule's matches are records of
+    /// this kind.
+    pub fn fires_on(&self) -> RecordKind {
+        match self {
+            AlertCondition::LowScore { .. } | AlertCondition::HighValueComment { .. } => {
+                RecordKind::Surveys
+            }
+            AlertCondition::RepeatContacts { .. } | AlertCondition::TopicKind { .. } => {
+                RecordKind::Interactions
+            }
+        }
+    }
+
+    /// Other records whose change can make records already stored match: the taxonomy
+    /// (which topics are complaints), purchases (who is among the most valuable).
+    pub fn depends_on(&self) -> Option<RecordKind> {
+        match self {
+            AlertCondition::TopicKind { .. } => Some(RecordKind::Topics),
+            AlertCondition::HighValueComment { .. } => Some(RecordKind::Transactions),
+            AlertCondition::LowScore { .. } | AlertCondition::RepeatContacts { .. } => None,
+        }
+    }
+
     /// Checks the parameters; the error says which and why.
     pub fn validate(&self) -> Result<(), String> {
         match *self {

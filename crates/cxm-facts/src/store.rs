@@ -143,7 +143,16 @@ impl FactStore {
 
     /// Registers every fact table in `ctx` under its name.
     pub async fn register(&self, ctx: &SessionContext) -> Result<(), FactError> {
-        for table in FactTable::ALL {
+        self.register_only(ctx, &FactTable::ALL).await
+    }
+
+    /// Registers `tables` in `ctx` under their names.
+    pub async fn register_only(
+        &self,
+        ctx: &SessionContext,
+        tables: &[FactTable],
+    ) -> Result<(), FactError> {
+        for &table in tables {
             let delta = self.table(table).await?;
             delta
                 .update_datafusion_session(&ctx.state())

@@ -23,8 +23,10 @@ use std::sync::Arc;
 
 use chrono::{DateTime, TimeDelta, Utc};
 use cxm_catalog::DataDir;
+use cxm_domain::RecordKind;
 use cxm_domain::cases::{AlertCondition, AlertRule, Firing, cases_to_open};
 use cxm_domain::sentiment::negative;
+use cxm_facts::FactTable;
 use cxm_facts::arrow::array::{Array, AsArray, Float64Array, RecordBatch, StringArray};
 use cxm_facts::arrow::compute::cast;
 use cxm_facts::arrow::datatypes::{DataType, Field, Int64Type, Schema};
@@ -64,36 +66,114 @@ struct Matched {
     summary: String,
 }
 
-/// Evaluates every enabled rule over records from `since` on (all records when `None`)
-/// and opens the cases they call for, stamped `now`. Seeds the default rules into a store
-/// that has none.
+/// Which records an evaluation looks at.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Scope {
+    /// Records from this time on (each rule's age limit may look from later still); every
+    /// record within the age limits when `None`.
+    pub since: Option<DateTime<Utc>>,
+    /// The kinds of records that changed: only rules that fire on or depend on one of them
+    /// are evaluated, and a rule that only depends on one (the taxonomy, purchases) looks
+    /// at every record within its age limit. Every rule when `None`.
+    pub changed: Option<Vec<RecordKind>>,
+}
+
+impl Scope {
+    /// Every rule, over records from `since` on (every record when `None`): the schedule
+    /// and `cxm alerts run`.
+    pub fn since(since: Option<DateTime<Utc>>) -> Self {
+        Scope {
+            since,
+            changed: None,
+        }
+    }
+
+    /// After records of `kind` were stored, the earliest of them at `since`.
+    pub fn ingested(kind: RecordKind, since: Option<DateTime<Utc>>) -> Self {
+        Scope {
+            since,
+            changed: Some(vec![kind]),
+        }
+    }
+
+    /// Both scopes' records: the earlier time, the kinds of both.
+    pub fn merge(self, other: Scope) -> Scope {
+        let since = match (self.since, other.since) {
+            (Some(a), Some(b)) => Some(a.min(b)),
+            _ => None,
+        };
+        let changed = match (self.changed, other.changed) {
+            (Some(mut a), Some(b)) => {
+                a.extend(
+                    b.into_iter()
+                        .filter(|kind| !a.contains(kind))
+                        .collect::<Vec<_>>(),
+                );
+                Some(a)
+            }
+            _ => None,
+        };
+        Scope { since, changed }
+    }
+
+    /// Whether `rule` is evaluated, and from when (before its own age limit).
+    fn of(&self, rule: &AlertRule) -> Option<Option<DateTime<Utc>>> {
+        let Some(changed) = &self.changed else {
+            return Some(self.since);
+        };
+        let condition = &rule.condition;
+        if changed.contains(&condition.fires_on()) {
+            Some(self.since)
+        } else if condition
+            .depends_on()
+            .is_some_and(|kind| changed.contains(&kind))
+        {
+            Some(None)
+        } else {
+            None
+        }
+    }
+}
+
+/// Evaluates the enabled rules `scope` calls for and opens the cases they call for,
+/// stamped `now`. Seeds the default rules into a store that has none.
 pub async fn evaluate(
     dir: &DataDir,
-    since: Option<DateTime<Utc>>,
+    scope: &Scope,
     now: DateTime<Utc>,
 ) -> Result<AlertRun, LoopError> {
     let store = dir.reference().await?;
     let stamp = rfc3339(now);
     store.seed_rules(&AlertRule::defaults(), &stamp).await?;
-    let rules: Vec<AlertRule> = store
+    let rules: Vec<(AlertRule, Option<DateTime<Utc>>)> = store
         .rules()
         .await?
         .into_iter()
         .map(|stored| stored.rule)
         .filter(|rule| rule.enabled)
+        .filter_map(|rule| scope.of(&rule).map(|since| (rule, since)))
         .collect();
     let mut run = AlertRun::default();
     if rules.is_empty() {
+        store.close().await;
         return Ok(run);
     }
     let org = Organisation::load_structure(&store).await?;
     let ctx = SessionContext::new();
-    dir.facts().await?.register(&ctx).await?;
+    let answers = rules
+        .iter()
+        .any(|(rule, _)| rule.condition.fires_on() == RecordKind::Surveys);
+    let tables: &[FactTable] = if answers {
+        &FactTable::ALL
+    } else {
+        &[FactTable::Interactions]
+    };
+    dir.facts().await?.register_only(&ctx, tables).await?;
     let owners = Owners::new(&org);
     // Each rule looks from `since` on, or from its age limit when that is later; its
     // firings meet the cases triggered up to a cooldown before them.
     let now_micros = now.timestamp_micros();
-    let scope = |rule: &AlertRule| match (
+    let scope = |(rule, since): &(AlertRule, Option<DateTime<Utc>>)| match (
         since.map(|s| s.timestamp_micros()),
         rule.oldest_micros(now_micros),
     ) {
@@ -102,13 +182,14 @@ pub async fn evaluate(
     };
     let from = rules
         .iter()
-        .map(|rule| scope(rule).map(|at| at - i64::from(rule.cooldown_days) * DAY_MICROS))
+        .map(|entry| scope(entry).map(|at| at - i64::from(entry.0.cooldown_days) * DAY_MICROS))
         .try_fold(i64::MAX, |earliest, from| from.map(|f| earliest.min(f)));
     let existing = store.case_triggers(from).await?;
     // Customer values are brought up to date once, for the first rule that needs them.
     let mut values: Option<Option<String>> = None;
-    for rule in rules {
-        let rule_since = scope(&rule).and_then(DateTime::from_timestamp_micros);
+    for entry in rules {
+        let rule_since = scope(&entry).and_then(DateTime::from_timestamp_micros);
+        let (rule, since) = entry;
         // An ingest of records older than the rule's age limit: say why they opened nothing.
         let too_old = match (since, rule_since, rule.max_age_days) {
             (Some(since), Some(from), Some(days)) if since < from => Some(format!(
@@ -620,5 +701,78 @@ impl Owners {
                 .and_then(|owners| owners.first())
                 .map(|(_, person)| person.clone())
         })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn at(text: &str) -> Option<DateTime<Utc>> {
+        Some(text.parse().unwrap())
+    }
+
+    fn rule(id: &str) -> AlertRule {
+        AlertRule::defaults()
+            .into_iter()
+            .find(|r| r.rule_id == id)
+            .unwrap()
+    }
+
+    #[test]
+    fn an_ingest_evaluates_the_rules_that_watch_its_records() {
+        let contacts = Scope::ingested(RecordKind::Interactions, at("2026-12-01T00:00:00Z"));
+        assert_eq!(contacts.of(&rule("complaint")), Some(contacts.since));
+        assert_eq!(contacts.of(&rule("repeat-contacts")), Some(contacts.since));
+        assert_eq!(contacts.of(&rule("detractor")), None);
+        assert_eq!(contacts.of(&rule("high-value-unhappy")), None);
+
+        let answers = Scope::ingested(RecordKind::Surveys, at("2026-12-02T00:00:00Z"));
+        assert_eq!(answers.of(&rule("detractor")), Some(answers.since));
+        assert_eq!(answers.of(&rule("high-value-unhappy")), Some(answers.since));
+        assert_eq!(answers.of(&rule("complaint")), None);
+
+        // Purchases change who is most valuable: the rule looks at every answer in its
+        // age limit, whenever the purchases happened.
+        let purchases = Scope::ingested(RecordKind::Transactions, at("2026-12-03T00:00:00Z"));
+        assert_eq!(purchases.of(&rule("high-value-unhappy")), Some(None));
+        assert_eq!(purchases.of(&rule("detractor")), None);
+        let taxonomy = Scope::ingested(RecordKind::Topics, None);
+        assert_eq!(taxonomy.of(&rule("complaint")), Some(None));
+        assert_eq!(taxonomy.of(&rule("repeat-contacts")), None);
+
+        // The schedule: every rule, every record.
+        for id in ["detractor", "complaint", "high-value-unhappy"] {
+            assert_eq!(Scope::default().of(&rule(id)), Some(None));
+        }
+    }
+
+    #[test]
+    fn merged_changes_keep_the_earlier_time_and_both_kinds() {
+        let merged = Scope::ingested(RecordKind::Interactions, at("2026-12-02T00:00:00Z"))
+            .merge(Scope::ingested(
+                RecordKind::Surveys,
+                at("2026-12-01T00:00:00Z"),
+            ))
+            .merge(Scope::ingested(
+                RecordKind::Surveys,
+                at("2026-12-03T00:00:00Z"),
+            ));
+        assert_eq!(merged.since, at("2026-12-01T00:00:00Z"));
+        assert_eq!(
+            merged.changed,
+            Some(vec![RecordKind::Interactions, RecordKind::Surveys])
+        );
+        // A change of unknown time asks for every record; an unknown kind for every rule.
+        let unknown = merged
+            .clone()
+            .merge(Scope::ingested(RecordKind::Surveys, None));
+        assert_eq!(unknown.since, None);
+        assert_eq!(
+            merged
+                .merge(Scope::since(at("2026-12-01T00:00:00Z")))
+                .changed,
+            None
+        );
     }
 }

@@ -10,6 +10,7 @@ use cxm_catalog::DataDir;
 use cxm_domain::RecordKind;
 use cxm_domain::cases::AlertRule;
 use cxm_ingest::IngestRequest;
+use cxm_loop::Scope;
 use cxm_sql::{CaseFilter, CaseStore};
 
 fn records(path: &Path) -> Vec<HashMap<String, String>> {
@@ -168,7 +169,9 @@ async fn cases_opened_are_exactly_the_rule_matches() {
     let store = dir.reference().await.unwrap();
     let now: DateTime<Utc> = "2030-01-01T00:00:00Z".parse().unwrap();
     default_rules_of_any_age(&dir, Some(0)).await;
-    let run = cxm_loop::evaluate(&dir, None, now).await.unwrap();
+    let run = cxm_loop::evaluate(&dir, &Scope::default(), now)
+        .await
+        .unwrap();
     let mut expected = expected(&generated);
     expected.insert(
         "high-value-unhappy",
@@ -243,12 +246,17 @@ async fn cases_opened_are_exactly_the_rule_matches() {
     }
 
     // Again, and after ingesting the same files again: nothing new.
-    let again = cxm_loop::evaluate(&dir, None, now).await.unwrap();
+    let again = cxm_loop::evaluate(&dir, &Scope::default(), now)
+        .await
+        .unwrap();
     assert_eq!(again.opened, 0);
     ingest_all(&dir, &generated).await;
     let since = Some("2000-01-01T00:00:00Z".parse().unwrap());
     assert_eq!(
-        cxm_loop::evaluate(&dir, since, now).await.unwrap().opened,
+        cxm_loop::evaluate(&dir, &Scope::since(since), now)
+            .await
+            .unwrap()
+            .opened,
         0
     );
     assert_eq!(opened_cases(&dir).await, opened_sets(&expected));
@@ -311,7 +319,9 @@ async fn a_cooldown_keeps_one_case_per_customer_and_window() {
     let (_temp, dir) = generated_world(8_000, 9).await;
     let now: DateTime<Utc> = "2030-01-01T00:00:00Z".parse().unwrap();
     default_rules_of_any_age(&dir, None).await;
-    let run = cxm_loop::evaluate(&dir, None, now).await.unwrap();
+    let run = cxm_loop::evaluate(&dir, &Scope::default(), now)
+        .await
+        .unwrap();
     let store = dir.reference().await.unwrap();
     let cases = store
         .cases(&CaseFilter {
@@ -373,7 +383,9 @@ async fn evaluating_each_ingest_from_its_earliest_record_misses_nothing() {
     let generated = temp.path().join("generated");
     let now: DateTime<Utc> = "2030-01-01T00:00:00Z".parse().unwrap();
     default_rules_of_any_age(&whole, None).await;
-    cxm_loop::evaluate(&whole, None, now).await.unwrap();
+    cxm_loop::evaluate(&whole, &Scope::default(), now)
+        .await
+        .unwrap();
     let want = opened_cases(&whole).await;
 
     // The contacts and answers in two parts, cut in the middle of the six months.
@@ -406,7 +418,7 @@ async fn evaluating_each_ingest_from_its_earliest_record_misses_nothing() {
     }
     let mut firsts = Vec::new();
     for part in ["a", "b"] {
-        let mut since: Option<i64> = None;
+        let mut first: Option<i64> = None;
         for (file, kind) in [
             ("interactions.csv", RecordKind::Interactions),
             ("survey_responses.csv", RecordKind::Surveys),
@@ -415,11 +427,18 @@ async fn evaluating_each_ingest_from_its_earliest_record_misses_nothing() {
             let summary = cxm_ingest::ingest(&dir, &request).await.unwrap();
             assert!(summary.inserted > 0);
             let earliest = summary.earliest_micros.unwrap();
-            since = Some(since.map_or(earliest, |s| s.min(earliest)));
+            first = Some(first.map_or(earliest, |s| s.min(earliest)));
+            // as `cxm ingest` does: the rules that fire on this kind, from its earliest record
+            let scope = Scope::ingested(kind, DateTime::from_timestamp_micros(earliest));
+            let run = cxm_loop::evaluate(&dir, &scope, now).await.unwrap();
+            let evaluated: BTreeSet<&str> = run.rules.iter().map(|r| r.rule_id.as_str()).collect();
+            let watching = match kind {
+                RecordKind::Interactions => BTreeSet::from(["repeat-contacts", "complaint"]),
+                _ => BTreeSet::from(["detractor", "very-dissatisfied", "high-value-unhappy"]),
+            };
+            assert_eq!(evaluated, watching, "{kind:?}");
         }
-        firsts.push(since.unwrap());
-        let since = DateTime::from_timestamp_micros(since.unwrap());
-        cxm_loop::evaluate(&dir, since, now).await.unwrap();
+        firsts.push(first.unwrap());
     }
     // the second part was looked at from its own start only
     assert!(firsts[1] >= cut && firsts[0] < cut, "{firsts:?} {cut}");
@@ -465,7 +484,9 @@ async fn only_records_within_the_age_limit_open_cases() {
             .unwrap();
     }
     let since = DateTime::from_timestamp_micros(last - 60 * day);
-    let run = cxm_loop::evaluate(&dir, since, now).await.unwrap();
+    let run = cxm_loop::evaluate(&dir, &Scope::since(since), now)
+        .await
+        .unwrap();
     let opened = opened_cases(&dir).await;
     let expected = expected(&generated);
     for rule in [
@@ -495,7 +516,9 @@ async fn only_records_within_the_age_limit_open_cases() {
     }
     // An evaluation from within the limit says nothing about age.
     let since = DateTime::from_timestamp_micros(last - day);
-    let run = cxm_loop::evaluate(&dir, since, now).await.unwrap();
+    let run = cxm_loop::evaluate(&dir, &Scope::since(since), now)
+        .await
+        .unwrap();
     assert_eq!(run.opened, 0);
     assert!(
         run.rules

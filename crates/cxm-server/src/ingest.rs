@@ -170,7 +170,7 @@ pub(crate) async fn ingest(
     .await;
     let mut visible = report.version.is_none();
     if report.version.is_some() {
-        let change = state.data_changed(report.summary.earliest_micros);
+        let change = state.data_changed(kind, report.summary.earliest_micros);
         if params.wait.unwrap_or(false) {
             state.refreshed(change).await?;
             visible = true;

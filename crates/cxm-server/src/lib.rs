@@ -16,6 +16,7 @@ use axum::Router;
 use axum::extract::DefaultBodyLimit;
 use axum::http::{HeaderName, HeaderValue, header};
 use cxm_catalog::DataDir;
+use cxm_domain::RecordKind;
 use cxm_metrics::Engine;
 use cxm_sql::SqlStore;
 use tokio::sync::{Mutex, Notify, RwLock, watch};
@@ -105,9 +106,8 @@ struct Inner {
 struct Refresher {
     /// Changes announced so far.
     wanted: AtomicU64,
-    /// The earliest record time (microseconds) among the changes announced since the last
-    /// rebuild took them: the alert rules look at records from then on.
-    alerts_from: std::sync::Mutex<Option<i64>>,
+    /// The records changed since the last rebuild took them: the alert rules look at them.
+    alerts_from: std::sync::Mutex<Option<cxm_loop::Scope>>,
     wake: Notify,
     /// The latest rebuild: the changes it covers, and its error if it failed.
     done: watch::Sender<(u64, Option<String>)>,
@@ -131,7 +131,7 @@ async fn refresh_loop(refresher: Arc<Refresher>, inner: Weak<Inner>) {
         let alerts_from = refresher
             .alerts_from
             .lock()
-            .map_or(Some(i64::MIN), |mut from| from.take());
+            .map_or(Some(cxm_loop::Scope::default()), |mut from| from.take());
         let error = match Engine::open(state.dir()).await {
             Ok(engine) => {
                 *state.0.engine.write().await = Arc::new(engine);
@@ -144,10 +144,8 @@ async fn refresh_loop(refresher: Arc<Refresher>, inner: Weak<Inner>) {
         };
         // New contacts and answers may call for follow-up cases: opened before the change
         // counts as done, so an ingest that waits for it sees them.
-        if let Some(from) = alerts_from {
-            state
-                .evaluate_alerts(chrono::DateTime::from_timestamp_micros(from))
-                .await;
+        if let Some(scope) = alerts_from {
+            state.evaluate_alerts(&scope).await;
         }
         refresher.done.send_replace((covers, error));
     }
@@ -165,7 +163,7 @@ async fn alert_schedule(inner: Weak<Inner>) {
         let Some(state) = inner.upgrade().map(AppState) else {
             return;
         };
-        state.evaluate_alerts(None).await;
+        state.evaluate_alerts(&cxm_loop::Scope::default()).await;
     }
 }
 
@@ -261,12 +259,11 @@ impl AppState {
         self.0.engine.read().await.clone()
     }
 
-    /// Evaluates the alert rules over the records from `since` on (all when `None`), one
-    /// evaluation at a time; a failure is logged (the next ingest or the schedule tries
-    /// again).
-    pub async fn evaluate_alerts(&self, since: Option<chrono::DateTime<chrono::Utc>>) {
+    /// Evaluates the alert rules over the records of `scope`, one evaluation at a time; a
+    /// failure is logged (the next ingest or the schedule tries again).
+    pub async fn evaluate_alerts(&self, scope: &cxm_loop::Scope) {
         let _turn = self.0.alerting.lock().await;
-        match cxm_loop::evaluate(self.dir(), since, chrono::Utc::now()).await {
+        match cxm_loop::evaluate(self.dir(), scope, chrono::Utc::now()).await {
             Ok(run) => {
                 for rule in &run.rules {
                     if let Some(note) = &rule.note {
@@ -292,15 +289,18 @@ impl AppState {
         self.0.ingesting.lock().await
     }
 
-    /// Announces that stored data changed: the rollup is rebuilt in the background, then
-    /// the alert rules look at the records from `earliest_micros` on (the earliest changed
-    /// record's time; every record when `None`). Returns the change's number for
-    /// [`AppState::refreshed`].
-    pub fn data_changed(&self, earliest_micros: Option<i64>) -> u64 {
+    /// Announces that records of `kind` were stored: the rollup is rebuilt in the
+    /// background, then the alert rules that watch them look at the records from
+    /// `earliest_micros` on (the earliest changed record's time; every record when `None`).
+    /// Returns the change's number for [`AppState::refreshed`].
+    pub fn data_changed(&self, kind: RecordKind, earliest_micros: Option<i64>) -> u64 {
         if let Ok(mut from) = self.0.refresher.alerts_from.lock() {
-            // a change of unknown time asks for every record to be looked at
-            let earliest = earliest_micros.unwrap_or(i64::MIN);
-            *from = Some(from.map_or(earliest, |f| f.min(earliest)));
+            let since = earliest_micros.and_then(chrono::DateTime::from_timestamp_micros);
+            let change = cxm_loop::Scope::ingested(kind, since);
+            *from = Some(match from.take() {
+                Some(earlier) => earlier.merge(change),
+                None => change,
+            });
         }
         let change = self.0.refresher.wanted.fetch_add(1, Ordering::SeqCst) + 1;
         self.0.refresher.wake.notify_one();

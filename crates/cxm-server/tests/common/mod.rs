@@ -8,6 +8,7 @@ use std::sync::OnceLock;
 use cxm_catalog::DataDir;
 use cxm_domain::RecordKind;
 use cxm_ingest::IngestRequest;
+use cxm_loop::Scope;
 use cxm_server::accounts::DemoSignIn;
 use cxm_server::{AppState, ServerConfig};
 use cxm_sql::{CaseStore, TokenScope};
@@ -72,7 +73,9 @@ pub async fn build_world(contacts: u64) -> World {
     }
     store.close().await;
     let now = "2030-01-01T00:00:00Z".parse().unwrap();
-    let run = cxm_loop::evaluate(&dir, None, now).await.unwrap();
+    let run = cxm_loop::evaluate(&dir, &Scope::default(), now)
+        .await
+        .unwrap();
     assert!(run.opened > 0, "{run:?}");
     let users = cxm_server::accounts::demo_users(&dir).await.unwrap();
     let store = dir.reference().await.unwrap();
