@@ -82,6 +82,11 @@ struct Commit {
 struct BatchKeys {
     /// xxh3 of every id, sorted (repeats included)
     sorted: Vec<u64>,
+    /// a bit per slot of `64 - shift` leading hash bits, set for the slots of the batch's
+    /// ids: the stored ids a commit checks are nearly all ruled out by one load, not a
+    /// binary search (a day's batch against ten million stored ids)
+    slots: Vec<u64>,
+    shift: u32,
     /// for each id occurring more than once: the content hash of its last row
     last: HashMap<u64, u64>,
     /// later rows of a repeated id identical to the row they follow
@@ -99,8 +104,21 @@ impl BatchKeys {
             .filter(|pair| pair[0] == pair[1])
             .map(|pair| pair[0])
             .collect();
+        // About 32 slots per id (a stored id not in the batch passes with odds of 1 in 32),
+        // at most 2^27 bits (16 MiB).
+        let bits = (sorted.len().max(1) * 32)
+            .next_power_of_two()
+            .clamp(64, 1 << 27);
+        let shift = 64 - bits.trailing_zeros();
+        let mut slots = vec![0u64; bits / 64];
+        for &key in &sorted {
+            let slot = (key >> shift) as usize;
+            slots[slot / 64] |= 1 << (slot % 64);
+        }
         let mut batch = BatchKeys {
             sorted,
+            slots,
+            shift,
             ..Default::default()
         };
         if repeated.is_empty() {
@@ -125,7 +143,11 @@ impl BatchKeys {
     }
 
     fn may_contain(&self, key: u64) -> bool {
-        self.sorted.binary_search(&key).is_ok()
+        let slot = (key >> self.shift) as usize;
+        self.slots
+            .get(slot / 64)
+            .is_some_and(|word| word & (1 << (slot % 64)) != 0)
+            && self.sorted.binary_search(&key).is_ok()
     }
 }
 
@@ -653,5 +675,39 @@ mod tests {
         let distinct = BatchKeys::new(vec![9, 4, 7], &[1, 2, 3]);
         assert!(distinct.last.is_empty());
         assert_eq!((distinct.changed, distinct.identical), (0, 0));
+    }
+
+    #[test]
+    fn batch_keys_answer_exactly_whatever_their_leading_bits() {
+        // splitmix64: well-spread 64-bit keys, like the xxh3 of ids
+        let mut state = 7u64;
+        let mut next = || {
+            state = state.wrapping_add(0x9E37_79B9_7F4A_7C15);
+            let mut z = state;
+            z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
+            z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
+            z ^ (z >> 31)
+        };
+        for size in [1, 3, 1_000, 50_000] {
+            let keys: Vec<u64> = (0..size).map(|_| next()).collect();
+            let batch = BatchKeys::new(keys.clone(), &vec![0; size]);
+            let set: HashSet<u64> = keys.iter().copied().collect();
+            assert!(keys.iter().all(|&key| batch.may_contain(key)));
+            let mut passed_the_slots = 0;
+            for _ in 0..200_000 {
+                let other = next();
+                assert_eq!(batch.may_contain(other), set.contains(&other));
+                let slot = (other >> batch.shift) as usize;
+                passed_the_slots += usize::from(batch.slots[slot / 64] & (1 << (slot % 64)) != 0);
+            }
+            // about one in 32 of the ids outside the batch needs the binary search
+            assert!(
+                passed_the_slots < 200_000 / 16,
+                "{size}: {passed_the_slots}"
+            );
+        }
+        // edge keys land in the first and last slots
+        let edges = BatchKeys::new(vec![0, u64::MAX], &[0, 0]);
+        assert!(edges.may_contain(0) && edges.may_contain(u64::MAX) && !edges.may_contain(1 << 40));
     }
 }
