@@ -34,6 +34,7 @@ use cxm_facts::datafusion::datasource::MemTable;
 use cxm_facts::datafusion::prelude::SessionContext;
 use cxm_metrics::Organisation;
 use cxm_sql::{CaseStore, CustomerValueStore, NewCase, SqlStore, ValueSnapshot};
+use futures::StreamExt;
 use serde::Serialize;
 
 use crate::{DAY_MICROS, LoopError};
@@ -142,6 +143,7 @@ pub async fn evaluate(
     scope: &Scope,
     now: DateTime<Utc>,
 ) -> Result<AlertRun, LoopError> {
+    let started = std::time::Instant::now();
     let store = dir.reference().await?;
     let stamp = rfc3339(now);
     store.seed_rules(&AlertRule::defaults(), &stamp).await?;
@@ -185,6 +187,12 @@ pub async fn evaluate(
         .map(|entry| scope(entry).map(|at| at - i64::from(entry.0.cooldown_days) * DAY_MICROS))
         .try_fold(i64::MAX, |earliest, from| from.map(|f| earliest.min(f)));
     let existing = store.case_triggers(from).await?;
+    tracing::debug!(
+        rules = rules.len(),
+        cases = existing.len(),
+        ms = started.elapsed().as_millis(),
+        "alert evaluation: rules, structure, tables and recent cases read"
+    );
     // Customer values are brought up to date once, for the first rule that needs them.
     let mut values: Option<Option<String>> = None;
     for entry in rules {
@@ -198,6 +206,7 @@ pub async fn evaluate(
             )),
             _ => None,
         };
+        let rule_started = std::time::Instant::now();
         let (matched, note) = match &rule.condition {
             AlertCondition::HighValueComment { top_percent } => {
                 if values.is_none() {
@@ -211,6 +220,7 @@ pub async fn evaluate(
             _ => (matches(&ctx, &org, &rule, rule_since).await?, too_old),
         };
         let firings = matched.len() as u64;
+        let matched_ms = rule_started.elapsed().as_millis();
         let mut details: HashMap<String, (Option<String>, String)> = matched
             .iter()
             .map(|m| {
@@ -258,6 +268,14 @@ pub async fn evaluate(
         for chunk in cases.chunks(5_000) {
             opened += store.open_cases(chunk).await?;
         }
+        tracing::debug!(
+            rule = %rule.rule_id,
+            firings,
+            opened,
+            match_ms = matched_ms,
+            ms = rule_started.elapsed().as_millis(),
+            "alert rule evaluated"
+        );
         run.opened += opened;
         run.rules.push(RuleRun {
             rule_id: rule.rule_id,
@@ -546,27 +564,7 @@ async fn matches(
             )
         }
         AlertCondition::RepeatContacts { contacts, days } => {
-            // The window looks back `days` before the first contact evaluated, over the
-            // contacts of the customers who have one evaluated.
-            let from = since.map(|s| s - TimeDelta::days(i64::from(*days)));
-            let customers = if since.is_some() {
-                format!(
-                    " AND customer_id IN (SELECT customer_id FROM interactions WHERE TRUE{})",
-                    since_clause("started_at", since)
-                )
-            } else {
-                String::new()
-            };
-            format!(
-                "SELECT trigger_id, customer_id, CAST(at AS BIGINT) AS at, agent_id, value FROM ( \
-                   SELECT interaction_id AS trigger_id, customer_id, started_at AS at, agent_id, \
-                     COUNT(*) OVER (PARTITION BY customer_id ORDER BY started_at \
-                       RANGE BETWEEN INTERVAL '{days} days' PRECEDING AND CURRENT ROW) AS value \
-                   FROM interactions WHERE TRUE{}{customers}) \
-                 WHERE value >= {contacts}{}",
-                since_clause("started_at", from),
-                since_clause("at", since),
-            )
+            return repeat_matches(ctx, rule, *contacts, *days, since).await;
         }
         AlertCondition::TopicKind { kind } => {
             let mut codes: Vec<&str> = org
@@ -600,6 +598,158 @@ async fn matches(
         read_matches(batch, rule, &mut matched)?;
     }
     Ok(matched)
+}
+
+/// The contacts that are at least the `contacts`-th of their customer's contacts started
+/// within the `days` days up to and including their own start (contacts at the same
+/// instant count each other), from `since` on.
+///
+/// The customers' contacts stream in (customer, start) order and a window per customer
+/// counts them in one pass; DataFusion's RANGE window did the same count with a value
+/// comparison per row and took 0.3 s for the 60,000 contacts a day's batch brings in.
+async fn repeat_matches(
+    ctx: &SessionContext,
+    rule: &AlertRule,
+    contacts: u32,
+    days: u32,
+    since: Option<DateTime<Utc>>,
+) -> Result<Vec<Matched>, LoopError> {
+    // The window looks back `days` before the first contact evaluated, over the contacts of
+    // the customers who have one evaluated.
+    let from = since.map(|s| s - TimeDelta::days(i64::from(days)));
+    let customers = if since.is_some() {
+        format!(
+            " AND customer_id IN (SELECT customer_id FROM interactions WHERE TRUE{})",
+            since_clause("started_at", since)
+        )
+    } else {
+        String::new()
+    };
+    let sql = format!(
+        "SELECT interaction_id AS trigger_id, customer_id, CAST(started_at AS BIGINT) AS at, \
+                agent_id \
+         FROM interactions WHERE TRUE{}{customers} \
+         ORDER BY customer_id, started_at",
+        since_clause("started_at", from),
+    );
+    let mut stream = ctx.sql(&sql).await?.execute_stream().await?;
+    let window = RepeatWindow {
+        span: i64::from(days) * DAY_MICROS,
+        contacts: contacts as usize,
+        since: since.map_or(i64::MIN, |s| s.timestamp_micros()),
+    };
+    let mut state = WindowState::default();
+    let mut matched = Vec::new();
+    let mut emit = |row: PendingContact, count: usize| {
+        matched.push(Matched {
+            summary: format!(
+                "contact {count} within {days} days from customer {} (contact {})",
+                row.customer, row.trigger
+            ),
+            firing: Firing {
+                rule_id: rule.rule_id.clone(),
+                customer_id: row.customer,
+                at_micros: row.at,
+                trigger_id: row.trigger,
+            },
+            agent_id: row.agent,
+        });
+    };
+    while let Some(batch) = stream.next().await {
+        let batch = batch?;
+        let triggers = text_column(&batch, "trigger_id")?;
+        let customers = text_column(&batch, "customer_id")?;
+        let agents = text_column(&batch, "agent_id")?;
+        let at = batch
+            .column_by_name("at")
+            .ok_or_else(|| LoopError::Engine("no column at".into()))?;
+        let at = cast(at, &DataType::Int64)?;
+        let at = at.as_primitive::<Int64Type>();
+        for (row, ((trigger, customer), agent)) in
+            triggers.into_iter().zip(customers).zip(agents).enumerate()
+        {
+            let (Some(trigger), Some(customer)) = (trigger, customer) else {
+                continue;
+            };
+            if at.is_null(row) {
+                continue;
+            }
+            let contact = PendingContact {
+                trigger,
+                customer,
+                agent,
+                at: at.value(row),
+            };
+            state.push(contact, &window, &mut emit);
+        }
+    }
+    state.flush(&window, &mut emit);
+    Ok(matched)
+}
+
+/// A repeat-contact rule's window.
+struct RepeatWindow {
+    span: i64,
+    contacts: usize,
+    since: i64,
+}
+
+/// A contact seen in (customer, start) order, waiting for the rest of its instant.
+struct PendingContact {
+    trigger: String,
+    customer: String,
+    agent: Option<String>,
+    at: i64,
+}
+
+/// One customer's contacts within the window, and those at the latest instant (they count
+/// each other, so they are judged together).
+#[derive(Default)]
+struct WindowState {
+    times: std::collections::VecDeque<i64>,
+    instant: Vec<PendingContact>,
+}
+
+impl WindowState {
+    fn push(
+        &mut self,
+        contact: PendingContact,
+        window: &RepeatWindow,
+        emit: &mut impl FnMut(PendingContact, usize),
+    ) {
+        let same_instant = self
+            .instant
+            .first()
+            .is_some_and(|c| c.customer == contact.customer && c.at == contact.at);
+        if !same_instant {
+            let other_customer = self
+                .instant
+                .first()
+                .is_some_and(|c| c.customer != contact.customer);
+            self.flush(window, emit);
+            if other_customer {
+                self.times.clear();
+            }
+        }
+        self.instant.push(contact);
+    }
+
+    /// Judges the contacts of the latest instant.
+    fn flush(&mut self, window: &RepeatWindow, emit: &mut impl FnMut(PendingContact, usize)) {
+        let Some(at) = self.instant.first().map(|c| c.at) else {
+            return;
+        };
+        self.times.extend(self.instant.iter().map(|c| c.at));
+        while self.times.front().is_some_and(|&t| t < at - window.span) {
+            self.times.pop_front();
+        }
+        let count = self.times.len();
+        for contact in self.instant.drain(..) {
+            if count >= window.contacts && contact.at >= window.since {
+                emit(contact, count);
+            }
+        }
+    }
 }
 
 fn text_column(batch: &RecordBatch, name: &str) -> Result<Vec<Option<String>>, LoopError> {
@@ -745,6 +895,71 @@ mod tests {
         for id in ["detractor", "complaint", "high-value-unhappy"] {
             assert_eq!(Scope::default().of(&rule(id)), Some(None));
         }
+    }
+
+    #[test]
+    fn the_repeat_window_counts_back_its_span_and_contacts_at_one_instant_together() {
+        let day = DAY_MICROS;
+        let window = RepeatWindow {
+            span: 7 * day,
+            contacts: 3,
+            since: day,
+        };
+        let mut state = WindowState::default();
+        let mut fired = Vec::new();
+        let mut emit = |c: PendingContact, count: usize| fired.push((c.trigger, count));
+        for (trigger, customer, at) in [
+            // A: the third contact exactly 7 days after the first still counts it
+            ("a1", "A", 0),
+            ("a2", "A", day),
+            ("a3", "A", 7 * day),
+            // B: two contacts at one instant count each other
+            ("b1", "B", 2 * day),
+            ("b2", "B", 3 * day),
+            ("b3", "B", 3 * day),
+            // C: the first contact is out of the last one's window; D follows C's times
+            ("c1", "C", 0),
+            ("c2", "C", 8 * day),
+            ("c3", "C", 9 * day),
+            ("d1", "D", 9 * day),
+        ] {
+            let contact = PendingContact {
+                trigger: trigger.into(),
+                customer: customer.into(),
+                agent: None,
+                at,
+            };
+            state.push(contact, &window, &mut emit);
+        }
+        state.flush(&window, &mut emit);
+        assert_eq!(
+            fired,
+            [
+                ("a3".to_owned(), 3),
+                ("b2".to_owned(), 3),
+                ("b3".to_owned(), 3)
+            ]
+        );
+
+        // before `since`, matches are history
+        let late = RepeatWindow {
+            since: 8 * day,
+            ..window
+        };
+        let mut state = WindowState::default();
+        let mut fired = Vec::new();
+        let mut emit = |c: PendingContact, count: usize| fired.push((c.trigger, count));
+        for (trigger, at) in [("x1", 0), ("x2", day), ("x3", 2 * day), ("x4", 8 * day)] {
+            let contact = PendingContact {
+                trigger: trigger.into(),
+                customer: "X".into(),
+                agent: None,
+                at,
+            };
+            state.push(contact, &late, &mut emit);
+        }
+        state.flush(&late, &mut emit);
+        assert_eq!(fired, [("x4".to_owned(), 3)]);
     }
 
     #[test]
