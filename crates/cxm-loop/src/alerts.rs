@@ -105,11 +105,11 @@ impl Scope {
         };
         let changed = match (self.changed, other.changed) {
             (Some(mut a), Some(b)) => {
-                a.extend(
-                    b.into_iter()
-                        .filter(|kind| !a.contains(kind))
-                        .collect::<Vec<_>>(),
-                );
+                for kind in b {
+                    if !a.contains(&kind) {
+                        a.push(kind);
+                    }
+                }
                 Some(a)
             }
             _ => None,
@@ -175,7 +175,7 @@ pub async fn evaluate(
     // Each rule looks from `since` on, or from its age limit when that is later; its
     // firings meet the cases triggered up to a cooldown before them.
     let now_micros = now.timestamp_micros();
-    let scope = |(rule, since): &(AlertRule, Option<DateTime<Utc>>)| match (
+    let looks_from = |(rule, since): &(AlertRule, Option<DateTime<Utc>>)| match (
         since.map(|s| s.timestamp_micros()),
         rule.oldest_micros(now_micros),
     ) {
@@ -184,7 +184,7 @@ pub async fn evaluate(
     };
     let from = rules
         .iter()
-        .map(|entry| scope(entry).map(|at| at - i64::from(entry.0.cooldown_days) * DAY_MICROS))
+        .map(|entry| looks_from(entry).map(|at| at - i64::from(entry.0.cooldown_days) * DAY_MICROS))
         .try_fold(i64::MAX, |earliest, from| from.map(|f| earliest.min(f)));
     let existing = store.case_triggers(from).await?;
     tracing::debug!(
@@ -196,7 +196,7 @@ pub async fn evaluate(
     // Customer values are brought up to date once, for the first rule that needs them.
     let mut values: Option<Option<String>> = None;
     for entry in rules {
-        let rule_since = scope(&entry).and_then(DateTime::from_timestamp_micros);
+        let rule_since = looks_from(&entry).and_then(DateTime::from_timestamp_micros);
         let (rule, since) = entry;
         // An ingest of records older than the rule's age limit: say why they opened nothing.
         let too_old = match (since, rule_since, rule.max_age_days) {
@@ -642,9 +642,11 @@ async fn repeat_matches(
     let mut matched = Vec::new();
     let mut emit = |row: PendingContact, count: usize| {
         matched.push(Matched {
-            summary: format!(
-                "contact {count} within {days} days from customer {} (contact {})",
-                row.customer, row.trigger
+            summary: summary(
+                &rule.condition,
+                &count.to_string(),
+                &row.customer,
+                &row.trigger,
             ),
             firing: Firing {
                 rule_id: rule.rule_id.clone(),
@@ -717,17 +719,13 @@ impl WindowState {
         window: &RepeatWindow,
         emit: &mut impl FnMut(PendingContact, usize),
     ) {
-        let same_instant = self
-            .instant
-            .first()
-            .is_some_and(|c| c.customer == contact.customer && c.at == contact.at);
+        let (same_customer, same_instant) = self.instant.first().map_or((false, false), |c| {
+            let same = c.customer == contact.customer;
+            (same, same && c.at == contact.at)
+        });
         if !same_instant {
-            let other_customer = self
-                .instant
-                .first()
-                .is_some_and(|c| c.customer != contact.customer);
             self.flush(window, emit);
-            if other_customer {
+            if !same_customer {
                 self.times.clear();
             }
         }
@@ -748,6 +746,27 @@ impl WindowState {
             if count >= window.contacts && contact.at >= window.since {
                 emit(contact, count);
             }
+        }
+    }
+}
+
+/// What a case says about the record that opened it; `value` is what the rule measured
+/// (the score, the contact's number in the window, the topics).
+fn summary(condition: &AlertCondition, value: &str, customer: &str, trigger: &str) -> String {
+    match condition {
+        AlertCondition::LowScore { measure, .. } => format!(
+            "{} {value} from customer {customer} (answer {trigger})",
+            measure.as_str().to_uppercase()
+        ),
+        AlertCondition::RepeatContacts { days, .. } => format!(
+            "contact {value} within {days} days from customer {customer} (contact {trigger})"
+        ),
+        AlertCondition::TopicKind { kind } => format!(
+            "{} topic ({value}) discussed with customer {customer} (contact {trigger})",
+            kind.0.as_str()
+        ),
+        AlertCondition::HighValueComment { .. } => {
+            format!("comment from customer {customer} (answer {trigger})")
         }
     }
 }
@@ -786,22 +805,7 @@ fn read_matches(
             continue;
         }
         let value = values[row].clone().unwrap_or_default();
-        let summary = match &rule.condition {
-            AlertCondition::LowScore { measure, .. } => format!(
-                "{} {value} from customer {customer} (answer {trigger})",
-                measure.as_str().to_uppercase()
-            ),
-            AlertCondition::RepeatContacts { days, .. } => format!(
-                "contact {value} within {days} days from customer {customer} (contact {trigger})"
-            ),
-            AlertCondition::TopicKind { kind } => format!(
-                "{} topic ({value}) discussed with customer {customer} (contact {trigger})",
-                kind.0.as_str()
-            ),
-            AlertCondition::HighValueComment { .. } => {
-                format!("comment from customer {customer} (answer {trigger})")
-            }
-        };
+        let summary = summary(&rule.condition, &value, customer, trigger);
         out.push(Matched {
             firing: Firing {
                 rule_id: rule.rule_id.clone(),
