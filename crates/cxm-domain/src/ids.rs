@@ -16,6 +16,7 @@ pub const MAX_ID_LEN: usize = 128;
 pub struct RecordId(CompactString);
 
 impl RecordId {
+    #[inline]
     pub fn parse(field: &str, raw: &str) -> Result<Self, FieldError> {
         let id = crate::parse::trim(raw);
         if id.is_empty() {

@@ -267,6 +267,12 @@ impl ParseContext {
     }
 
     pub fn parse_bool(field: &str, raw: &str) -> Result<bool, FieldError> {
+        // the canonical spellings first
+        match raw {
+            "true" => return Ok(true),
+            "false" => return Ok(false),
+            _ => {}
+        }
         let text = crate::parse::trim(raw);
         for (truthy, value) in [
             ("true", true),
@@ -456,6 +462,7 @@ mod tests {
 
 /// `text` without leading and trailing whitespace, as [`str::trim`]; values that start
 /// and end with a visible ASCII character (nearly all) are returned without scanning.
+#[inline]
 pub fn trim(text: &str) -> &str {
     match (text.as_bytes().first(), text.as_bytes().last()) {
         (Some(first), Some(last)) if first.is_ascii_graphic() && last.is_ascii_graphic() => text,

@@ -16,6 +16,12 @@ pub trait FactRow: Record + Send + 'static {
     const TABLE: FactTable;
     /// The column builders of the table.
     type Columns: Default + Send;
+    /// Column builders sized for about `rows` rows (growing a builder row by row copies
+    /// its buffers again and again).
+    fn columns_for(rows: usize) -> Self::Columns {
+        let _ = rows;
+        Self::Columns::default()
+    }
     fn append(&self, columns: &mut Self::Columns, row_hash: u64);
     fn finish(columns: &mut Self::Columns) -> Vec<ArrayRef>;
 }
@@ -38,6 +44,14 @@ impl<R: FactRow> Default for FactBatchBuilder<R> {
 }
 
 impl<R: FactRow> FactBatchBuilder<R> {
+    /// A builder with room for about `rows` rows.
+    pub fn with_capacity(rows: usize) -> Self {
+        Self {
+            columns: R::columns_for(rows),
+            ..Self::default()
+        }
+    }
+
     /// Appends a record with its content hash (see [`Record::content_hash`]).
     pub fn push(&mut self, record: &R, content_hash: u64) {
         record.append(&mut self.columns, content_hash);
@@ -89,19 +103,41 @@ struct TopicsBuilder(ListBuilder<StringBuilder>);
 
 impl Default for TopicsBuilder {
     fn default() -> Self {
-        Self(
-            ListBuilder::new(StringBuilder::new()).with_field(Arc::new(Field::new(
-                "element",
-                DataType::Utf8,
-                true,
-            ))),
-        )
+        Self::with_capacity(StringBuilder::new(), 0)
+    }
+}
+
+impl TopicsBuilder {
+    fn with_capacity(values: StringBuilder, rows: usize) -> Self {
+        let element = Field::new("element", DataType::Utf8, true);
+        Self(ListBuilder::with_capacity(values, rows).with_field(Arc::new(element)))
     }
 }
 
 impl FactRow for Interaction {
     const TABLE: FactTable = FactTable::Interactions;
     type Columns = InteractionColumns;
+
+    fn columns_for(rows: usize) -> InteractionColumns {
+        // typical exported lengths: ids of about 12 bytes, two topics of about 10
+        let text = |bytes| StringBuilder::with_capacity(rows, rows * bytes);
+        let int = || Int32Builder::with_capacity(rows);
+        InteractionColumns {
+            interaction_id: text(12),
+            customer_id: text(12),
+            agent_id: text(8),
+            channel: text(6),
+            started_at: TimestampMicrosecondBuilder::with_capacity(rows),
+            durations: [int(), int(), int(), int(), int()],
+            topics: TopicsBuilder::with_capacity(
+                StringBuilder::with_capacity(2 * rows, 20 * rows),
+                rows,
+            ),
+            resolved: BooleanBuilder::with_capacity(rows),
+            transfers: int(),
+            row_hash: Int64Builder::with_capacity(rows),
+        }
+    }
 
     fn append(&self, c: &mut InteractionColumns, row_hash: u64) {
         c.interaction_id.append_value(self.interaction_id.as_str());

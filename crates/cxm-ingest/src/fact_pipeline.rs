@@ -402,7 +402,7 @@ struct UnitBuilder<R: FactRow> {
 impl<R: FactRow + Refers> UnitBuilder<R> {
     fn new(rows: usize) -> Self {
         Self {
-            builder: FactBatchBuilder::default(),
+            builder: FactBatchBuilder::with_capacity(rows),
             parsed: Parsed {
                 keys: Vec::with_capacity(rows),
                 contents: Vec::with_capacity(rows),

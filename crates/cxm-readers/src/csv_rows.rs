@@ -2,6 +2,7 @@
 //! parsed record by record. The blocks of one file can be parsed on several threads.
 
 use std::io::{BufRead, Cursor};
+use std::ops::Range;
 use std::path::PathBuf;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -10,6 +11,7 @@ use csv::ByteRecord;
 use cxm_domain::{FieldError, Record};
 
 use crate::blocks::{Block, BlockReader, Records, csv_record_line};
+use crate::plan::CanonicalRow;
 use crate::{ColumnPlan, FileError, Format, Input, Mapping, Rejection, RowResult, RowSource};
 
 /// Rows of a CSV file as records of one kind.
@@ -174,15 +176,58 @@ impl CsvLayout {
             layout: self.clone(),
             line_offset,
             source,
+            spans: Vec::new(),
         }
     }
+
+    /// The row's record when the file's columns are its fields as read
+    /// ([`ColumnPlan::direct_columns`]) and the row is valid: each field taken straight
+    /// from its column. `None` sends the row to the full path, which gives the same record
+    /// from the same values or says why the row is rejected.
+    fn parse_direct<R: Record>(
+        &self,
+        bytes: &[u8],
+        fields: Fields<'_>,
+        spans: &mut Vec<Range<usize>>,
+    ) -> Option<R> {
+        let direct = self.plan.direct_columns()?;
+        if direct.len() > MAX_DIRECT_FIELDS {
+            return None;
+        }
+        let text = std::str::from_utf8(bytes).ok()?;
+        spans.clear();
+        // Every field must be text on its own, as the full path requires.
+        let mut aligned = true;
+        fields.for_each(bytes, |_, range| {
+            aligned &= text.is_char_boundary(range.start) && text.is_char_boundary(range.end);
+            spans.push(range);
+        });
+        if !aligned || spans.len() != self.plan.header().len() {
+            return None;
+        }
+        let mut values = [None; MAX_DIRECT_FIELDS];
+        for (value, column) in values.iter_mut().zip(direct) {
+            if let Some(column) = column {
+                let field = text.get(spans.get(*column)?.clone())?;
+                *value = (!field.is_empty()).then_some(field);
+            }
+        }
+        let row = CanonicalRow(&values[..direct.len()]);
+        R::parse(&row, self.mapping.parse_context()).ok()
+    }
 }
+
+/// Canonical fields at most this many are taken straight from a row (every kind has
+/// fewer).
+const MAX_DIRECT_FIELDS: usize = 32;
 
 /// The records of one block of a CSV file, in order.
 pub struct CsvBlockRows {
     layout: Arc<CsvLayout>,
     line_offset: u64,
     source: BlockSource,
+    /// where the last row's fields lie in it (reused from row to row)
+    spans: Vec<Range<usize>>,
 }
 
 /// How a block's records are found.
@@ -200,33 +245,8 @@ enum BlockSource {
         /// 1-based line (within the block) of `next`
         next_line: u64,
         /// the record last returned
-        current: std::ops::Range<usize>,
+        current: Range<usize>,
     },
-}
-
-/// Where each field of a plain (unquoted) record lies within it. Fields are short, so a
-/// byte loop beats a vectorised search here.
-fn plain_fields(record: &[u8], delimiter: u8) -> impl Iterator<Item = std::ops::Range<usize>> {
-    let mut start = 0;
-    let mut done = false;
-    std::iter::from_fn(move || {
-        if done {
-            return None;
-        }
-        let end = record[start..]
-            .iter()
-            .position(|&b| b == delimiter)
-            .map_or_else(
-                || {
-                    done = true;
-                    record.len()
-                },
-                |i| start + i,
-            );
-        let field = start..end;
-        start = end + 1;
-        Some(field)
-    })
 }
 
 impl BlockSource {
@@ -277,6 +297,9 @@ impl CsvBlockRows {
     pub fn next_record<R: Record>(&mut self) -> Option<RowResult<R>> {
         let layout = &*self.layout;
         let (line, all_bytes, fields) = self.source.next_raw(self.line_offset, layout.delimiter)?;
+        if let Some(record) = layout.parse_direct::<R>(all_bytes, fields, &mut self.spans) {
+            return Some(Ok((line, record)));
+        }
         let header = layout.plan.header();
         let mut values: Vec<Option<&str>> = Vec::with_capacity(header.len());
         let mut invalid_utf8 = None;
@@ -358,7 +381,7 @@ enum Fields<'a> {
 }
 
 impl Fields<'_> {
-    fn for_each(self, record: &[u8], mut each: impl FnMut(usize, std::ops::Range<usize>)) {
+    fn for_each(self, record: &[u8], mut each: impl FnMut(usize, Range<usize>)) {
         match self {
             Fields::Quoted(parsed) => {
                 for index in 0..parsed.len() {
@@ -368,9 +391,16 @@ impl Fields<'_> {
                 }
             }
             Fields::Plain(delimiter) => {
-                for (index, range) in plain_fields(record, delimiter).enumerate() {
-                    each(index, range);
+                // Fields are short, so a byte loop beats a vectorised search here.
+                let (mut field, mut start) = (0, 0);
+                for (at, &byte) in record.iter().enumerate() {
+                    if byte == delimiter {
+                        each(field, start..at);
+                        field += 1;
+                        start = at + 1;
+                    }
                 }
+                each(field, start..record.len());
             }
         }
     }
@@ -516,6 +546,107 @@ mod tests {
             let plain = BlockSource::Plain { bytes: text, next: 0, next_line: 1, current: 0..0 };
             proptest::prop_assert_eq!(records_of(plain), records_of(quoted));
         }
+    }
+
+    /// Every row of `text` as read through `mapping`: the record, or the rejection's
+    /// line, reasons and row as read.
+    fn outcomes(text: &str, mapping: &Mapping) -> Vec<Result<(u64, Interaction), String>> {
+        let mut rows = CsvRows::from_reader(
+            PathBuf::from("t.csv"),
+            Box::new(std::io::Cursor::new(text.as_bytes().to_vec())),
+            b',',
+            mapping,
+            Arc::default(),
+        )
+        .unwrap();
+        let mut out = Vec::new();
+        while let Some(row) = rows.next_record::<Interaction>().unwrap() {
+            out.push(row.map_err(|rejection| {
+                format!(
+                    "{}: {} {}",
+                    rejection.line,
+                    rejection.reasons(),
+                    rows.last_row()
+                )
+            }));
+        }
+        out
+    }
+
+    fn field() -> impl proptest::strategy::Strategy<Value = String> {
+        use proptest::prelude::*;
+        prop_oneof![
+            4 => "[A-Z]-[0-9]{1,4}",
+            1 => Just(String::new()),
+            1 => Just(" ".to_owned()),
+            1 => Just(" A-1 ".to_owned()),
+            1 => Just("\"x,y\"".to_owned()),
+            1 => Just("\u{e9}t\u{e9}".to_owned()),
+            1 => Just("a;b;a".to_owned()),
+            1 => Just("phone".to_owned()),
+            1 => Just("Chat".to_owned()),
+            1 => Just("fax".to_owned()),
+            2 => "2024-0[1-9]-[0-3][0-9]T1[0-9]:00:00Z",
+            1 => Just("2024-02-01 10:00:00".to_owned()),
+            1 => Just("2024-02-01T10:00:00+01:00".to_owned()),
+            2 => "[0-9]{1,4}",
+            1 => Just("1:30".to_owned()),
+            1 => Just("-4".to_owned()),
+            1 => Just("2.6".to_owned()),
+            1 => Just("true".to_owned()),
+            1 => Just("No".to_owned()),
+        ]
+    }
+
+    proptest::proptest! {
+        /// A file whose columns are its fields as read takes each row's fields straight
+        /// from its columns; the same rows through the column plan (a value map that maps
+        /// nothing of them) give the same records and the same rejections.
+        #[test]
+        fn rows_taken_straight_from_their_columns_read_as_through_the_plan(
+            rows in proptest::collection::vec(
+                (proptest::collection::vec(field(), 12), 10usize..=12),
+                1..24,
+            ),
+        ) {
+            let mut text = "interaction_id,customer_id,agent_id,channel,started_at,\
+                talk_seconds,hold_seconds,after_work_seconds,topics,resolved,transfers,note\n"
+                .to_owned();
+            for (fields, width) in &rows {
+                text.push_str(&fields[..*width].join(","));
+                text.push('\n');
+            }
+            let direct = Mapping::identity(RecordKind::Interactions);
+            let planned = Mapping::parse(
+                "[values.channel]\n\"never-exported\" = \"phone\"",
+                RecordKind::Interactions,
+            )
+            .unwrap();
+            let through_plan = outcomes(&text, &planned);
+            proptest::prop_assert_eq!(outcomes(&text, &direct), through_plan);
+        }
+    }
+
+    #[test]
+    fn only_files_whose_columns_are_the_fields_are_read_straight() {
+        let header = |text: &str, mapping: &str| {
+            let mapping = Mapping::parse(mapping, RecordKind::Interactions).unwrap();
+            let rows = CsvRows::from_reader(
+                PathBuf::from("t.csv"),
+                Box::new(std::io::Cursor::new(format!("{text}\n").into_bytes())),
+                b',',
+                &mapping,
+                Arc::default(),
+            )
+            .unwrap();
+            rows.plan().direct_columns().map(<[_]>::to_vec)
+        };
+        let canonical = "agent_id,interaction_id,customer_id,channel,started_at,extra";
+        let direct = header(canonical, "").unwrap();
+        assert_eq!(direct[..5], [Some(1), Some(2), Some(0), Some(3), Some(4)]);
+        assert!(direct[5..].iter().all(Option::is_none));
+        assert!(header(canonical, "[constants]\nresolved = \"true\"").is_none());
+        assert!(header(canonical, "[values.channel]\n\"Tel\" = \"phone\"").is_none());
     }
 
     #[test]

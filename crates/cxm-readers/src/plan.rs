@@ -28,6 +28,9 @@ pub struct ColumnPlan {
     /// columns outside the canonical fields that the kind keeps: (canonical name, column)
     extras: Vec<(String, usize)>,
     header: Vec<String>,
+    /// when every field is a column as read (no constant, no value map, no extra column):
+    /// each canonical field's column
+    direct: Option<Vec<Option<usize>>>,
 }
 
 impl ColumnPlan {
@@ -109,12 +112,30 @@ impl ColumnPlan {
                 extras.push((column.clone(), index));
             }
         }
+        let direct = extras.is_empty().then(|| {
+            fields
+                .iter()
+                .map(|field| match field.origin {
+                    Origin::Column(column) if field.value_map.is_empty() => Some(Some(column)),
+                    Origin::Absent => Some(None),
+                    _ => None,
+                })
+                .collect::<Option<Vec<_>>>()
+        });
         Ok(Self {
             kind,
             fields,
             extras,
             header,
+            direct: direct.flatten(),
         })
+    }
+
+    /// Each canonical field's column, when the file's values are the fields as read (no
+    /// constant, value map or extra column): a row's fields can then be taken straight
+    /// from its columns, as [`CanonicalRow`].
+    pub fn direct_columns(&self) -> Option<&[Option<usize>]> {
+        self.direct.as_deref()
     }
 
     pub fn kind(&self) -> RecordKind {
@@ -175,6 +196,19 @@ impl FieldSource for PlannedRow<'_> {
             }
         }
     }
+}
+
+/// A row's canonical fields in order (`None` = absent or empty), taken straight from its
+/// columns by [`ColumnPlan::direct_columns`]: what a [`PlannedRow`] of the same values
+/// gives, without the per-field plan lookup.
+pub struct CanonicalRow<'a>(pub &'a [Option<&'a str>]);
+
+impl FieldSource for CanonicalRow<'_> {
+    fn get(&self, index: usize) -> Option<&str> {
+        self.0.get(index).copied().flatten()
+    }
+
+    fn for_each_extra(&self, _visit: &mut dyn FnMut(&str, &str)) {}
 }
 
 #[cfg(test)]
