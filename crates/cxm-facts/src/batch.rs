@@ -18,8 +18,7 @@ pub trait FactRow: Record + Send + 'static {
     type Columns: Default + Send;
     /// Column builders sized for about `rows` rows (growing a builder row by row copies
     /// its buffers again and again).
-    fn columns_for(rows: usize) -> Self::Columns {
-        let _ = rows;
+    fn columns_for(_rows: usize) -> Self::Columns {
         Self::Columns::default()
     }
     fn append(&self, columns: &mut Self::Columns, row_hash: u64);
