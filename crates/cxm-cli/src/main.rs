@@ -631,7 +631,9 @@ async fn ingest(
         }
     }
     let changed = !request.dry_run && summary.inserted + summary.replaced > 0;
-    if alerts && changed && matches!(request.kind, RecordKind::Interactions | RecordKind::Surveys) {
+    if alerts && changed {
+        // The rules that watch this kind of record (`Scope` knows which: contacts and
+        // answers open cases, the taxonomy and purchases change what stored ones match).
         // Only records from the earliest one stored on can open cases (repeat-contact
         // windows reach back from there).
         let since = summary
@@ -639,7 +641,8 @@ async fn ingest(
             .and_then(chrono::DateTime::from_timestamp_micros);
         let scope = cxm_loop::Scope::ingested(request.kind, since);
         match cxm_loop::evaluate(&dir, &scope, chrono::Utc::now()).await {
-            Ok(run) if !json => {
+            // Said only when a rule watches this kind of record.
+            Ok(run) if !json && !run.rules.is_empty() => {
                 println!("alerts: {} cases opened", run.opened);
                 for rule in run.rules.iter().filter(|r| r.note.is_some()) {
                     println!(

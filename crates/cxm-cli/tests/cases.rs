@@ -265,3 +265,57 @@ fn ingest_opens_the_cases_the_rules_call_for_and_cases_are_worked() {
     assert!(!output.status.success());
     assert!(stderr(&output).contains("lowercase"), "{}", stderr(&output));
 }
+
+/// A taxonomy stored after the contacts that name its topics: `cxm ingest topics` runs the
+/// complaint rule over the stored contacts (it depends on the taxonomy), and says so; an
+/// ingest no rule watches says nothing about alerts.
+#[test]
+fn a_taxonomy_stored_after_the_contacts_opens_their_complaint_cases() {
+    let workspace = Workspace::new();
+    let contacts = workspace.file(
+        "contacts.csv",
+        &format!(
+            "interaction_id,customer_id,agent_id,channel,started_at,topics\n\
+             I1,C1,A1,phone,{},bill.ask\n\
+             I2,C2,A1,phone,{},bill.wrong\n",
+            day(3, "09:00:00"),
+            day(2, "09:00:00"),
+        ),
+    );
+    assert_eq!(workspace.ingest("interactions", &[&contacts], &[]).0, 0);
+    let open = |workspace: &Workspace| -> Vec<(String, String)> {
+        let cases = json(workspace, &["cases", "list", "--format", "json"]);
+        cases
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|c| {
+                (
+                    c["rule_id"].as_str().unwrap().to_owned(),
+                    c["trigger_id"].as_str().unwrap().to_owned(),
+                )
+            })
+            .collect()
+    };
+    assert_eq!(open(&workspace), []);
+
+    let topics = workspace.file(
+        "topics.csv",
+        "code,name,category,kind\nbill.wrong,Wrong bill,billing,complaint\nbill.ask,Billing question,billing,request\n",
+    );
+    let output = workspace.cxm(&["ingest", "topics", &topics.display().to_string()]);
+    assert!(output.status.success(), "{}", stderr(&output));
+    let said = String::from_utf8_lossy(&output.stdout);
+    assert!(said.contains("alerts: 1 cases opened"), "{said}");
+    assert_eq!(
+        open(&workspace),
+        [("complaint".to_owned(), "I2".to_owned())]
+    );
+
+    // customers: no rule watches them, so nothing is evaluated or said
+    let customers = workspace.file("customers.csv", "customer_id,segment\nC1,retail\n");
+    let output = workspace.cxm(&["ingest", "customers", &customers.display().to_string()]);
+    assert!(output.status.success(), "{}", stderr(&output));
+    let said = String::from_utf8_lossy(&output.stdout);
+    assert!(!said.contains("alerts:"), "{said}");
+}

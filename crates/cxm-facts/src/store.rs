@@ -12,8 +12,10 @@ use deltalake::datafusion::prelude::{DataFrame, ParquetReadOptions, SessionConte
 use deltalake::kernel::engine::arrow_conversion::TryIntoKernel;
 use deltalake::kernel::transaction::CommitBuilder;
 use deltalake::kernel::{Action, Add, StructType};
-use deltalake::parquet::basic::{Compression, ZstdLevel};
+use deltalake::parquet::arrow::ArrowSchemaConverter;
+use deltalake::parquet::basic::{Compression, Type as PhysicalType, ZstdLevel};
 use deltalake::parquet::file::properties::{EnabledStatistics, WriterProperties};
+use deltalake::parquet::schema::types::ColumnPath;
 use deltalake::protocol::{DeltaOperation, SaveMode};
 use deltalake::writer::{DeltaWriter, RecordBatchWriter};
 use deltalake::{DeltaTable, DeltaTableBuilder};
@@ -53,15 +55,33 @@ pub struct CompactReport {
     pub files_vacuumed: usize,
 }
 
-/// Parquet settings of a table's files: zstd (level 1), large row groups, statistics per
-/// column chunk (what Delta's data skipping reads), and no dictionary for columns with
-/// nearly a distinct value per row, where a dictionary only costs time before the writer
-/// falls back to plain encoding. Snappy was measured as no faster to ingest with files a
-/// third larger (docs/benchmarks.md). The time column also gets statistics per page (a
-/// column index), so a query for recent records reads only the pages that hold them
-/// even where a row group spans months (alert rules after each ingest).
+/// Parquet settings of a table's files: zstd (level 1), large row groups, and no
+/// dictionary for columns with nearly a distinct value per row, where a dictionary only
+/// costs time before the writer falls back to plain encoding. Snappy was measured as no
+/// faster to ingest with files a third larger (docs/benchmarks.md).
+///
+/// Statistics (what Delta's data skipping and the Parquet reader prune with) are kept
+/// where a query can skip data with them: the time column, per page too (a column index,
+/// so a query for recent records reads only the pages that hold them even where a row
+/// group spans months: alert rules after each ingest), the record id (exports number
+/// records in time order) and the number columns (cheap). Other text columns (customers,
+/// agents, channels, topics, comments) hold nearly every value in every file, so their
+/// minimum and maximum prune nothing and comparing every value to find them cost about
+/// 2% of an ingest.
 fn writer_properties(table: FactTable) -> WriterProperties {
-    table
+    let unprunable_text = ArrowSchemaConverter::new()
+        .convert(&table.schema())
+        .map(|parquet| {
+            parquet
+                .columns()
+                .iter()
+                .filter(|column| column.physical_type() == PhysicalType::BYTE_ARRAY)
+                .map(|column| column.path().clone())
+                .filter(|path| path.string() != table.key_column())
+                .collect::<Vec<ColumnPath>>()
+        })
+        .unwrap_or_default();
+    let builder = table
         .high_cardinality_columns()
         .into_iter()
         .fold(
@@ -73,7 +93,12 @@ fn writer_properties(table: FactTable) -> WriterProperties {
         )
         // Content hashes are random bits: compressing them costs time and saves nothing.
         .set_column_compression(ROW_HASH.into(), Compression::UNCOMPRESSED)
-        .set_column_statistics_enabled(table.time_column().into(), EnabledStatistics::Page)
+        .set_column_statistics_enabled(table.time_column().into(), EnabledStatistics::Page);
+    unprunable_text
+        .into_iter()
+        .fold(builder, |builder, path| {
+            builder.set_column_statistics_enabled(path, EnabledStatistics::None)
+        })
         .build()
 }
 
@@ -762,5 +787,73 @@ fn not_our_layout(path: &str, column: &str) -> FactError {
 fn remove_files(paths: &[String]) {
     for path in paths {
         let _ = std::fs::remove_file(path);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use deltalake::arrow::array::{
+        ArrayRef, Int64Array, StringArray, TimestampMicrosecondArray, new_null_array,
+    };
+
+    /// Staged files of contacts carry the statistics Delta's data skipping reads for the
+    /// time column, the id and the numbers, and none for text that prunes nothing.
+    #[tokio::test]
+    async fn files_keep_statistics_only_where_they_can_prune() {
+        let temp = tempfile::tempdir().unwrap();
+        let store = FactStore::open(temp.path()).await.unwrap();
+        let table = FactTable::Interactions;
+        let schema = table.schema();
+        let text = |values: [&str; 2]| Arc::new(StringArray::from(values.to_vec())) as ArrayRef;
+        let columns: Vec<ArrayRef> = schema
+            .fields()
+            .iter()
+            .map(|field| match field.name().as_str() {
+                "interaction_id" => text(["I-2", "I-1"]),
+                "customer_id" => text(["C-9", "C-1"]),
+                "agent_id" => text(["A-1", "A-2"]),
+                "channel" => text(["phone", "chat"]),
+                "started_at" => Arc::new(
+                    TimestampMicrosecondArray::from(vec![2_000_000, 1_000_000])
+                        .with_timezone("UTC"),
+                ) as ArrayRef,
+                "talk_seconds" => {
+                    Arc::new(deltalake::arrow::array::Int32Array::from(vec![30, 400])) as ArrayRef
+                }
+                name if name == ROW_HASH => Arc::new(Int64Array::from(vec![7, 8])) as ArrayRef,
+                _ => new_null_array(field.data_type(), 2),
+            })
+            .collect();
+        let batch = RecordBatch::try_new(schema.clone(), columns).unwrap();
+        let mut writer = store.writers(table, 1).await.unwrap().remove(0);
+        writer.write(batch).await.unwrap();
+        let files = writer.flush().await.unwrap();
+        let stats: serde_json::Value =
+            serde_json::from_str(files.adds[0].stats.as_deref().unwrap()).unwrap();
+        assert_eq!(stats["numRecords"], 2);
+        let min = &stats["minValues"];
+        let max = &stats["maxValues"];
+        assert_eq!(
+            (&min["interaction_id"], &max["interaction_id"]),
+            (&"I-1".into(), &"I-2".into())
+        );
+        assert!(
+            min["started_at"]
+                .as_str()
+                .unwrap()
+                .starts_with("1970-01-01T00:00:01"),
+            "{stats}"
+        );
+        assert_eq!(
+            (&min["talk_seconds"], &max["talk_seconds"]),
+            (&30.into(), &400.into())
+        );
+        for column in ["customer_id", "agent_id", "channel", "topics"] {
+            assert!(
+                min.get(column).is_none() && max.get(column).is_none(),
+                "{column}: {stats}"
+            );
+        }
     }
 }

@@ -117,6 +117,14 @@ impl Scope {
         Scope { since, changed }
     }
 
+    /// Whether records of `kind` are known to have changed (not when every rule is
+    /// evaluated because what changed is not known).
+    fn saw_change_of(&self, kind: RecordKind) -> bool {
+        self.changed
+            .as_ref()
+            .is_some_and(|kinds| kinds.contains(&kind))
+    }
+
     /// Whether `rule` is evaluated, and from when (before its own age limit).
     fn of(&self, rule: &AlertRule) -> Option<Option<DateTime<Utc>>> {
         let Some(changed) = &self.changed else {
@@ -210,7 +218,10 @@ pub async fn evaluate(
         let (matched, note) = match &rule.condition {
             AlertCondition::HighValueComment { top_percent } => {
                 if values.is_none() {
-                    values = Some(refresh_customer_values(dir, &store, &ctx, now).await?);
+                    // New purchases make stored values out of date, however recent.
+                    let purchases = scope.saw_change_of(RecordKind::Transactions);
+                    values =
+                        Some(refresh_customer_values(dir, &store, &ctx, now, purchases).await?);
                 }
                 let top = store.top_customer_values(*top_percent).await?;
                 let matched =
@@ -293,20 +304,22 @@ const VALUES_MAX_AGE_MICROS: i64 = DAY_MICROS;
 
 /// Brings the stored customer values up to date: computes them again (BG/NBD and
 /// Gamma-Gamma over every customer's purchases, [`cxm_insight::reports::clv`]) when there
-/// are none or they are more than a day old. Returns why the values are missing or old, when
-/// they are.
+/// are none, they are more than a day old, or `purchases_changed`. Returns why the values
+/// are missing or old, when they are.
 async fn refresh_customer_values(
     dir: &DataDir,
     store: &SqlStore,
     ctx: &SessionContext,
     now: DateTime<Utc>,
+    purchases_changed: bool,
 ) -> Result<Option<String>, LoopError> {
     let stored = store.value_snapshot().await?;
     let now_micros = now.timestamp_micros();
     let age = |s: &ValueSnapshot| now_micros - s.computed_micros;
-    if stored
-        .as_ref()
-        .is_some_and(|s| (0..VALUES_MAX_AGE_MICROS).contains(&age(s)))
+    if !purchases_changed
+        && stored
+            .as_ref()
+            .is_some_and(|s| (0..VALUES_MAX_AGE_MICROS).contains(&age(s)))
     {
         return Ok(None);
     }

@@ -527,3 +527,79 @@ async fn only_records_within_the_age_limit_open_cases() {
         "{run:?}"
     );
 }
+
+/// Purchases stored after the answers make the high-value rule look again with customer
+/// values computed afresh, even when the stored ones are minutes old: their last day of
+/// purchases moves to the new purchases', and every answer the new values call for opens
+/// its case.
+#[tokio::test(flavor = "multi_thread")]
+async fn new_purchases_value_customers_again_for_the_high_value_rule() {
+    let temp = tempfile::tempdir().unwrap();
+    let generated = temp.path().join("generated");
+    let mut options = cxm_generate::GenerateOptions::new(generated.clone());
+    options.contacts = 8_000;
+    options.seed = 13;
+    options.months = 6;
+    cxm_generate::generate(&options).unwrap();
+    let dir = DataDir::init(&temp.path().join("data"), None)
+        .await
+        .unwrap();
+    for (file, kind) in cxm_generate::FILES {
+        if *kind != "transactions" {
+            let kind = RecordKind::from_cli_name(kind).unwrap();
+            let request = IngestRequest::new(kind, vec![generated.join(file)]);
+            cxm_ingest::ingest(&dir, &request).await.unwrap();
+        }
+    }
+    default_rules_of_any_age(&dir, Some(0)).await;
+    let purchases = generated.join("transactions.csv");
+    // the times of purchases proper (the values' histories; refunds are not purchases)
+    let times: Vec<i64> = records(&purchases)
+        .iter()
+        .filter(|t| t["kind"] == "purchase" && t["amount"].parse::<f64>().unwrap() > 0.0)
+        .map(|t| micros(&t["occurred_at"]))
+        .collect();
+    let cut = (times.iter().min().unwrap() + times.iter().max().unwrap()) / 2;
+    let now: DateTime<Utc> = "2030-01-01T00:00:00Z".parse().unwrap();
+    let store = dir.reference().await.unwrap();
+    let mut ends = Vec::new();
+    for (part, before) in [("a", true), ("b", false)] {
+        let file = temp.path().join(format!("{part}-transactions.csv"));
+        split_file(&purchases, "occurred_at", cut, before, &file);
+        let request = IngestRequest::new(RecordKind::Transactions, vec![file]);
+        let summary = cxm_ingest::ingest(&dir, &request).await.unwrap();
+        let since = summary
+            .earliest_micros
+            .and_then(DateTime::from_timestamp_micros);
+        let scope = Scope::ingested(RecordKind::Transactions, since);
+        let run = cxm_loop::evaluate(&dir, &scope, now).await.unwrap();
+        let evaluated: Vec<&str> = run.rules.iter().map(|r| r.rule_id.as_str()).collect();
+        assert_eq!(evaluated, ["high-value-unhappy"], "part {part}");
+        use cxm_sql::CustomerValueStore;
+        ends.push(store.value_snapshot().await.unwrap().unwrap().end_date);
+    }
+    let day = |micros: i64| {
+        DateTime::from_timestamp_micros(micros)
+            .unwrap()
+            .date_naive()
+            .to_string()
+    };
+    let last_before_cut = times.iter().copied().filter(|&t| t < cut).max().unwrap();
+    assert_eq!(
+        ends,
+        [day(last_before_cut), day(*times.iter().max().unwrap())]
+    );
+    // the values of every purchase: each answer they call for has its case
+    let want = high_value_matches(&store, &generated).await;
+    assert!(want.len() >= 5, "only {} matches", want.len());
+    let opened = opened_cases(&dir).await;
+    let got = opened
+        .get("high-value-unhappy")
+        .cloned()
+        .unwrap_or_default();
+    assert!(
+        want.is_subset(&got),
+        "missing: {:?}",
+        want.difference(&got).collect::<Vec<_>>()
+    );
+}
