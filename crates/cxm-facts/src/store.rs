@@ -66,8 +66,9 @@ pub struct CompactReport {
 /// group spans months: alert rules after each ingest), the record id (exports number
 /// records in time order) and the number columns (cheap). Other text columns (customers,
 /// agents, channels, topics, comments) hold nearly every value in every file, so their
-/// minimum and maximum prune nothing and comparing every value to find them cost about
-/// 2% of an ingest.
+/// minimum and maximum prune nothing, and comparing every value to find them was 2% of
+/// an ingest's profile; without them the ingest took about a tenth less CPU
+/// (docs/benchmarks.md).
 fn writer_properties(table: FactTable) -> WriterProperties {
     let unprunable_text = ArrowSchemaConverter::new()
         .convert(&table.schema())
