@@ -534,6 +534,7 @@ async fn only_records_within_the_age_limit_open_cases() {
 /// its case.
 #[tokio::test(flavor = "multi_thread")]
 async fn new_purchases_value_customers_again_for_the_high_value_rule() {
+    use cxm_sql::CustomerValueStore;
     let temp = tempfile::tempdir().unwrap();
     let generated = temp.path().join("generated");
     let mut options = cxm_generate::GenerateOptions::new(generated.clone());
@@ -575,7 +576,6 @@ async fn new_purchases_value_customers_again_for_the_high_value_rule() {
         let run = cxm_loop::evaluate(&dir, &scope, now).await.unwrap();
         let evaluated: Vec<&str> = run.rules.iter().map(|r| r.rule_id.as_str()).collect();
         assert_eq!(evaluated, ["high-value-unhappy"], "part {part}");
-        use cxm_sql::CustomerValueStore;
         ends.push(store.value_snapshot().await.unwrap().unwrap().end_date);
     }
     let day = |micros: i64| {
