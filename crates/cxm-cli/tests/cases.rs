@@ -12,6 +12,21 @@ fn day(days_ago: i64, time: &str) -> String {
     format!("{date}T{time}Z")
 }
 
+/// The (rule, triggering record) of each case of a `cxm cases list --format json`.
+fn rules_and_triggers(cases: &serde_json::Value) -> Vec<(String, String)> {
+    cases
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|c| {
+            (
+                c["rule_id"].as_str().unwrap().to_owned(),
+                c["trigger_id"].as_str().unwrap().to_owned(),
+            )
+        })
+        .collect()
+}
+
 fn json(workspace: &Workspace, args: &[&str]) -> serde_json::Value {
     let output = workspace.cxm(args);
     assert!(output.status.success(), "{args:?}: {}", stderr(&output));
@@ -62,17 +77,7 @@ fn ingest_opens_the_cases_the_rules_call_for_and_cases_are_worked() {
         &workspace,
         &["cases", "list", "--status", statuses, "--format", "json"],
     );
-    let mut opened: Vec<(String, String)> = cases
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|c| {
-            (
-                c["rule_id"].as_str().unwrap().to_owned(),
-                c["trigger_id"].as_str().unwrap().to_owned(),
-            )
-        })
-        .collect();
+    let mut opened = rules_and_triggers(&cases);
     opened.sort();
     let expected: Vec<(String, String)> = [
         ("complaint", "I2"),
@@ -283,19 +288,8 @@ fn a_taxonomy_stored_after_the_contacts_opens_their_complaint_cases() {
         ),
     );
     assert_eq!(workspace.ingest("interactions", &[&contacts], &[]).0, 0);
-    let open = |workspace: &Workspace| -> Vec<(String, String)> {
-        let cases = json(workspace, &["cases", "list", "--format", "json"]);
-        cases
-            .as_array()
-            .unwrap()
-            .iter()
-            .map(|c| {
-                (
-                    c["rule_id"].as_str().unwrap().to_owned(),
-                    c["trigger_id"].as_str().unwrap().to_owned(),
-                )
-            })
-            .collect()
+    let open = |workspace: &Workspace| {
+        rules_and_triggers(&json(workspace, &["cases", "list", "--format", "json"]))
     };
     assert_eq!(open(&workspace), []);
 

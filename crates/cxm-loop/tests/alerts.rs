@@ -113,9 +113,16 @@ async fn ingest_all(dir: &DataDir, generated: &Path) {
 /// Six months of a generated organisation, ingested into a fresh data directory; the
 /// files stay under `generated/` of the returned directory.
 async fn generated_world(contacts: u64, seed: u64) -> (tempfile::TempDir, DataDir) {
+    let (temp, dir) = generated_files(contacts, seed).await;
+    ingest_all(&dir, &temp.path().join("generated")).await;
+    (temp, dir)
+}
+
+/// Six months of a generated organisation under `generated/` of the returned directory,
+/// and a fresh data directory beside them with nothing ingested.
+async fn generated_files(contacts: u64, seed: u64) -> (tempfile::TempDir, DataDir) {
     let temp = tempfile::tempdir().unwrap();
-    let generated = temp.path().join("generated");
-    let mut options = cxm_generate::GenerateOptions::new(generated.clone());
+    let mut options = cxm_generate::GenerateOptions::new(temp.path().join("generated"));
     options.contacts = contacts;
     options.seed = seed;
     options.months = 6;
@@ -123,7 +130,6 @@ async fn generated_world(contacts: u64, seed: u64) -> (tempfile::TempDir, DataDi
     let dir = DataDir::init(&temp.path().join("data"), None)
         .await
         .unwrap();
-    ingest_all(&dir, &generated).await;
     (temp, dir)
 }
 
@@ -535,16 +541,8 @@ async fn only_records_within_the_age_limit_open_cases() {
 #[tokio::test(flavor = "multi_thread")]
 async fn new_purchases_value_customers_again_for_the_high_value_rule() {
     use cxm_sql::CustomerValueStore;
-    let temp = tempfile::tempdir().unwrap();
+    let (temp, dir) = generated_files(8_000, 13).await;
     let generated = temp.path().join("generated");
-    let mut options = cxm_generate::GenerateOptions::new(generated.clone());
-    options.contacts = 8_000;
-    options.seed = 13;
-    options.months = 6;
-    cxm_generate::generate(&options).unwrap();
-    let dir = DataDir::init(&temp.path().join("data"), None)
-        .await
-        .unwrap();
     for (file, kind) in cxm_generate::FILES {
         if *kind != "transactions" {
             let kind = RecordKind::from_cli_name(kind).unwrap();
