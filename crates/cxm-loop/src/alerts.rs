@@ -34,7 +34,7 @@ use cxm_facts::datafusion::datasource::MemTable;
 use cxm_facts::datafusion::prelude::SessionContext;
 use cxm_metrics::Organisation;
 use cxm_sql::{CaseStore, CustomerValueStore, NewCase, SqlStore, ValueSnapshot};
-use futures::StreamExt;
+use futures::{SinkExt, StreamExt};
 use serde::Serialize;
 
 use crate::{DAY_MICROS, LoopError};
@@ -201,102 +201,199 @@ pub async fn evaluate(
         ms = started.elapsed().as_millis(),
         "alert evaluation: rules, structure, tables and recent cases read"
     );
-    // Customer values are brought up to date once, for the first rule that needs them.
-    let mut values: Option<Option<String>> = None;
-    for entry in rules {
-        let rule_since = looks_from(&entry).and_then(DateTime::from_timestamp_micros);
-        let (rule, since) = entry;
-        // An ingest of records older than the rule's age limit: say why they opened nothing.
-        let too_old = match (since, rule_since, rule.max_age_days) {
-            (Some(since), Some(from), Some(days)) if since < from => Some(format!(
-                "records before {} are more than {days} days old: history, not followed up",
-                rfc3339(from)
-            )),
-            _ => None,
-        };
-        let rule_started = std::time::Instant::now();
-        let (matched, note) = match &rule.condition {
-            AlertCondition::HighValueComment { top_percent } => {
-                if values.is_none() {
-                    // New purchases make stored values out of date, however recent.
-                    let purchases = scope.saw_change_of(RecordKind::Transactions);
-                    values =
-                        Some(refresh_customer_values(dir, &store, &ctx, now, purchases).await?);
-                }
-                let top = store.top_customer_values(*top_percent).await?;
-                let matched =
-                    high_value_matches(&ctx, &rule.rule_id, &top, *top_percent, rule_since).await?;
-                (matched, values.clone().flatten().or(too_old))
+    // The rules over contacts read them from the earliest start any of them needs on.
+    let contacts_from: Vec<Option<i64>> = rules
+        .iter()
+        .filter(|(rule, _)| rule.condition.fires_on() == RecordKind::Interactions)
+        .map(|entry| {
+            let window = match entry.0.condition {
+                AlertCondition::RepeatContacts { days, .. } => i64::from(days) * DAY_MICROS,
+                _ => 0,
+            };
+            looks_from(entry).map(|at| at - window)
+        })
+        .collect();
+    let contacts = contacts_table(&ctx, &contacts_from, SHARED_CONTACTS_MAX_ROWS).await?;
+    // Cases are written while the next rules are matched: the database's writer and the
+    // query engine work at once (the matcher never waits for the writer).
+    let (mut to_write, mut writes) =
+        futures::channel::mpsc::channel::<(usize, String, Vec<NewCase>)>(rules.len());
+    let writer = async {
+        let mut opened: Vec<u64> = Vec::new();
+        while let Some((index, rule_id, cases)) = writes.next().await {
+            let write_started = std::time::Instant::now();
+            opened.resize(opened.len().max(index + 1), 0);
+            for chunk in cases.chunks(5_000) {
+                opened[index] += store.open_cases(chunk).await?;
             }
-            _ => (matches(&ctx, &org, &rule, rule_since).await?, too_old),
-        };
-        let firings = matched.len() as u64;
-        let matched_ms = rule_started.elapsed().as_millis();
-        let mut details: HashMap<String, (Option<String>, String)> = matched
-            .iter()
-            .map(|m| {
-                (
-                    m.firing.trigger_id.clone(),
-                    (m.agent_id.clone(), m.summary.clone()),
-                )
-            })
-            .collect();
-        let cooldown = i64::from(rule.cooldown_days) * DAY_MICROS;
-        let to_open = cases_to_open(
-            matched.into_iter().map(|m| m.firing).collect(),
-            cooldown,
-            &existing,
-        );
-        let due = rfc3339(now + TimeDelta::hours(i64::from(rule.sla_hours())));
-        let cases: Vec<NewCase> = to_open
-            .into_iter()
-            .map(|firing| {
-                let (agent_id, summary) = details.remove(&firing.trigger_id).unwrap_or_default();
-                let unit_id = agent_id
-                    .as_deref()
-                    .and_then(|agent| org.unit_of(agent, firing.at_micros))
-                    .map(str::to_owned);
-                let owner_id = unit_id.as_deref().and_then(|u| owners.of(&org, u));
-                NewCase {
-                    rule_id: firing.rule_id,
-                    customer_id: firing.customer_id,
-                    trigger_id: firing.trigger_id,
-                    triggered_at: DateTime::from_timestamp_micros(firing.at_micros)
-                        .map(rfc3339)
-                        .unwrap_or_default(),
-                    triggered_micros: firing.at_micros,
-                    summary,
-                    agent_id,
-                    unit_id,
-                    owner_id,
-                    priority: rule.priority,
-                    opened_at: stamp.clone(),
-                    due_at: due.clone(),
-                }
-            })
-            .collect();
-        let mut opened = 0;
-        for chunk in cases.chunks(5_000) {
-            opened += store.open_cases(chunk).await?;
+            tracing::debug!(
+                rule = %rule_id,
+                opened = opened[index],
+                ms = write_started.elapsed().as_millis(),
+                "alert cases written"
+            );
         }
-        tracing::debug!(
-            rule = %rule.rule_id,
-            firings,
-            opened,
-            match_ms = matched_ms,
-            ms = rule_started.elapsed().as_millis(),
-            "alert rule evaluated"
-        );
-        run.opened += opened;
-        run.rules.push(RuleRun {
-            rule_id: rule.rule_id,
-            firings,
-            opened,
-            note,
-        });
+        Ok::<_, LoopError>(opened)
+    };
+    let matcher = async {
+        // Customer values are brought up to date once, for the first rule that needs them.
+        let mut values: Option<Option<String>> = None;
+        for entry in rules {
+            let rule_since = looks_from(&entry).and_then(DateTime::from_timestamp_micros);
+            let (rule, since) = entry;
+            // An ingest of records older than the rule's age limit: say why they opened nothing.
+            let too_old = match (since, rule_since, rule.max_age_days) {
+                (Some(since), Some(from), Some(days)) if since < from => Some(format!(
+                    "records before {} are more than {days} days old: history, not followed up",
+                    rfc3339(from)
+                )),
+                _ => None,
+            };
+            let rule_started = std::time::Instant::now();
+            let (matched, note) = match &rule.condition {
+                AlertCondition::HighValueComment { top_percent } => {
+                    if values.is_none() {
+                        // New purchases make stored values out of date, however recent.
+                        let purchases = scope.saw_change_of(RecordKind::Transactions);
+                        values =
+                            Some(refresh_customer_values(dir, &store, &ctx, now, purchases).await?);
+                    }
+                    let top = store.top_customer_values(*top_percent).await?;
+                    let matched =
+                        high_value_matches(&ctx, &rule.rule_id, &top, *top_percent, rule_since)
+                            .await?;
+                    (matched, values.clone().flatten().or(too_old))
+                }
+                _ => (
+                    matches(&ctx, &org, &rule, rule_since, contacts).await?,
+                    too_old,
+                ),
+            };
+            let firings = matched.len() as u64;
+            let matched_ms = rule_started.elapsed().as_millis();
+            let mut details: HashMap<String, (Option<String>, String)> = matched
+                .iter()
+                .map(|m| {
+                    (
+                        m.firing.trigger_id.clone(),
+                        (m.agent_id.clone(), m.summary.clone()),
+                    )
+                })
+                .collect();
+            let cooldown = i64::from(rule.cooldown_days) * DAY_MICROS;
+            let to_open = cases_to_open(
+                matched.into_iter().map(|m| m.firing).collect(),
+                cooldown,
+                &existing,
+            );
+            let due = rfc3339(now + TimeDelta::hours(i64::from(rule.sla_hours())));
+            let cases: Vec<NewCase> = to_open
+                .into_iter()
+                .map(|firing| {
+                    let (agent_id, summary) =
+                        details.remove(&firing.trigger_id).unwrap_or_default();
+                    let unit_id = agent_id
+                        .as_deref()
+                        .and_then(|agent| org.unit_of(agent, firing.at_micros))
+                        .map(str::to_owned);
+                    let owner_id = unit_id.as_deref().and_then(|u| owners.of(&org, u));
+                    NewCase {
+                        rule_id: firing.rule_id,
+                        customer_id: firing.customer_id,
+                        trigger_id: firing.trigger_id,
+                        triggered_at: DateTime::from_timestamp_micros(firing.at_micros)
+                            .map(rfc3339)
+                            .unwrap_or_default(),
+                        triggered_micros: firing.at_micros,
+                        summary,
+                        agent_id,
+                        unit_id,
+                        owner_id,
+                        priority: rule.priority,
+                        opened_at: stamp.clone(),
+                        due_at: due.clone(),
+                    }
+                })
+                .collect();
+            tracing::debug!(
+                rule = %rule.rule_id,
+                firings,
+                to_open = cases.len(),
+                match_ms = matched_ms,
+                ms = rule_started.elapsed().as_millis(),
+                "alert rule evaluated"
+            );
+            run.rules.push(RuleRun {
+                rule_id: rule.rule_id.clone(),
+                firings,
+                opened: 0,
+                note,
+            });
+            let index = run.rules.len() - 1;
+            if !cases.is_empty() && to_write.send((index, rule.rule_id, cases)).await.is_err() {
+                // The writer stopped on an error, which the join reports.
+                break;
+            }
+        }
+        drop(to_write);
+        Ok::<_, LoopError>(run)
+    };
+    let (opened, mut run) = futures::try_join!(writer, matcher)?;
+    for (index, rule) in run.rules.iter_mut().enumerate() {
+        rule.opened = opened.get(index).copied().unwrap_or(0);
+        run.opened += rule.opened;
     }
     store.close().await;
     Ok(run)
+}
+
+/// Recent contacts the rules over contacts may share from memory (about 100 bytes each).
+const SHARED_CONTACTS_MAX_ROWS: usize = 2_000_000;
+
+/// The table the rules over contacts read. When two or more of them look at recent
+/// contacts (`from`: the earliest start each needs), those contacts are read once, from
+/// the earliest on, into memory as `recent_interactions`. In a file in random time order
+/// every page holds some recent contacts, so each rule's own query would decompress the
+/// whole table again. Stays `interactions` for a single rule, a rule that looks at every
+/// contact, or more than `max_rows` recent contacts.
+async fn contacts_table(
+    ctx: &SessionContext,
+    from: &[Option<i64>],
+    max_rows: usize,
+) -> Result<&'static str, LoopError> {
+    const TABLE: &str = "interactions";
+    if from.len() < 2 {
+        return Ok(TABLE);
+    }
+    let Some(earliest) = from
+        .iter()
+        .try_fold(i64::MAX, |earliest, from| from.map(|f| earliest.min(f)))
+    else {
+        return Ok(TABLE);
+    };
+    let sql = format!(
+        "SELECT interaction_id, customer_id, agent_id, started_at, topics FROM {TABLE} \
+         WHERE CAST(started_at AS BIGINT) >= {earliest}"
+    );
+    let mut stream = ctx.sql(&sql).await?.execute_stream().await?;
+    let schema = stream.schema();
+    let mut partitions = vec![Vec::new(); ctx.state().config().target_partitions().max(1)];
+    let (mut rows, mut batches) = (0, 0);
+    while let Some(batch) = stream.next().await {
+        let batch = batch?;
+        rows += batch.num_rows();
+        if rows > max_rows {
+            return Ok(TABLE);
+        }
+        let count = partitions.len();
+        partitions[batches % count].push(batch);
+        batches += 1;
+    }
+    ctx.register_table(
+        "recent_interactions",
+        Arc::new(MemTable::try_new(schema, partitions)?),
+    )?;
+    Ok("recent_interactions")
 }
 
 /// How old stored customer values may be before an evaluation computes them again.
@@ -558,6 +655,7 @@ async fn matches(
     org: &Organisation,
     rule: &AlertRule,
     since: Option<DateTime<Utc>>,
+    contacts: &str,
 ) -> Result<Vec<Matched>, LoopError> {
     let sql = match &rule.condition {
         AlertCondition::LowScore { measure, at_most } => {
@@ -576,8 +674,11 @@ async fn matches(
                 answer_agents(&fired)
             )
         }
-        AlertCondition::RepeatContacts { contacts, days } => {
-            return repeat_matches(ctx, rule, *contacts, *days, since).await;
+        AlertCondition::RepeatContacts {
+            contacts: at_least,
+            days,
+        } => {
+            return repeat_matches(ctx, rule, *at_least, *days, since, contacts).await;
         }
         AlertCondition::TopicKind { kind } => {
             let mut codes: Vec<&str> = org
@@ -597,7 +698,7 @@ async fn matches(
             format!(
                 "SELECT interaction_id AS trigger_id, customer_id, CAST(started_at AS BIGINT) AS at, \
                         agent_id, array_to_string(topics, ', ') AS value \
-                 FROM interactions \
+                 FROM {contacts} \
                  WHERE array_has_any(topics, make_array({list})){}",
                 since_clause("started_at", since)
             )
@@ -626,13 +727,14 @@ async fn repeat_matches(
     contacts: u32,
     days: u32,
     since: Option<DateTime<Utc>>,
+    table: &str,
 ) -> Result<Vec<Matched>, LoopError> {
     // The window looks back `days` before the first contact evaluated, over the contacts of
     // the customers who have one evaluated.
     let from = since.map(|s| s - TimeDelta::days(i64::from(days)));
     let customers = if since.is_some() {
         format!(
-            " AND customer_id IN (SELECT customer_id FROM interactions WHERE TRUE{})",
+            " AND customer_id IN (SELECT customer_id FROM {table} WHERE TRUE{})",
             since_clause("started_at", since)
         )
     } else {
@@ -641,7 +743,7 @@ async fn repeat_matches(
     let sql = format!(
         "SELECT interaction_id AS trigger_id, customer_id, CAST(started_at AS BIGINT) AS at, \
                 agent_id \
-         FROM interactions WHERE TRUE{}{customers} \
+         FROM {table} WHERE TRUE{}{customers} \
          ORDER BY customer_id, started_at",
         since_clause("started_at", from),
     );
@@ -884,6 +986,81 @@ mod tests {
             .into_iter()
             .find(|r| r.rule_id == id)
             .unwrap()
+    }
+
+    /// A context whose `interactions` are four contacts started at 10, 20, 30 and 40 µs.
+    async fn four_contacts() -> SessionContext {
+        let ctx = SessionContext::new();
+        ctx.sql(
+            "CREATE TABLE interactions AS SELECT * FROM (VALUES \
+               ('I-1', 'C-1', 'A-1', to_timestamp_micros(10), make_array('a'), 5), \
+               ('I-2', 'C-1', 'A-1', to_timestamp_micros(20), make_array('b'), 6), \
+               ('I-3', 'C-2', 'A-2', to_timestamp_micros(30), make_array('a'), 7), \
+               ('I-4', 'C-2', 'A-2', to_timestamp_micros(40), make_array('c'), 8)) \
+             AS t(interaction_id, customer_id, agent_id, started_at, topics, talk_seconds)",
+        )
+        .await
+        .unwrap()
+        .collect()
+        .await
+        .unwrap();
+        ctx
+    }
+
+    #[tokio::test]
+    async fn rules_over_contacts_share_the_recent_ones_when_there_are_few_enough() {
+        let ctx = four_contacts().await;
+        let table = contacts_table(&ctx, &[Some(30), Some(20)], 3)
+            .await
+            .unwrap();
+        assert_eq!(table, "recent_interactions");
+        let batches = ctx
+            .sql("SELECT * FROM recent_interactions ORDER BY started_at")
+            .await
+            .unwrap()
+            .collect()
+            .await
+            .unwrap();
+        let ids: Vec<String> = batches
+            .iter()
+            .flat_map(|b| text_column(b, "interaction_id").unwrap())
+            .flatten()
+            .collect();
+        assert_eq!(
+            ids,
+            ["I-2", "I-3", "I-4"],
+            "from the earliest start needed on"
+        );
+        let columns: Vec<String> = batches[0]
+            .schema()
+            .fields()
+            .iter()
+            .map(|f| f.name().clone())
+            .collect();
+        assert_eq!(
+            columns,
+            [
+                "interaction_id",
+                "customer_id",
+                "agent_id",
+                "started_at",
+                "topics"
+            ]
+        );
+        // one rule, a rule over every contact, or too many recent contacts: the table itself
+        for (from, max_rows) in [
+            (vec![Some(20)], 3),
+            (vec![Some(20), None], 3),
+            (vec![Some(10), Some(20)], 3),
+        ] {
+            let ctx = four_contacts().await;
+            assert_eq!(
+                contacts_table(&ctx, &from, max_rows).await.unwrap(),
+                "interactions",
+                "{from:?} with at most {max_rows} rows"
+            );
+            assert!(ctx.table_exist("recent_interactions").is_ok_and(|e| !e));
+        }
     }
 
     #[test]

@@ -10,7 +10,10 @@ use cxm_domain::notify::EventKind;
 use serde::Serialize;
 use sqlx::Row;
 
-use crate::notify::{Outgoing, Param, enqueue, insert_rows, placeholders, rows_per_statement};
+use crate::notify::{
+    Outgoing, Param, enabled_webhooks, enqueue, enqueue_to, insert_rows, placeholders,
+    rows_per_statement,
+};
 use crate::{SqlError, SqlStore};
 
 /// A rule as stored, with who changed it last.
@@ -377,18 +380,22 @@ impl CaseStore for SqlStore {
 
     async fn open_cases(&self, cases: &[NewCase]) -> Result<u64, SqlError> {
         let now_micros = chrono::Utc::now().timestamp_micros();
+        let mut seen = HashSet::new();
+        let cases: Vec<&NewCase> = cases
+            .iter()
+            .filter(|c| seen.insert((c.rule_id.as_str(), c.trigger_id.as_str())))
+            .collect();
+        if cases.is_empty() {
+            return Ok(0);
+        }
         let mut tx = self.pool().begin().await?;
         let backend = crate::Backend::of(&tx);
+        let hooks = enabled_webhooks(&mut tx).await?;
+        let announced = hooks
+            .iter()
+            .any(|(_, kinds)| kinds.contains(&EventKind::CaseOpened));
         let mut opened = 0;
-        let mut seen = HashSet::new();
         for chunk in cases.chunks(rows_per_statement(12)) {
-            let chunk: Vec<&NewCase> = chunk
-                .iter()
-                .filter(|c| seen.insert((c.rule_id.as_str(), c.trigger_id.as_str())))
-                .collect();
-            if chunk.is_empty() {
-                continue;
-            }
             // twelve values per case, then the constant status and version
             let values: Vec<String> = (0..chunk.len())
                 .map(|index| {
@@ -405,64 +412,69 @@ impl CaseStore for SqlStore {
                 values.join(", ")
             );
             let mut query = sqlx::query(&sql);
-            for case in &chunk {
+            for case in chunk {
                 query = query
-                    .bind(case.rule_id.clone())
-                    .bind(case.customer_id.clone())
-                    .bind(case.trigger_id.clone())
-                    .bind(case.triggered_at.clone())
+                    .bind(case.rule_id.as_str())
+                    .bind(case.customer_id.as_str())
+                    .bind(case.trigger_id.as_str())
+                    .bind(case.triggered_at.as_str())
                     .bind(case.triggered_micros)
-                    .bind(case.summary.clone())
-                    .bind(case.agent_id.clone())
-                    .bind(case.unit_id.clone())
-                    .bind(case.owner_id.clone())
+                    .bind(case.summary.as_str())
+                    .bind(case.agent_id.as_deref())
+                    .bind(case.unit_id.as_deref())
+                    .bind(case.owner_id.as_deref())
                     .bind(case.priority.as_str())
-                    .bind(case.opened_at.clone())
-                    .bind(case.due_at.clone());
+                    .bind(case.opened_at.as_str())
+                    .bind(case.due_at.as_str());
             }
             let mut ids = HashMap::new();
             for row in query.fetch_all(&mut *tx).await? {
                 let key: (String, String) = (row.try_get(1)?, row.try_get(2)?);
                 ids.insert(key, row.try_get::<i64, _>(0)?);
             }
-            let mut events = Vec::with_capacity(ids.len());
-            let mut outgoing = Vec::with_capacity(ids.len());
-            for case in chunk {
-                let key = (case.rule_id.clone(), case.trigger_id.clone());
-                let Some(&case_id) = ids.get(&key) else {
-                    continue;
-                };
-                let actor = format!("rule:{}", case.rule_id);
-                events.push(event_row(
-                    case_id,
-                    &CaseEvent {
-                        at: case.opened_at.clone(),
-                        actor: actor.clone(),
-                        kind: "opened".into(),
-                        from_status: None,
-                        to_status: Some(CaseStatus::Open.as_str().into()),
-                        note: case.summary.clone(),
-                    },
-                ));
-                let notify = case.owner_id.clone().map(|owner| {
-                    let message = format!(
-                        "Case {case_id} is yours: {} (due {})",
-                        case.summary, case.due_at
-                    );
-                    (owner, message)
-                });
-                outgoing.push(Outgoing {
-                    kind: EventKind::CaseOpened,
-                    key: format!("case-{case_id}-opened"),
-                    at: case.opened_at.clone(),
-                    actor,
-                    case: opened_case(case_id, case),
-                    notify,
-                });
+            if ids.is_empty() {
+                continue;
             }
-            opened += events.len() as u64;
-            insert_rows(&mut tx, EVENT_INSERT, "", 7, events).await?;
-            enqueue(&mut tx, &outgoing, now_micros).await?;
+            opened += ids.len() as u64;
+            // Each case's opening event, from the row just written: one parameter a case.
+            let case_ids: Vec<i64> = ids.values().copied().collect();
+            let sql = format!(
+                "INSERT INTO case_events (case_id, at, actor, kind, from_status, to_status, note) \
+                 SELECT case_id, opened_at, 'rule:' || rule_id, 'opened', NULL, '{}', summary \
+                 FROM cases WHERE case_id IN {}",
+                CaseStatus::Open.as_str(),
+                placeholders(backend, 1, case_ids.len(), 1)
+            );
+            let mut query = sqlx::query(&sql);
+            for case_id in case_ids {
+                query = query.bind(case_id);
+            }
+            query.execute(&mut *tx).await?;
+            // Webhooks that announce new cases, and owners, hear of them.
+            let outgoing: Vec<Outgoing> = chunk
+                .iter()
+                .filter(|case| announced || case.owner_id.is_some())
+                .filter_map(|case| {
+                    let key = (case.rule_id.clone(), case.trigger_id.clone());
+                    let case_id = *ids.get(&key)?;
+                    let notify = case.owner_id.clone().map(|owner| {
+                        let message = format!(
+                            "Case {case_id} is yours: {} (due {})",
+                            case.summary, case.due_at
+                        );
+                        (owner, message)
+                    });
+                    Some(Outgoing {
+                        kind: EventKind::CaseOpened,
+                        key: format!("case-{case_id}-opened"),
+                        at: case.opened_at.clone(),
+                        actor: format!("rule:{}", case.rule_id),
+                        case: opened_case(case_id, case),
+                        notify,
+                    })
+                })
+                .collect();
+            enqueue_to(&mut tx, &hooks, &outgoing, now_micros).await?;
         }
         tx.commit().await?;
         Ok(opened)

@@ -135,9 +135,11 @@ impl SqlStore {
         if backend == Backend::Sqlite {
             options = options.after_connect(|connection, _| {
                 Box::pin(async move {
-                    // WAL for concurrent readers; FULL so a committed batch survives power loss.
+                    // WAL for concurrent readers; FULL so a committed batch survives power
+                    // loss. Statement journals (a multi-row insert that may stop at a
+                    // constraint) in memory, not in temporary files.
                     connection
-                        .execute("PRAGMA journal_mode = WAL; PRAGMA synchronous = FULL; PRAGMA busy_timeout = 10000; PRAGMA foreign_keys = ON;")
+                        .execute("PRAGMA journal_mode = WAL; PRAGMA synchronous = FULL; PRAGMA busy_timeout = 10000; PRAGMA foreign_keys = ON; PRAGMA temp_store = MEMORY;")
                         .await?;
                     Ok(())
                 })

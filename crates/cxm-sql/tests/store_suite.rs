@@ -1098,6 +1098,25 @@ async fn many_cases_open_in_multi_row_statements(store: &SqlStore) {
     for case in &listed {
         let (_, events) = store.case(case.case_id).await.unwrap().unwrap();
         assert_eq!(events.len(), 1, "case {} has one opening", case.case_id);
+        let opening = &events[0];
+        assert_eq!(
+            (
+                opening.kind.as_str(),
+                opening.actor.as_str(),
+                opening.at.as_str(),
+                opening.note.as_str(),
+                opening.to_status.as_deref()
+            ),
+            (
+                "opened",
+                "rule:repeat-contacts",
+                case.opened_at.as_str(),
+                case.summary.as_str(),
+                Some("open")
+            ),
+            "case {}'s opening is its own",
+            case.case_id
+        );
         let i: usize = case.customer_id[2..].parse().unwrap();
         assert_eq!(
             case.trigger_id,
