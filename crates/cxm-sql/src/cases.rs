@@ -390,10 +390,9 @@ impl CaseStore for SqlStore {
         }
         let mut tx = self.pool().begin().await?;
         let backend = crate::Backend::of(&tx);
-        let hooks = enabled_webhooks(&mut tx).await?;
-        let announced = hooks
-            .iter()
-            .any(|(_, kinds)| kinds.contains(&EventKind::CaseOpened));
+        // Read after the first insert: a SQLite transaction that reads before it writes
+        // fails when another writer commits in between.
+        let mut hooks: Option<Vec<(String, Vec<EventKind>)>> = None;
         let mut opened = 0;
         for chunk in cases.chunks(rows_per_statement(12)) {
             // twelve values per case, then the constant status and version
@@ -432,6 +431,10 @@ impl CaseStore for SqlStore {
                 let key: (String, String) = (row.try_get(1)?, row.try_get(2)?);
                 ids.insert(key, row.try_get::<i64, _>(0)?);
             }
+            if hooks.is_none() {
+                hooks = Some(enabled_webhooks(&mut tx).await?);
+            }
+            let hooks = hooks.as_deref().unwrap_or_default();
             if ids.is_empty() {
                 continue;
             }
@@ -441,7 +444,7 @@ impl CaseStore for SqlStore {
             let sql = format!(
                 "INSERT INTO case_events (case_id, at, actor, kind, from_status, to_status, note) \
                  SELECT case_id, opened_at, 'rule:' || rule_id, 'opened', NULL, '{}', summary \
-                 FROM cases WHERE case_id IN {}",
+                 FROM cases WHERE case_id IN {} ORDER BY case_id",
                 CaseStatus::Open.as_str(),
                 placeholders(backend, 1, case_ids.len(), 1)
             );
@@ -451,6 +454,9 @@ impl CaseStore for SqlStore {
             }
             query.execute(&mut *tx).await?;
             // Webhooks that announce new cases, and owners, hear of them.
+            let announced = hooks
+                .iter()
+                .any(|(_, kinds)| kinds.contains(&EventKind::CaseOpened));
             let outgoing: Vec<Outgoing> = chunk
                 .iter()
                 .filter(|case| announced || case.owner_id.is_some())
@@ -474,7 +480,7 @@ impl CaseStore for SqlStore {
                     })
                 })
                 .collect();
-            enqueue_to(&mut tx, &hooks, &outgoing, now_micros).await?;
+            enqueue_to(&mut tx, hooks, &outgoing, now_micros).await?;
         }
         tx.commit().await?;
         Ok(opened)
