@@ -217,23 +217,22 @@ pub async fn evaluate(
     // Cases are written while the next rules are matched: the database's writer and the
     // query engine work at once (the matcher never waits for the writer).
     let (mut to_write, mut writes) =
-        futures::channel::mpsc::channel::<(usize, String, Vec<NewCase>)>(rules.len());
+        futures::channel::mpsc::channel::<(usize, Vec<NewCase>)>(rules.len());
+    let mut opened = vec![0u64; rules.len()];
     let writer = async {
-        let mut opened: Vec<u64> = Vec::new();
-        while let Some((index, rule_id, cases)) = writes.next().await {
+        while let Some((index, cases)) = writes.next().await {
             let write_started = std::time::Instant::now();
-            opened.resize(opened.len().max(index + 1), 0);
             for chunk in cases.chunks(5_000) {
                 opened[index] += store.open_cases(chunk).await?;
             }
             tracing::debug!(
-                rule = %rule_id,
+                rule = cases.first().map_or("", |case| case.rule_id.as_str()),
                 opened = opened[index],
                 ms = write_started.elapsed().as_millis(),
                 "alert cases written"
             );
         }
-        Ok::<_, LoopError>(opened)
+        Ok::<_, LoopError>(())
     };
     let matcher = async {
         // Customer values are brought up to date once, for the first rule that needs them.
@@ -323,14 +322,14 @@ pub async fn evaluate(
                 ms = rule_started.elapsed().as_millis(),
                 "alert rule evaluated"
             );
+            let index = run.rules.len();
             run.rules.push(RuleRun {
-                rule_id: rule.rule_id.clone(),
+                rule_id: rule.rule_id,
                 firings,
                 opened: 0,
                 note,
             });
-            let index = run.rules.len() - 1;
-            if !cases.is_empty() && to_write.send((index, rule.rule_id, cases)).await.is_err() {
+            if !cases.is_empty() && to_write.send((index, cases)).await.is_err() {
                 // The writer stopped on an error, which the join reports.
                 break;
             }
@@ -338,10 +337,10 @@ pub async fn evaluate(
         drop(to_write);
         Ok::<_, LoopError>(run)
     };
-    let (opened, mut run) = futures::try_join!(writer, matcher)?;
-    for (index, rule) in run.rules.iter_mut().enumerate() {
-        rule.opened = opened.get(index).copied().unwrap_or(0);
-        run.opened += rule.opened;
+    let ((), mut run) = futures::try_join!(writer, matcher)?;
+    for (rule, opened) in run.rules.iter_mut().zip(opened) {
+        rule.opened = opened;
+        run.opened += opened;
     }
     store.close().await;
     Ok(run)
