@@ -44,6 +44,7 @@ impl RecordId {
         Ok(Self(CompactString::new(id)))
     }
 
+    #[inline]
     pub fn as_str(&self) -> &str {
         &self.0
     }

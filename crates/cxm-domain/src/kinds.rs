@@ -18,19 +18,25 @@ macro_rules! vocabulary {
             pub const ALL: &'static [$name] = &[$($name::$variant),+];
 
             /// The canonical name, as stored.
+            #[inline]
             pub fn as_str(self) -> &'static str {
                 match self {
                     $($name::$variant => $text),+
                 }
             }
 
-            /// Parses the canonical name of `field`, case-insensitively.
+            /// Parses the canonical name of `field`, case-insensitively. Exact canonical
+            /// names, by far the most common, are matched here (inlined into other
+            /// crates' record readers); any other spelling by `parse_written`.
+            #[inline]
             pub fn parse(field: &str, raw: &str) -> Result<Self, FieldError> {
-                // Exact canonical names are by far the most common: match them first.
                 match raw {
-                    $($text => return Ok($name::$variant),)+
-                    _ => {}
+                    $($text => Ok($name::$variant),)+
+                    _ => Self::parse_written(field, raw),
                 }
+            }
+
+            fn parse_written(field: &str, raw: &str) -> Result<Self, FieldError> {
                 let text = crate::parse::trim(raw);
                 $(if text.eq_ignore_ascii_case($text) {
                     return Ok($name::$variant);

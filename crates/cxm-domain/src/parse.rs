@@ -28,8 +28,11 @@ impl DurationUnit {
 
     /// Parses a duration in this unit into whole seconds (rounded to the nearest second).
     /// Also accepts `HH:MM:SS` and `MM:SS`, which many telephony exports use.
+    ///
+    /// Inlined into the record readers of other crates (several calls a row): a plain
+    /// whole number is converted here, anything else by [`Self::parse_written`].
+    #[inline]
     pub fn parse(self, field: &str, raw: &str) -> Result<Seconds, FieldError> {
-        // Fast path: a plain whole number, converted with integer arithmetic.
         if !raw.is_empty() && raw.len() <= 12 && raw.bytes().all(|b| b.is_ascii_digit()) {
             let value: u64 = raw.bytes().fold(0, |n, b| n * 10 + u64::from(b - b'0'));
             let seconds = match self {
@@ -44,6 +47,11 @@ impl DurationUnit {
                 _ => Seconds::new(field, f64::from(crate::values::MAX_SECONDS) + 1.0, raw),
             };
         }
+        self.parse_written(field, raw)
+    }
+
+    /// A duration written other than as a plain whole number: padded, decimal, or a clock.
+    fn parse_written(self, field: &str, raw: &str) -> Result<Seconds, FieldError> {
         let text = crate::parse::trim(raw);
         if text.contains(':') {
             return parse_clock_duration(field, raw, text);
@@ -102,7 +110,20 @@ impl TimestampParser {
         name.trim().parse().ok()
     }
 
+    /// Parses `raw` of `field` into an instant. Inlined into the record readers of other
+    /// crates: the common `YYYY-MM-DDTHH:MM:SSZ` is taken here, anything else by
+    /// [`Self::parse_written`].
+    #[inline]
     pub fn parse(&self, field: &str, raw: &str) -> Result<DateTime<Utc>, FieldError> {
+        if self.format.is_none()
+            && let Some(instant) = parse_utc_seconds(raw)
+        {
+            return Ok(instant);
+        }
+        self.parse_written(field, raw)
+    }
+
+    fn parse_written(&self, field: &str, raw: &str) -> Result<DateTime<Utc>, FieldError> {
         let text = crate::parse::trim(raw);
         if text.is_empty() {
             return Err(FieldError::missing(field));
@@ -200,6 +221,7 @@ impl TimestampParser {
 
 /// The most common exported form, `YYYY-MM-DDTHH:MM:SSZ`, parsed without the general
 /// RFC 3339 machinery; anything else returns `None` and takes the general path.
+#[inline]
 fn parse_utc_seconds(text: &str) -> Option<DateTime<Utc>> {
     let b = text.as_bytes();
     if b.len() != 20
@@ -262,17 +284,22 @@ impl ParseContext {
     pub fn split_list<'a>(&self, raw: &'a str) -> impl Iterator<Item = &'a str> + use<'a> {
         let separator = self.list_separator;
         raw.split(separator)
-            .map(str::trim)
+            .map(trim)
             .filter(|item| !item.is_empty())
     }
 
+    /// Parses a boolean: the canonical spellings here (inlined into other crates' record
+    /// readers), any other by `parse_bool_written`.
+    #[inline]
     pub fn parse_bool(field: &str, raw: &str) -> Result<bool, FieldError> {
-        // the canonical spellings first
         match raw {
-            "true" => return Ok(true),
-            "false" => return Ok(false),
-            _ => {}
+            "true" => Ok(true),
+            "false" => Ok(false),
+            _ => Self::parse_bool_written(field, raw),
         }
+    }
+
+    fn parse_bool_written(field: &str, raw: &str) -> Result<bool, FieldError> {
         let text = crate::parse::trim(raw);
         for (truthy, value) in [
             ("true", true),

@@ -49,6 +49,7 @@ macro_rules! bounded_score {
                 Self::new(field, value).map_err(|e| FieldError { value: raw.to_owned(), ..e })
             }
 
+            #[inline]
             pub fn get(self) -> u8 {
                 self.0
             }
@@ -127,10 +128,12 @@ impl Seconds {
         Ok(Self(rounded as u32))
     }
 
+    #[inline]
     pub fn from_secs(seconds: u32) -> Self {
         Self(seconds.min(MAX_SECONDS))
     }
 
+    #[inline]
     pub fn get(self) -> u32 {
         self.0
     }
@@ -158,6 +161,7 @@ impl Transfers {
         }
     }
 
+    #[inline]
     pub fn get(self) -> u8 {
         self.0
     }
