@@ -30,6 +30,6 @@ pub use kinds::{
 pub use parse::{DurationUnit, ParseContext, TimestampParser};
 pub use records::{
     Customer, CustomerEvent, Interaction, Membership, OrgUnit, Person, Record, SurveyResponse,
-    Topic, Transaction,
+    Topic, Topics, Transaction,
 };
 pub use values::{Amount, CesScore, CsatScore, NpsScore, Rating, RatingScale, Seconds, Transfers};

@@ -30,7 +30,7 @@ impl DurationUnit {
     /// Also accepts `HH:MM:SS` and `MM:SS`, which many telephony exports use.
     ///
     /// Inlined into the record readers of other crates (several calls a row): a plain
-    /// whole number is converted here, anything else by [`Self::parse_written`].
+    /// whole number is converted here, anything else by `parse_written`.
     #[inline]
     pub fn parse(self, field: &str, raw: &str) -> Result<Seconds, FieldError> {
         if !raw.is_empty() && raw.len() <= 12 && raw.bytes().all(|b| b.is_ascii_digit()) {
@@ -112,7 +112,7 @@ impl TimestampParser {
 
     /// Parses `raw` of `field` into an instant. Inlined into the record readers of other
     /// crates: the common `YYYY-MM-DDTHH:MM:SSZ` is taken here, anything else by
-    /// [`Self::parse_written`].
+    /// `parse_written`.
     #[inline]
     pub fn parse(&self, field: &str, raw: &str) -> Result<DateTime<Utc>, FieldError> {
         if self.format.is_none()

@@ -3,7 +3,7 @@
 mod facts;
 mod reference;
 
-pub use facts::{CustomerEvent, Interaction, SurveyResponse, Transaction};
+pub use facts::{CustomerEvent, Interaction, SurveyResponse, Topics, Transaction};
 pub use reference::{Customer, Membership, OrgUnit, Person, Topic};
 
 use crate::error::Errors;

@@ -38,7 +38,7 @@ fn valid_row() -> impl Strategy<Value = (String, String, u32, Vec<String>)> {
         "[A-Za-z0-9 ,\"'._:-]{1,20}".prop_filter("not blank", |s| !s.trim().is_empty()),
         "[A-Za-z0-9_-]{1,12}",
         0u32..100_000,
-        proptest::collection::vec("[a-z]{1,8}", 0..4),
+        proptest::collection::vec("[a-z]{1,8}", 0..8),
     )
 }
 

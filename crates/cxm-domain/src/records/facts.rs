@@ -12,6 +12,9 @@ use crate::{
 /// Longest comment kept, in bytes.
 pub const MAX_COMMENT_LEN: usize = 20_000;
 
+/// The topics of a contact.
+pub type Topics = smallvec::SmallVec<[RecordId; 4]>;
+
 /// One customer contact (call, chat, email, …) handled by an agent.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Interaction {
@@ -31,8 +34,9 @@ pub struct Interaction {
     pub after_work_seconds: Option<Seconds>,
     /// Talk + hold + after-contact work, as exported or derived when absent.
     pub handle_seconds: Option<Seconds>,
-    /// Distinct topic codes discussed, in the order given.
-    pub topics: Vec<RecordId>,
+    /// Distinct topic codes discussed, in the order given (up to four without an allocation:
+    /// nearly every contact).
+    pub topics: Topics,
     /// Whether the agent marked the issue resolved.
     pub resolved: Option<bool>,
     pub transfers: Option<Transfers>,
@@ -121,13 +125,9 @@ impl Record for Interaction {
     }
 }
 
-fn parse_topic_list(
-    field: &str,
-    raw: &str,
-    ctx: &ParseContext,
-) -> Result<Vec<RecordId>, FieldError> {
+fn parse_topic_list(field: &str, raw: &str, ctx: &ParseContext) -> Result<Topics, FieldError> {
     const MAX_TOPICS: usize = 50;
-    let mut topics: Vec<RecordId> = Vec::new();
+    let mut topics = Topics::new();
     for item in ctx.split_list(raw) {
         // Items are trimmed, and a valid id is its trimmed text: a repeat is found by its
         // text, before it is checked and copied again.
@@ -408,6 +408,37 @@ mod tests {
             ["billing", "refund"]
         );
         assert_eq!(i.resolved, None);
+    }
+
+    #[test]
+    fn long_topic_lists_keep_every_distinct_topic_in_order_up_to_fifty() {
+        let with_topics = |list: &str| {
+            let mut pairs = BASE.to_vec();
+            pairs.push(("topics", list));
+            interaction(&pairs)
+        };
+        // More than the four kept without an allocation, with repeats and blanks.
+        let contact = with_topics("t1;t2; t3;t4;t5;t2;;t6;t1").unwrap();
+        assert_eq!(
+            contact
+                .topics
+                .iter()
+                .map(RecordId::as_str)
+                .collect::<Vec<_>>(),
+            ["t1", "t2", "t3", "t4", "t5", "t6"]
+        );
+        let fifty: Vec<String> = (1..=50).map(|n| format!("t{n}")).collect();
+        assert_eq!(with_topics(&fifty.join(";")).unwrap().topics.len(), 50);
+        let repeated = format!("{};t7", fifty.join(";"));
+        assert_eq!(with_topics(&repeated).unwrap().topics.len(), 50);
+        let errors = with_topics(&format!("{};t51", fifty.join(";"))).unwrap_err();
+        assert_eq!(errors[0].reason, "topics lists more than 50 topics");
+        let errors = with_topics("t1;bad\u{7}id").unwrap_err();
+        assert!(
+            errors[0].reason.contains("not allowed in an id"),
+            "{}",
+            errors[0].reason
+        );
     }
 
     #[test]
