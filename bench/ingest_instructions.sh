@@ -16,9 +16,12 @@ trap 'rm -rf "$work"' EXIT
 for cxm in "$@"; do
   dir="$work/data"
   "$cxm" init --data-dir "$dir" >/dev/null
-  valgrind --tool=callgrind --callgrind-out-file="$out/callgrind.$(basename "$cxm").out" \
+  if ! valgrind --tool=callgrind --callgrind-out-file="$out/callgrind.$(basename "$cxm").out" \
     "$cxm" ingest interactions "$csv" --data-dir "$dir" --no-refresh --no-alerts --json \
-    >/dev/null 2>"$work/valgrind"
+    >/dev/null 2>"$work/valgrind"; then
+    echo "$(basename "$cxm"): FAILED: $(grep -v '^==' "$work/valgrind" | tail -n 3)"
+    exit 1
+  fi
   echo "$(basename "$cxm"): $(grep -o 'Collected : [0-9]*' "$work/valgrind" | cut -d' ' -f3) instructions"
   rm -rf "$dir"
 done

@@ -13,9 +13,13 @@ rounds=$2
 shift 2
 work=$(mktemp -d)
 trap 'rm -rf "$work"' EXIT
+# A run that fails is reported as failed (with its output), never as a timing.
 timed() {
-  /usr/bin/time -f "%e s wall, %U s user, %S s system, %M KiB peak RSS" -o "$work/time" "$@" >/dev/null 2>&1
-  cat "$work/time"
+  if /usr/bin/time -f "%e s wall, %U s user, %S s system, %M KiB peak RSS" -o "$work/time" "$@" >"$work/out" 2>&1; then
+    cat "$work/time"
+  else
+    echo "FAILED: $(tail -n 3 "$work/out")"
+  fi
 }
 for round in $(seq "$rounds"); do
   for cxm in "$@"; do
