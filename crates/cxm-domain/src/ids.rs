@@ -18,6 +18,24 @@ pub struct RecordId(CompactString);
 impl RecordId {
     #[inline]
     pub fn parse(field: &str, raw: &str) -> Result<Self, FieldError> {
+        Self::check(field, raw).map(Self::from_checked)
+    }
+
+    /// The id `raw` holds, as text (trimmed): what [`RecordId::parse`] would store, without
+    /// copying it.
+    #[inline]
+    pub fn check<'a>(field: &str, raw: &'a str) -> Result<&'a str, FieldError> {
+        // Inlined into the record readers of other crates: printable ASCII without the
+        // list separator is always valid; anything else is checked by `check_written`.
+        let id = crate::parse::trim(raw);
+        let plain = id.bytes().all(|b| (0x20..0x7f).contains(&b) && b != b';');
+        if plain && !id.is_empty() && id.len() <= MAX_ID_LEN {
+            return Ok(id);
+        }
+        Self::check_written(field, raw)
+    }
+
+    fn check_written<'a>(field: &str, raw: &'a str) -> Result<&'a str, FieldError> {
         let id = crate::parse::trim(raw);
         if id.is_empty() {
             return Err(FieldError::missing(field));
@@ -32,16 +50,20 @@ impl RecordId {
                 ),
             ));
         }
-        // Fast path: printable ASCII without the list separator is always valid.
-        let plain = id.bytes().all(|b| (0x20..0x7f).contains(&b) && b != b';');
-        if !plain && let Some(bad) = id.chars().find(|c| c.is_control() || *c == ';') {
+        if let Some(bad) = id.chars().find(|c| c.is_control() || *c == ';') {
             return Err(FieldError::new(
                 field,
                 raw,
                 format!("{field} {id:?} contains the character {bad:?}, not allowed in an id"),
             ));
         }
-        Ok(Self(CompactString::new(id)))
+        Ok(id)
+    }
+
+    /// An id from text [`RecordId::check`] accepted.
+    #[inline]
+    pub(crate) fn from_checked(id: &str) -> Self {
+        Self(CompactString::new(id))
     }
 
     #[inline]
@@ -85,6 +107,7 @@ mod tests {
         assert!(RecordId::parse("topics", "a;b").is_err());
         assert!(RecordId::parse("x", &"a".repeat(129)).is_err());
         assert!(RecordId::parse("x", &"a".repeat(128)).is_ok());
+        assert_eq!(RecordId::check("agent_id", " A-1\t"), Ok("A-1"));
     }
 
     proptest! {

@@ -29,7 +29,7 @@ pub use kinds::{
 };
 pub use parse::{DurationUnit, ParseContext, TimestampParser};
 pub use records::{
-    Customer, CustomerEvent, Interaction, Membership, OrgUnit, Person, Record, SurveyResponse,
-    Topic, Topics, Transaction,
+    Customer, CustomerEvent, Interaction, InteractionFields, Membership, OrgUnit, Person, Record,
+    SurveyResponse, Topic, Topics, Transaction,
 };
 pub use values::{Amount, CesScore, CsatScore, NpsScore, Rating, RatingScale, Seconds, Transfers};

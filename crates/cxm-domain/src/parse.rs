@@ -244,6 +244,44 @@ fn parse_utc_seconds(text: &str) -> Option<DateTime<Utc>> {
     Some(Utc.from_utc_datetime(&time))
 }
 
+/// The trimmed, non-empty items of a list field ([`ParseContext::split_list`]). Lists are
+/// short, so an ASCII separator is found by a byte loop rather than a search call.
+pub struct ListItems<'a> {
+    rest: Option<&'a str>,
+    separator: char,
+}
+
+impl<'a> Iterator for ListItems<'a> {
+    type Item = &'a str;
+
+    #[inline]
+    fn next(&mut self) -> Option<&'a str> {
+        loop {
+            let rest = self.rest?;
+            let at = if self.separator.is_ascii() {
+                let separator = self.separator as u8;
+                rest.bytes().position(|byte| byte == separator)
+            } else {
+                rest.find(self.separator)
+            };
+            let item = match at.and_then(|at| rest.split_at_checked(at)) {
+                Some((item, tail)) => {
+                    self.rest = tail.get(self.separator.len_utf8()..);
+                    item
+                }
+                None => {
+                    self.rest = None;
+                    rest
+                }
+            };
+            let item = trim(item);
+            if !item.is_empty() {
+                return Some(item);
+            }
+        }
+    }
+}
+
 /// Everything a record parser needs besides the field values: how timestamps, durations,
 /// lists and rating scales are written in this source.
 #[derive(Debug, Clone)]
@@ -281,11 +319,11 @@ impl ParseContext {
     }
 
     /// Splits a list field into its trimmed, non-empty items.
-    pub fn split_list<'a>(&self, raw: &'a str) -> impl Iterator<Item = &'a str> + use<'a> {
-        let separator = self.list_separator;
-        raw.split(separator)
-            .map(trim)
-            .filter(|item| !item.is_empty())
+    pub fn split_list<'a>(&self, raw: &'a str) -> ListItems<'a> {
+        ListItems {
+            rest: Some(raw),
+            separator: self.list_separator,
+        }
     }
 
     /// Parses a boolean: the canonical spellings here (inlined into other crates' record
@@ -502,6 +540,23 @@ mod trim_tests {
     use proptest::prelude::*;
 
     proptest! {
+        #[test]
+        fn list_items_are_the_trimmed_non_empty_pieces(
+            raw in "[a; |\u{e9}\u{a0}]{0,12}",
+            separator in proptest::sample::select(vec![';', '|', '\u{e9}', ' ']),
+        ) {
+            let ctx = super::ParseContext {
+                list_separator: separator,
+                ..Default::default()
+            };
+            let expected: Vec<&str> = raw
+                .split(separator)
+                .map(str::trim)
+                .filter(|item| !item.is_empty())
+                .collect();
+            prop_assert_eq!(ctx.split_list(&raw).collect::<Vec<_>>(), expected);
+        }
+
         #[test]
         fn trim_is_str_trim(text in "\\PC{0,8}|[ \\t\u{a0}\u{2003}]{0,2}[a-z]{0,3}[ \\t\u{a0}]{0,2}") {
             prop_assert_eq!(super::trim(&text), text.trim());

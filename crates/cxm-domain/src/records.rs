@@ -3,7 +3,9 @@
 mod facts;
 mod reference;
 
-pub use facts::{CustomerEvent, Interaction, SurveyResponse, Topics, Transaction};
+pub use facts::{
+    CustomerEvent, Interaction, InteractionFields, SurveyResponse, Topics, Transaction,
+};
 pub use reference::{Customer, Membership, OrgUnit, Person, Topic};
 
 use crate::error::Errors;

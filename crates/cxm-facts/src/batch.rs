@@ -2,7 +2,10 @@
 
 use std::sync::Arc;
 
-use cxm_domain::{CustomerEvent, Interaction, Record, SurveyResponse, Transaction};
+use cxm_domain::{
+    CustomerEvent, Interaction, InteractionFields, ParseContext, Record, SurveyResponse,
+    Transaction,
+};
 use deltalake::arrow::array::{
     ArrayRef, BooleanBuilder, Decimal128Builder, Int32Builder, Int64Builder, ListBuilder,
     MapBuilder, MapFieldNames, RecordBatch, StringBuilder, TimestampMicrosecondBuilder,
@@ -23,6 +26,23 @@ pub trait FactRow: Record + Send + 'static {
     }
     fn append(&self, columns: &mut Self::Columns, row_hash: u64);
     fn finish(columns: &mut Self::Columns) -> Vec<ArrayRef>;
+
+    /// Whether [`FactRow::append_common`] can take rows of this kind.
+    const APPENDS_COMMON: bool = false;
+
+    /// Appends a row straight from its canonical field values (in the order of the
+    /// kind's fields, `None` for an empty field) when every field is valid in its common
+    /// form, without building the record: its key hash and content hash. `None` when a
+    /// field is not, and nothing is appended: [`Record::parse`] then gives the record, or
+    /// every reason it is rejected. A row appended here is the row `parse` and
+    /// [`FactRow::append`] would append.
+    fn append_common(
+        _columns: &mut Self::Columns,
+        _values: &[Option<&str>],
+        _ctx: &ParseContext,
+    ) -> Option<(u64, u64)> {
+        None
+    }
 }
 
 /// Accumulates records of one fact table into a record batch.
@@ -55,6 +75,20 @@ impl<R: FactRow> FactBatchBuilder<R> {
     pub fn push(&mut self, record: &R, content_hash: u64) {
         record.append(&mut self.columns, content_hash);
         self.rows += 1;
+    }
+
+    /// Appends a row from its canonical field values when they are in their common form
+    /// ([`FactRow::append_common`]): its key hash and content hash, or `None` and nothing
+    /// appended.
+    #[inline]
+    pub fn push_common(
+        &mut self,
+        values: &[Option<&str>],
+        ctx: &ParseContext,
+    ) -> Option<(u64, u64)> {
+        let hashes = R::append_common(&mut self.columns, values, ctx)?;
+        self.rows += 1;
+        Some(hashes)
     }
 
     pub fn len(&self) -> usize {
@@ -139,30 +173,21 @@ impl FactRow for Interaction {
     }
 
     fn append(&self, c: &mut InteractionColumns, row_hash: u64) {
-        c.interaction_id.append_value(self.interaction_id.as_str());
-        c.customer_id.append_value(self.customer_id.as_str());
-        c.agent_id.append_value(self.agent_id.as_str());
-        c.channel.append_value(self.channel.as_str());
-        c.started_at
-            .append_value(self.started_at.timestamp_micros());
-        let durations = [
-            self.queue_seconds,
-            self.talk_seconds,
-            self.hold_seconds,
-            self.after_work_seconds,
-            self.handle_seconds,
-        ];
-        for (builder, duration) in c.durations.iter_mut().zip(durations) {
-            builder.append_option(duration.map(|s| s.get() as i32));
-        }
-        for topic in &self.topics {
-            c.topics.0.values().append_value(topic.as_str());
-        }
-        c.topics.0.append(true);
-        c.resolved.append_option(self.resolved);
-        c.transfers
-            .append_option(self.transfers.map(|t| i32::from(t.get())));
-        c.row_hash.append_value(hash_value(row_hash));
+        append_interaction(c, &self.fields(), row_hash);
+    }
+
+    const APPENDS_COMMON: bool = true;
+
+    #[inline]
+    fn append_common(
+        c: &mut InteractionColumns,
+        values: &[Option<&str>],
+        ctx: &ParseContext,
+    ) -> Option<(u64, u64)> {
+        let fields = InteractionFields::parse_common(values, ctx)?;
+        let content = fields.content_hash();
+        append_interaction(c, &fields, content);
+        Some((fields.key_hash(), content))
     }
 
     fn finish(c: &mut InteractionColumns) -> Vec<ArrayRef> {
@@ -184,6 +209,26 @@ impl FactRow for Interaction {
         columns.push(Arc::new(c.row_hash.finish()));
         columns
     }
+}
+
+#[inline]
+fn append_interaction(c: &mut InteractionColumns, f: &InteractionFields<'_>, row_hash: u64) {
+    c.interaction_id.append_value(f.interaction_id);
+    c.customer_id.append_value(f.customer_id);
+    c.agent_id.append_value(f.agent_id);
+    c.channel.append_value(f.channel.as_str());
+    c.started_at.append_value(f.started_at.timestamp_micros());
+    for (builder, duration) in c.durations.iter_mut().zip(f.durations) {
+        builder.append_option(duration.map(|s| s.get() as i32));
+    }
+    for topic in &f.topics {
+        c.topics.0.values().append_value(topic);
+    }
+    c.topics.0.append(true);
+    c.resolved.append_option(f.resolved);
+    c.transfers
+        .append_option(f.transfers.map(|t| i32::from(t.get())));
+    c.row_hash.append_value(hash_value(row_hash));
 }
 
 pub struct SurveyColumns {
@@ -353,5 +398,138 @@ impl FactRow for CustomerEvent {
             Arc::new(c.reason.finish()),
             Arc::new(c.row_hash.finish()),
         ]
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use cxm_domain::{DurationUnit, FieldSource};
+    use proptest::prelude::*;
+
+    use super::*;
+
+    /// Canonical field values, as a reader hands them to `Record::parse`.
+    struct Values<'a>(&'a [Option<&'a str>]);
+
+    impl FieldSource for Values<'_> {
+        fn get(&self, index: usize) -> Option<&str> {
+            self.0.get(index).copied().flatten()
+        }
+
+        fn for_each_extra(&self, _visit: &mut dyn FnMut(&str, &str)) {}
+    }
+
+    /// A contact's field in its common form.
+    fn common_field(index: usize) -> BoxedStrategy<String> {
+        match index {
+            0..=2 => "[A-Z]-[0-9]{1,6}".boxed(),
+            3 => prop_oneof![
+                Just("phone"),
+                Just("chat"),
+                Just("email"),
+                Just("messaging")
+            ]
+            .prop_map(str::to_owned)
+            .boxed(),
+            4 => "2024-(0[1-9]|1[0-2])-[0-2][0-9]T[01][0-9]:[0-5][0-9]:[0-5][0-9]Z".boxed(),
+            5..=9 => "[0-9]{1,5}".boxed(),
+            10 => "(billing\\.[a-c])(;(billing|tech)\\.[a-c]){0,6}".boxed(),
+            11 => prop_oneof![Just("true"), Just("false")]
+                .prop_map(str::to_owned)
+                .boxed(),
+            _ => "[0-9]{1,3}".boxed(),
+        }
+    }
+
+    /// A contact's field as an export might write it: mostly in its common form,
+    /// sometimes empty, padded, spelled otherwise or invalid.
+    fn field(index: usize) -> BoxedStrategy<Option<String>> {
+        let odd = prop_oneof![
+            Just(" ".to_owned()),
+            Just(" A-1 ".to_owned()),
+            Just("A;1".to_owned()),
+            Just("\u{e9}t\u{e9}".to_owned()),
+            Just("a;b; a;;b ".to_owned()),
+            Just("Chat".to_owned()),
+            Just("fax".to_owned()),
+            Just("2024-02-30T10:00:00Z".to_owned()),
+            Just("2024-02-01 10:00:00".to_owned()),
+            Just("2024-02-01T10:00:00+01:00".to_owned()),
+            Just("1:30".to_owned()),
+            Just("-4".to_owned()),
+            Just("2.6".to_owned()),
+            Just("999999999".to_owned()),
+            Just("No".to_owned()),
+            Just("TRUE".to_owned()),
+            Just("\u{a0}7".to_owned()),
+            "\\PC{0,6}",
+        ];
+        prop_oneof![
+            12 => common_field(index).prop_map(Some),
+            1 => Just(None),
+            2 => odd.prop_map(Some),
+        ]
+        .boxed()
+    }
+
+    fn row() -> impl Strategy<Value = Vec<Option<String>>> {
+        (0..13).map(field).collect::<Vec<_>>()
+    }
+
+    fn contexts() -> impl Strategy<Value = ParseContext> {
+        prop_oneof![
+            Just(DurationUnit::Seconds),
+            Just(DurationUnit::Milliseconds)
+        ]
+        .prop_map(|unit| {
+            let mut ctx = ParseContext::default();
+            ctx.duration_unit = unit;
+            ctx
+        })
+    }
+
+    proptest! {
+        /// Whenever a contact's fields are appended straight from the row, they are the
+        /// row `Interaction::parse` and `append` give: the same columns, key hash and
+        /// content hash. Otherwise nothing is appended.
+        #[test]
+        fn contacts_appended_straight_are_those_parse_gives(
+            rows in proptest::collection::vec(row(), 1..20),
+            ctx in contexts(),
+        ) {
+            let mut straight = FactBatchBuilder::<Interaction>::with_capacity(rows.len());
+            let mut parsed = FactBatchBuilder::<Interaction>::with_capacity(rows.len());
+            for row in &rows {
+                let values: Vec<Option<&str>> = row.iter().map(Option::as_deref).collect();
+                let record = Interaction::parse(&Values(&values), &ctx);
+                let before = straight.len();
+                match straight.push_common(&values, &ctx) {
+                    Some((key, content)) => {
+                        let record = record.expect("a row appended straight is valid");
+                        prop_assert_eq!(key, record.key_hash());
+                        prop_assert_eq!(content, record.content_hash());
+                        parsed.push(&record, record.content_hash());
+                    }
+                    None => prop_assert_eq!(straight.len(), before),
+                }
+            }
+            prop_assert_eq!(straight.finish().unwrap(), parsed.finish().unwrap());
+        }
+
+        /// Valid rows in their common form are appended straight (so the property
+        /// above is not met by appending nothing).
+        #[test]
+        fn contacts_in_their_common_form_are_appended_straight(
+            row in (0..13)
+                .map(|index| common_field(index).prop_map(Some))
+                .collect::<Vec<_>>(),
+        ) {
+            let values: Vec<Option<&str>> = row.iter().map(Option::as_deref).collect();
+            let ctx = ParseContext::default();
+            if Interaction::parse(&Values(&values), &ctx).is_ok() {
+                let mut straight = FactBatchBuilder::<Interaction>::with_capacity(1);
+                prop_assert!(straight.push_common(&values, &ctx).is_some(), "{values:?}");
+            }
+        }
     }
 }

@@ -21,10 +21,11 @@ use std::sync::{Arc, Mutex};
 use std::thread::JoinHandle;
 
 use cxm_catalog::DataDir;
+use cxm_domain::ParseContext;
 use cxm_facts::arrow::array::RecordBatch;
 use cxm_facts::batch::FactRow;
 use cxm_facts::{BatchOutcome, FactBatchBuilder, FactStore, StagedFiles, StagedWriter};
-use cxm_readers::{Block, CsvLayout, Rejection};
+use cxm_readers::{Block, CsvLayout, MAX_DIRECT_FIELDS, Rejection};
 use indicatif::{ProgressBar, ProgressStyle};
 use tokio::sync::mpsc;
 
@@ -440,6 +441,20 @@ impl<R: FactRow + Refers> UnitBuilder<R> {
         self.builder.push(&record, content);
     }
 
+    /// Takes one row straight from its canonical field values when they are in their
+    /// common form (see [`FactRow::append_common`]); `false` when they are not and
+    /// nothing was taken.
+    #[inline]
+    fn take_common(&mut self, values: &[Option<&str>], ctx: &ParseContext) -> bool {
+        let Some((key, content)) = self.builder.push_common(values, ctx) else {
+            return false;
+        };
+        self.parsed.read += 1;
+        self.parsed.keys.push(key);
+        self.parsed.contents.push(content);
+        true
+    }
+
     fn finish(mut self) -> Result<Parsed, IngestError> {
         if !self.builder.is_empty() {
             let batch = self.builder.finish()?;
@@ -481,7 +496,19 @@ fn parse_blocks<R: FactRow + Refers>(
         let rows_hint = job.block.bytes.len() / 64;
         let mut rows = job.layout.rows(job.block);
         let mut unit = UnitBuilder::<R>::new(rows_hint);
-        while let Some(row) = rows.next_record::<R>() {
+        // Rows in their common form go straight into the columns, without a record;
+        // referential checks need the record, so they take the full path.
+        let common = R::APPENDS_COMMON && references.is_none();
+        while rows.advance() {
+            if common {
+                let mut values = [None; MAX_DIRECT_FIELDS];
+                if let Some(count) = rows.canonical_fields(&mut values)
+                    && unit.take_common(&values[..count], rows.parse_context())
+                {
+                    continue;
+                }
+            }
+            let row = rows.parse_current::<R>();
             unit.take(row, references, || rows.last_row());
         }
         let parsed = unit.finish().map(|mut parsed| {

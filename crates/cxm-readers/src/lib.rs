@@ -16,7 +16,7 @@ pub mod plan;
 pub mod rejection;
 
 pub use blocks::{Block, BlockReader, Records};
-pub use csv_rows::{CsvBlockRows, CsvLayout, CsvRows};
+pub use csv_rows::{CsvBlockRows, CsvLayout, CsvRows, MAX_DIRECT_FIELDS};
 pub use error::FileError;
 pub use input::{Format, Input};
 pub use json_records::JsonRecords;

@@ -57,16 +57,9 @@ impl Record for Interaction {
         let talk_seconds = f.optional(6, duration);
         let hold_seconds = f.optional(7, duration);
         let after_work_seconds = f.optional(8, duration);
-        let handle_seconds = f.optional(9, duration).or_else(|| {
-            let parts = [talk_seconds, hold_seconds, after_work_seconds];
-            // Derive only when at least talk time is known; missing hold or wrap-up count as 0.
-            talk_seconds.map(|_| {
-                parts
-                    .into_iter()
-                    .flatten()
-                    .fold(Seconds::default(), Seconds::saturating_add)
-            })
-        });
+        let handle_seconds = f
+            .optional(9, duration)
+            .or_else(|| derived_handle(talk_seconds, hold_seconds, after_work_seconds));
         let topics = f
             .optional(10, |n, r| parse_topic_list(n, r, ctx))
             .unwrap_or_default();
@@ -96,28 +89,148 @@ impl Record for Interaction {
     }
 
     fn key_hash(&self) -> u64 {
-        xxhash_rust::xxh3::xxh3_64(self.interaction_id.as_str().as_bytes())
+        self.fields().key_hash()
     }
 
     fn content_hash(&self) -> u64 {
+        self.fields().content_hash()
+    }
+}
+
+/// Handle time derived from its parts when it was not exported: only when at least talk
+/// time is known; missing hold or wrap-up count as 0.
+fn derived_handle(
+    talk: Option<Seconds>,
+    hold: Option<Seconds>,
+    after_work: Option<Seconds>,
+) -> Option<Seconds> {
+    talk.map(|talk| {
+        [hold, after_work]
+            .into_iter()
+            .flatten()
+            .fold(talk, Seconds::saturating_add)
+    })
+}
+
+impl Interaction {
+    /// The contact's stored values, borrowing its ids and topics.
+    pub fn fields(&self) -> InteractionFields<'_> {
+        InteractionFields {
+            interaction_id: self.interaction_id.as_str(),
+            customer_id: self.customer_id.as_str(),
+            agent_id: self.agent_id.as_str(),
+            channel: self.channel,
+            started_at: self.started_at,
+            durations: [
+                self.queue_seconds,
+                self.talk_seconds,
+                self.hold_seconds,
+                self.after_work_seconds,
+                self.handle_seconds,
+            ],
+            topics: self.topics.iter().map(RecordId::as_str).collect(),
+            resolved: self.resolved,
+            transfers: self.transfers,
+        }
+    }
+}
+
+/// A contact's stored values, borrowing its ids and topics from the row they were read
+/// from (or from an [`Interaction`]): what its fact table row holds and what its content
+/// hash covers. Reading a row into these, rather than into an `Interaction`, copies no
+/// text: the ingest's common path appends them straight to the table's columns.
+#[derive(Debug, Clone, PartialEq)]
+pub struct InteractionFields<'a> {
+    pub interaction_id: &'a str,
+    pub customer_id: &'a str,
+    pub agent_id: &'a str,
+    pub channel: Channel,
+    pub started_at: DateTime<Utc>,
+    /// Queue, talk, hold, after-contact work and handle seconds.
+    pub durations: [Option<Seconds>; 5],
+    pub topics: smallvec::SmallVec<[&'a str; 4]>,
+    pub resolved: Option<bool>,
+    pub transfers: Option<Transfers>,
+}
+
+impl<'a> InteractionFields<'a> {
+    /// A contact's values straight from its canonical fields (in the order of
+    /// [`RecordKind::Interactions`]' fields; `None` for an empty field) when every field
+    /// is valid and written in its common form: an id, channel, time, number or flag that
+    /// starts with a printable character. `None` otherwise; [`Interaction::parse`] then
+    /// gives the record or every reason it is rejected. Whenever this gives values, they
+    /// are those of the record `Interaction::parse` gives for the same fields (a property
+    /// test holds the two together).
+    #[inline]
+    pub fn parse_common(values: &[Option<&'a str>], ctx: &ParseContext) -> Option<Self> {
+        let &[
+            interaction_id,
+            customer_id,
+            agent_id,
+            channel,
+            started_at,
+            queue,
+            talk,
+            hold,
+            after_work,
+            handle,
+            topics,
+            resolved,
+            transfers,
+        ] = values
+        else {
+            return None;
+        };
+        let duration = |name, raw: Option<&str>| {
+            optional_common(raw, |raw| ctx.duration_unit.parse(name, raw))
+        };
+        let talk_seconds = duration("talk_seconds", talk)?;
+        let hold_seconds = duration("hold_seconds", hold)?;
+        let after_work_seconds = duration("after_work_seconds", after_work)?;
+        let handle_seconds = duration("handle_seconds", handle)?
+            .or_else(|| derived_handle(talk_seconds, hold_seconds, after_work_seconds));
+        Some(Self {
+            interaction_id: required_common(interaction_id, |raw| {
+                RecordId::check("interaction_id", raw)
+            })?,
+            customer_id: required_common(customer_id, |raw| RecordId::check("customer_id", raw))?,
+            agent_id: required_common(agent_id, |raw| RecordId::check("agent_id", raw))?,
+            channel: required_common(channel, |raw| Channel::parse("channel", raw))?,
+            started_at: required_common(started_at, |raw| ctx.timestamps.parse("started_at", raw))?,
+            durations: [
+                duration("queue_seconds", queue)?,
+                talk_seconds,
+                hold_seconds,
+                after_work_seconds,
+                handle_seconds,
+            ],
+            topics: optional_common(topics, |raw| topic_texts("topics", raw, ctx))?
+                .unwrap_or_default(),
+            resolved: optional_common(resolved, |raw| ParseContext::parse_bool("resolved", raw))?,
+            transfers: optional_common(transfers, |raw| Transfers::parse("transfers", raw))?,
+        })
+    }
+
+    /// xxh3-64 of the contact's id.
+    #[inline]
+    pub fn key_hash(&self) -> u64 {
+        xxhash_rust::xxh3::xxh3_64(self.interaction_id.as_bytes())
+    }
+
+    /// The contact's content hash (see [`Record::content_hash`]).
+    pub fn content_hash(&self) -> u64 {
         let mut h = ContentHasher::default();
-        h.str(self.interaction_id.as_str())
-            .str(self.customer_id.as_str())
-            .str(self.agent_id.as_str())
+        h.str(self.interaction_id)
+            .str(self.customer_id)
+            .str(self.agent_id)
             .str(self.channel.as_str())
             .i64(self.started_at.timestamp_micros());
-        for duration in [
-            self.queue_seconds,
-            self.talk_seconds,
-            self.hold_seconds,
-            self.after_work_seconds,
-            self.handle_seconds,
-        ] {
+        for duration in self.durations {
             h.opt_u64(duration.map(|s| u64::from(s.get())));
         }
         h.u64(self.topics.len() as u64);
         for topic in &self.topics {
-            h.str(topic.as_str());
+            h.str(topic);
         }
         h.opt_u64(self.resolved.map(u64::from))
             .opt_u64(self.transfers.map(|t| u64::from(t.get())));
@@ -125,13 +238,57 @@ impl Record for Interaction {
     }
 }
 
+/// Whether a field's text starts with a printable ASCII character: then it is not blank
+/// after trimming, and a reader that treats blank fields as missing agrees with `parse`.
+#[inline]
+fn starts_printable(raw: &str) -> bool {
+    raw.as_bytes()
+        .first()
+        .is_some_and(|b| (0x21..0x7f).contains(b))
+}
+
+/// A required field in its common form, parsed; `None` when it is not.
+#[inline]
+fn required_common<'a, T>(
+    raw: Option<&'a str>,
+    parse: impl FnOnce(&'a str) -> Result<T, FieldError>,
+) -> Option<T> {
+    raw.filter(|raw| starts_printable(raw))
+        .and_then(|raw| parse(raw).ok())
+}
+
+/// An optional field: `Some(None)` when empty, `Some(Some(value))` in its common form,
+/// `None` when it is neither.
+#[inline]
+fn optional_common<'a, T>(
+    raw: Option<&'a str>,
+    parse: impl FnOnce(&'a str) -> Result<T, FieldError>,
+) -> Option<Option<T>> {
+    match raw {
+        None => Some(None),
+        Some(raw) => required_common(Some(raw), parse).map(Some),
+    }
+}
+
 fn parse_topic_list(field: &str, raw: &str, ctx: &ParseContext) -> Result<Topics, FieldError> {
+    Ok(topic_texts(field, raw, ctx)?
+        .into_iter()
+        .map(RecordId::from_checked)
+        .collect())
+}
+
+/// The distinct topic ids of a list, in order, as text.
+fn topic_texts<'a>(
+    field: &str,
+    raw: &'a str,
+    ctx: &ParseContext,
+) -> Result<smallvec::SmallVec<[&'a str; 4]>, FieldError> {
     const MAX_TOPICS: usize = 50;
-    let mut topics = Topics::new();
+    let mut topics = smallvec::SmallVec::<[&str; 4]>::new();
     for item in ctx.split_list(raw) {
         // Items are trimmed, and a valid id is its trimmed text: a repeat is found by its
-        // text, before it is checked and copied again.
-        if topics.iter().any(|topic| topic.as_str() == item) {
+        // text, before it is checked again.
+        if topics.contains(&item) {
             continue;
         }
         if topics.len() == MAX_TOPICS {
@@ -141,7 +298,7 @@ fn parse_topic_list(field: &str, raw: &str, ctx: &ParseContext) -> Result<Topics
                 format!("{field} lists more than {MAX_TOPICS} topics"),
             ));
         }
-        topics.push(RecordId::parse(field, item)?);
+        topics.push(RecordId::check(field, item)?);
     }
     Ok(topics)
 }
