@@ -123,10 +123,17 @@ fn sorted_keys(keys: &[u64], parallel_from: usize) -> Vec<u64> {
             *slot = key;
         }
     }
-    std::thread::scope(|scope| {
-        scope.spawn(|| radsort::sort(below));
+    // Without a second thread (the system refusing one), the lower half is sorted here.
+    let spawned = std::thread::scope(|scope| {
+        let other = std::thread::Builder::new()
+            .name("cxm-ingest-sort".into())
+            .spawn_scoped(scope, || radsort::sort(&mut *below));
         radsort::sort(above);
+        other.is_ok()
     });
+    if !spawned {
+        radsort::sort(below);
+    }
     sorted
 }
 
