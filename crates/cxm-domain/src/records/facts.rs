@@ -89,7 +89,7 @@ impl Record for Interaction {
     }
 
     fn key_hash(&self) -> u64 {
-        self.fields().key_hash()
+        xxhash_rust::xxh3::xxh3_64(self.interaction_id.as_str().as_bytes())
     }
 
     fn content_hash(&self) -> u64 {
