@@ -536,16 +536,23 @@ fn parse_blocks<R: FactRow + Refers>(
         let rows_hint = job.block.bytes.len() / 64;
         let mut rows = job.layout.rows(job.block);
         let mut unit = UnitBuilder::<R>::new(rows_hint);
-        // Rows in their common form go straight into the columns, without a record;
-        // referential checks need the record, so they take the full path.
+        // Rows in their common form go straight into the columns, without a record; other
+        // valid rows become records from the same values, and only rejected ones are read
+        // again, for their reasons. Referential checks need the record, so with them every
+        // row takes the full path.
         let common = R::APPENDS_COMMON && references.is_none();
         while rows.advance() {
             if common {
                 let mut values = [None; MAX_DIRECT_FIELDS];
-                if let Some(count) = rows.canonical_fields(&mut values)
-                    && unit.take_common(&values[..count], rows.parse_context())
-                {
-                    continue;
+                if let Some(count) = rows.canonical_fields(&mut values) {
+                    let values = &values[..count];
+                    if unit.take_common(values, rows.parse_context()) {
+                        continue;
+                    }
+                    if let Some(row) = rows.parse_canonical::<R>(values) {
+                        unit.take(Ok(row), None, serde_json::Value::default);
+                        continue;
+                    }
                 }
             }
             let row = rows.parse_current::<R>();

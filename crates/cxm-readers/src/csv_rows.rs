@@ -243,11 +243,12 @@ impl CsvLayout {
     fn parse_direct<R: Record>(&self, bytes: &[u8], fields: Fields<'_>) -> Option<R> {
         let mut values = [None; MAX_DIRECT_FIELDS];
         let count = self.canonical(bytes, fields, &mut values)?;
-        R::parse(
-            &CanonicalRow(&values[..count]),
-            self.mapping.parse_context(),
-        )
-        .ok()
+        self.parse_canonical(&values[..count])
+    }
+
+    /// The record of a row's canonical field values, when it is valid.
+    fn parse_canonical<R: Record>(&self, values: &[Option<&str>]) -> Option<R> {
+        R::parse(&CanonicalRow(values), self.mapping.parse_context()).ok()
     }
 }
 
@@ -361,6 +362,14 @@ impl CsvBlockRows {
     ) -> Option<usize> {
         let (bytes, fields) = self.current();
         self.layout.canonical(bytes, fields, values)
+    }
+
+    /// The current row's record from the values [`CsvBlockRows::canonical_fields`] gave,
+    /// when it is valid (without splitting the row again). `None`: read the row with
+    /// [`CsvBlockRows::parse_current`], which says why it is rejected.
+    pub fn parse_canonical<R: Record>(&self, values: &[Option<&str>]) -> Option<(u64, R)> {
+        let record = self.layout.parse_canonical(values)?;
+        Some((self.line, record))
     }
 
     /// The current row, parsed (after [`CsvBlockRows::advance`]).
@@ -794,6 +803,33 @@ mod tests {
         let (line, record) = rows.next_record::<Interaction>().unwrap().unwrap().unwrap();
         assert_eq!((line, record.customer_id.as_str()), (4, "C\u{e9}"));
         assert_eq!(rows.last_row()["customer_id"], "C\u{e9}");
+    }
+
+    #[test]
+    fn rows_parsed_from_their_canonical_values_are_those_parse_current_gives() {
+        // padded, spelled otherwise, a clock duration, and a row that is rejected
+        let text = "interaction_id,customer_id,agent_id,channel,started_at,hold_seconds,resolved\n\
+                    I1,C1, A1 ,Phone,2024-01-01T10:00:00Z,1:30,TRUE\n\
+                    I2,C2,A2,phone,2024-01-01T11:00:00Z,,\n\
+                    I3,C3,A3,fax,2024-01-01T12:00:00Z,5,\n";
+        let (layout, mut blocks) = rows(text).unwrap().into_blocks();
+        let mut rows = layout.rows(blocks.next_block().unwrap().unwrap());
+        let mut seen = 0;
+        while rows.advance() {
+            seen += 1;
+            let mut values = [None; MAX_DIRECT_FIELDS];
+            let count = rows
+                .canonical_fields(&mut values)
+                .expect("canonical columns");
+            let straight = rows.parse_canonical::<Interaction>(&values[..count]);
+            match rows.parse_current::<Interaction>() {
+                Ok(expected) => assert_eq!(straight, Some(expected)),
+                Err(rejection) => {
+                    assert!(straight.is_none(), "{rejection:?}");
+                }
+            }
+        }
+        assert_eq!(seen, 3);
     }
 
     #[test]
