@@ -585,8 +585,20 @@ async fn ingest(
             return ExitCode::from(EXIT_USAGE);
         }
     };
-    let summary = match cxm_ingest::ingest(&dir, &request).await {
-        Ok(summary) => summary,
+    // The contacts the rules will look at are kept as they are written, so the rules need
+    // not read back what was just stored (without them the rules read the table).
+    let keep = if alerts && !request.dry_run && request.kind == RecordKind::Interactions {
+        cxm_loop::contacts_to_keep(&dir, chrono::Utc::now())
+            .await
+            .unwrap_or_else(|error| {
+                tracing::warn!(%error, "the alert rules could not be read before the ingest");
+                None
+            })
+    } else {
+        None
+    };
+    let (summary, added) = match cxm_ingest::ingest_keeping(&dir, &request, keep.as_ref()).await {
+        Ok(ingested) => ingested,
         Err(error) => {
             eprintln!("error: {error}");
             return if error.is_input_error() {
@@ -640,7 +652,7 @@ async fn ingest(
             .earliest_micros
             .and_then(chrono::DateTime::from_timestamp_micros);
         let scope = cxm_loop::Scope::ingested(request.kind, since);
-        match cxm_loop::evaluate(&dir, &scope, chrono::Utc::now()).await {
+        match cxm_loop::evaluate_after(&dir, &scope, chrono::Utc::now(), added.as_ref()).await {
             // Said only when a rule watches this kind of record.
             Ok(run) if !json && !run.rules.is_empty() => {
                 println!("alerts: {} cases opened", run.opened);

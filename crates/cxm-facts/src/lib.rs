@@ -7,11 +7,13 @@
 //! otherwise. A process killed before the commit leaves only unreferenced files (removed by
 //! [`FactStore::compact`]); readers never see them.
 
+pub mod added;
 pub mod batch;
 pub mod error;
 pub mod schema;
 pub mod store;
 
+pub use added::{AddedRows, KeepRows, RowKeeper};
 pub use batch::{FactBatchBuilder, FactRow};
 pub use error::FactError;
 pub use schema::FactTable;

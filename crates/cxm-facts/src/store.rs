@@ -172,6 +172,30 @@ impl FactStore {
         self.register_only(ctx, &FactTable::ALL).await
     }
 
+    /// The version a table is at.
+    pub async fn version_of(&self, table: FactTable) -> Result<u64, FactError> {
+        Ok(self.table(table).await?.version().unwrap_or_default())
+    }
+
+    /// Registers `table` as it was at `version` in `ctx` under `name`.
+    pub async fn register_as_of(
+        &self,
+        ctx: &SessionContext,
+        table: FactTable,
+        version: u64,
+        name: &str,
+    ) -> Result<(), FactError> {
+        let delta = deltalake::open_table_with_version(self.table_url(table)?, version as _)
+            .await
+            .map_err(FactError::delta(table.name()))?;
+        delta
+            .update_datafusion_session(&ctx.state())
+            .map_err(FactError::delta(table.name()))?;
+        let provider = delta.table_provider().await.map_err(FactError::from)?;
+        ctx.register_table(name, provider)?;
+        Ok(())
+    }
+
     /// Registers `tables` in `ctx` under their names.
     pub async fn register_only(
         &self,
@@ -214,12 +238,7 @@ impl FactStore {
             return Ok(found);
         }
         let delta = self.table(table).await?;
-        let files = delta
-            .snapshot()
-            .map_err(FactError::delta(table.name()))?
-            .log_data()
-            .num_files();
-        if files == 0 {
+        if file_count(&delta, table)? == 0 {
             return Ok(found);
         }
         let wanted: std::collections::HashSet<&str> = ids.iter().map(String::as_str).collect();
@@ -462,7 +481,6 @@ impl StagedBatch {
         mut self,
         may_contain: impl Fn(u64) -> bool,
     ) -> Result<BatchOutcome, FactError> {
-        let name = self.table.name();
         let adds = std::mem::take(&mut self.files.adds);
         let staged_paths = adds
             .iter()
@@ -470,13 +488,7 @@ impl StagedBatch {
             .collect::<Result<Vec<_>, _>>()?;
         sync_files(&staged_paths)?;
         sync_files(&[self.store.table_dir(self.table).display().to_string()])?;
-        let target_files = self
-            .delta
-            .snapshot()
-            .map_err(FactError::delta(name))?
-            .log_data()
-            .num_files();
-        if target_files == 0 || !self.table_has_any(&may_contain).await? {
+        if file_count(&self.delta, self.table)? == 0 || !self.table_has_any(&may_contain).await? {
             let inserted = self.files.rows;
             let version = self.append(adds).await?;
             return Ok(BatchOutcome {
@@ -707,6 +719,15 @@ impl FactStore {
 }
 
 /// Data files must be on disk before a commit references them.
+/// The data files of a table's loaded version.
+fn file_count(delta: &DeltaTable, table: FactTable) -> Result<usize, FactError> {
+    Ok(delta
+        .snapshot()
+        .map_err(FactError::delta(table.name()))?
+        .log_data()
+        .num_files())
+}
+
 fn sync_files(paths: &[String]) -> Result<(), FactError> {
     for path in paths {
         std::fs::File::open(path)

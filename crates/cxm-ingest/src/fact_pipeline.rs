@@ -24,7 +24,10 @@ use cxm_catalog::DataDir;
 use cxm_domain::ParseContext;
 use cxm_facts::arrow::array::RecordBatch;
 use cxm_facts::batch::FactRow;
-use cxm_facts::{BatchOutcome, FactBatchBuilder, FactStore, StagedFiles, StagedWriter};
+use cxm_facts::{
+    AddedRows, BatchOutcome, FactBatchBuilder, FactStore, KeepRows, RowKeeper, StagedFiles,
+    StagedWriter,
+};
 use cxm_readers::{Block, CsvLayout, MAX_DIRECT_FIELDS, Rejection};
 use indicatif::{ProgressBar, ProgressStyle};
 use tokio::sync::mpsc;
@@ -76,7 +79,12 @@ enum Unit {
 struct Commit {
     files: Vec<StagedFiles>,
     keys: BatchKeys,
+    /// the batch's rows the writers kept (see [`RowKeeper`])
+    kept: Vec<RecordBatch>,
 }
+
+/// What a writer hands back at the end of a batch.
+type Flushed = Result<(StagedFiles, Vec<RecordBatch>), IngestError>;
 
 /// The ids of one batch.
 #[derive(Default)]
@@ -210,11 +218,16 @@ struct AssembleStats {
     earliest_micros: Option<i64>,
 }
 
+/// Ingests `prepared`'s files into `R`'s table. With `keep`, also returns the rows it
+/// asks for when the ingest only appended rows (no id replaced, none repeated) and they
+/// were not too many: with the table's version before, they are the table's rows from
+/// that time on.
 pub(crate) async fn run<R>(
     dir: &DataDir,
     request: &IngestRequest,
     prepared: Prepared,
-) -> Result<IngestSummary, IngestError>
+    keep: Option<&KeepRows>,
+) -> Result<(IngestSummary, Option<AddedRows>), IngestError>
 where
     R: FactRow + Refers,
 {
@@ -253,9 +266,19 @@ where
         })?);
     }
     let mut writers = Vec::new();
+    // The table's version before the first batch, and what keeps the rows asked for.
+    let mut added = None;
     if let Some(facts) = &facts {
+        let keeper = match keep {
+            Some(keep) => {
+                let version = facts.version_of(table).await?;
+                added = Some((version, RowKeeper::new(table, keep)?));
+                added.as_ref().map(|(_, keeper)| keeper.clone())
+            }
+            None => None,
+        };
         for writer in facts.writers(table, cores).await? {
-            writers.push(Writer::start(writer, &mut threads)?);
+            writers.push(Writer::start(writer, keeper.clone(), &mut threads)?);
         }
     }
     let sources = prepared.sources;
@@ -277,13 +300,30 @@ where
     })?;
 
     let mut totals = BatchOutcome::default();
+    // While every batch was appended onto the one before: the version reached and the
+    // rows kept.
+    let mut appended: Option<(u64, Vec<RecordBatch>)> =
+        added.as_ref().map(|(version, _)| (*version, Vec::new()));
     let committed: Result<(), IngestError> = async {
-        while let Some(commit) = commit_receiver.recv().await {
+        while let Some(mut commit) = commit_receiver.recv().await {
             let Some(facts) = &facts else { continue };
+            let kept = std::mem::take(&mut commit.kept);
+            let repeats = !commit.keys.last.is_empty();
             let outcome = commit_batch(facts, table, commit).await?;
             totals.inserted += outcome.inserted;
             totals.replaced += outcome.replaced;
             totals.unchanged += outcome.unchanged;
+            appended = appended.take().and_then(|(version, mut rows)| {
+                let only_new = !repeats && outcome.replaced == 0 && outcome.unchanged == 0;
+                match outcome.version {
+                    Some(next) if only_new && next == version + 1 => {
+                        rows.extend(kept);
+                        Some((next, rows))
+                    }
+                    None if outcome.inserted == 0 && !repeats => Some((version, rows)),
+                    _ => None,
+                }
+            });
         }
         Ok(())
     }
@@ -305,7 +345,19 @@ where
     } else {
         (stats.identical, stats.changed)
     };
-    Ok(IngestSummary {
+    let added = match (added, appended) {
+        (Some((base_version, keeper)), Some((version, batches))) if !keeper.overflowed() => {
+            Some(AddedRows {
+                table,
+                base_version,
+                version,
+                from_micros: keeper.from_micros(),
+                batches,
+            })
+        }
+        _ => None,
+    };
+    let summary = IngestSummary {
         read: stats.read,
         accepted: stats.accepted,
         inserted: totals.inserted,
@@ -315,7 +367,8 @@ where
         quarantine: stats.quarantine,
         earliest_micros: stats.earliest_micros,
         ..IngestSummary::of(request)
-    })
+    };
+    Ok((summary, added))
 }
 
 /// Commits one batch: repeated ids resolved to their last row, then appended or merged.
@@ -578,29 +631,46 @@ struct Writer {
 enum WriterJob {
     Write(RecordBatch),
     /// finish the files of the current batch
-    Flush(SyncSender<Result<StagedFiles, IngestError>>),
+    Flush(SyncSender<Flushed>),
 }
 
 impl Writer {
-    fn start(mut writer: StagedWriter, threads: &mut Threads) -> Result<Self, IngestError> {
+    /// A writer thread; with `keeper`, it also keeps the rows the keeper picks of each
+    /// batch it writes.
+    fn start(
+        mut writer: StagedWriter,
+        keeper: Option<Arc<RowKeeper>>,
+        threads: &mut Threads,
+    ) -> Result<Self, IngestError> {
         let runtime = tokio::runtime::Handle::current();
         let (jobs, receiver) = sync_channel::<WriterJob>(2);
         threads.writers.push(spawn("cxm-ingest-write", move || {
-            let mut failed = None;
+            let mut failed: Option<IngestError> = None;
+            let mut kept = Vec::new();
             for job in receiver {
                 match job {
                     WriterJob::Write(batch) => {
-                        if failed.is_none()
-                            && let Err(error) = runtime.block_on(writer.write(batch))
-                        {
-                            failed = Some(error);
+                        if failed.is_some() {
+                            continue;
+                        }
+                        let keep = keeper.as_ref().map(|keeper| keeper.keep(&batch));
+                        match keep.transpose() {
+                            Ok(rows) => kept.extend(rows.flatten()),
+                            Err(error) => failed = Some(error.into()),
+                        }
+                        if let Err(error) = runtime.block_on(writer.write(batch)) {
+                            failed = Some(error.into());
                         }
                     }
                     WriterJob::Flush(reply) => {
                         let files = match failed.take() {
-                            Some(error) => Err(error.into()),
-                            None => runtime.block_on(writer.flush()).map_err(Into::into),
+                            Some(error) => Err(error),
+                            None => runtime
+                                .block_on(writer.flush())
+                                .map(|files| (files, std::mem::take(&mut kept)))
+                                .map_err(Into::into),
                         };
+                        kept.clear();
                         let _ = reply.send(files);
                     }
                 }
@@ -670,14 +740,17 @@ fn assemble(
         stats.changed += keys.changed;
         batch.rows = 0;
         let mut files = Vec::with_capacity(writers.len());
+        let mut kept = Vec::new();
         for answer in answers {
-            files.push(answer.recv().map_err(|_| writer_stopped())??);
+            let (written, rows) = answer.recv().map_err(|_| writer_stopped())??;
+            files.push(written);
+            kept.extend(rows);
         }
         if writers.is_empty() {
             return Ok(());
         }
         commits
-            .blocking_send(Commit { files, keys })
+            .blocking_send(Commit { files, keys, kept })
             .map_err(|_| IngestError::Worker("the committer stopped".into()))
     };
     while total.is_none_or(|total| next < total) {

@@ -26,12 +26,12 @@ use cxm_catalog::DataDir;
 use cxm_domain::RecordKind;
 use cxm_domain::cases::{AlertCondition, AlertRule, Firing, cases_to_open};
 use cxm_domain::sentiment::negative;
-use cxm_facts::FactTable;
 use cxm_facts::arrow::array::{Array, AsArray, Float64Array, RecordBatch, StringArray};
 use cxm_facts::arrow::compute::cast;
 use cxm_facts::arrow::datatypes::{DataType, Field, Int64Type, Schema};
 use cxm_facts::datafusion::datasource::MemTable;
 use cxm_facts::datafusion::prelude::SessionContext;
+use cxm_facts::{AddedRows, FactStore, FactTable, KeepRows};
 use cxm_metrics::Organisation;
 use cxm_sql::{CaseStore, CustomerValueStore, NewCase, SqlStore, ValueSnapshot};
 use futures::{SinkExt, StreamExt};
@@ -151,16 +151,96 @@ pub async fn evaluate(
     scope: &Scope,
     now: DateTime<Utc>,
 ) -> Result<AlertRun, LoopError> {
-    let started = std::time::Instant::now();
+    evaluate_after(dir, scope, now, None).await
+}
+
+/// The columns of contacts the rules over contacts read.
+const CONTACT_COLUMNS: [&str; 5] = [
+    "interaction_id",
+    "customer_id",
+    "agent_id",
+    "started_at",
+    "topics",
+];
+
+/// The contacts an ingest at `now` should keep as it writes them, for the rules evaluated
+/// after it ([`evaluate_after`]): those from the earliest start an enabled rule over
+/// contacts may look at (its age limit, less a repeat-contact window). `None` when no
+/// enabled rule fires on contacts, or one looks at contacts of any age.
+pub async fn contacts_to_keep(
+    dir: &DataDir,
+    now: DateTime<Utc>,
+) -> Result<Option<KeepRows>, LoopError> {
     let store = dir.reference().await?;
-    let stamp = rfc3339(now);
-    store.seed_rules(&AlertRule::defaults(), &stamp).await?;
-    let rules: Vec<(AlertRule, Option<DateTime<Utc>>)> = store
+    let rules = enabled_rules(&store, now).await;
+    store.close().await;
+    let from = rules?
+        .iter()
+        .filter(|rule| rule.condition.fires_on() == RecordKind::Interactions)
+        .map(|rule| contacts_from(rule, None, now.timestamp_micros()))
+        .try_fold(None, |earliest: Option<i64>, from| {
+            from.map(|f| Some(earliest.map_or(f, |e| e.min(f))))
+        })
+        .flatten();
+    Ok(from.map(|from_micros| KeepRows {
+        from_micros,
+        columns: CONTACT_COLUMNS.map(str::to_owned).to_vec(),
+        max_rows: SHARED_CONTACTS_MAX_ROWS,
+    }))
+}
+
+/// The enabled rules, after seeding the default rules into a store that has none.
+async fn enabled_rules(store: &SqlStore, now: DateTime<Utc>) -> Result<Vec<AlertRule>, LoopError> {
+    store
+        .seed_rules(&AlertRule::defaults(), &rfc3339(now))
+        .await?;
+    Ok(store
         .rules()
         .await?
         .into_iter()
         .map(|stored| stored.rule)
         .filter(|rule| rule.enabled)
+        .collect())
+}
+
+/// When a rule evaluated from `since` (every record when `None`) at `now` looks from: the
+/// later of `since` and its age limit; `None` when it looks at every record.
+fn looks_from(rule: &AlertRule, since: Option<DateTime<Utc>>, now_micros: i64) -> Option<i64> {
+    match (
+        since.map(|s| s.timestamp_micros()),
+        rule.oldest_micros(now_micros),
+    ) {
+        (Some(a), Some(b)) => Some(a.max(b)),
+        (a, b) => a.or(b),
+    }
+}
+
+/// The earliest start of the contacts a rule over contacts reads: from where it looks,
+/// less its repeat-contact window.
+fn contacts_from(rule: &AlertRule, since: Option<DateTime<Utc>>, now_micros: i64) -> Option<i64> {
+    let window = match rule.condition {
+        AlertCondition::RepeatContacts { days, .. } => i64::from(days) * DAY_MICROS,
+        _ => 0,
+    };
+    looks_from(rule, since, now_micros).map(|at| at - window)
+}
+
+/// [`evaluate`] right after an ingest that added `added`: the rules over contacts take
+/// the recent contacts from the table as it was before the ingest plus `added`, instead of
+/// reading back what the ingest just wrote. Rows that do not fit (another table, kept from
+/// too late, or the table changed since) are ignored and the table is read.
+pub async fn evaluate_after(
+    dir: &DataDir,
+    scope: &Scope,
+    now: DateTime<Utc>,
+    added: Option<&AddedRows>,
+) -> Result<AlertRun, LoopError> {
+    let started = std::time::Instant::now();
+    let store = dir.reference().await?;
+    let stamp = rfc3339(now);
+    let rules: Vec<(AlertRule, Option<DateTime<Utc>>)> = enabled_rules(&store, now)
+        .await?
+        .into_iter()
         .filter_map(|rule| scope.of(&rule).map(|since| (rule, since)))
         .collect();
     let mut run = AlertRun::default();
@@ -178,42 +258,32 @@ pub async fn evaluate(
     } else {
         &[FactTable::Interactions]
     };
-    dir.facts().await?.register_only(&ctx, tables).await?;
+    let facts = dir.facts().await?;
+    facts.register_only(&ctx, tables).await?;
     let owners = Owners::new(&org);
-    // Each rule looks from `since` on, or from its age limit when that is later; its
-    // firings meet the cases triggered up to a cooldown before them.
+    // Each rule looks from `since` on, or from its age limit when that is later.
     let now_micros = now.timestamp_micros();
-    let looks_from = |(rule, since): &(AlertRule, Option<DateTime<Utc>>)| match (
-        since.map(|s| s.timestamp_micros()),
-        rule.oldest_micros(now_micros),
-    ) {
-        (Some(a), Some(b)) => Some(a.max(b)),
-        (a, b) => a.or(b),
-    };
-    let from = rules
-        .iter()
-        .map(|entry| looks_from(entry).map(|at| at - i64::from(entry.0.cooldown_days) * DAY_MICROS))
-        .try_fold(i64::MAX, |earliest, from| from.map(|f| earliest.min(f)));
-    let existing = store.case_triggers(from).await?;
+    let rule_from =
+        |(rule, since): &(AlertRule, Option<DateTime<Utc>>)| looks_from(rule, *since, now_micros);
     tracing::debug!(
         rules = rules.len(),
-        cases = existing.len(),
         ms = started.elapsed().as_millis(),
-        "alert evaluation: rules, structure, tables and recent cases read"
+        "alert evaluation: rules, structure and tables read"
     );
     // The rules over contacts read them from the earliest start any of them needs on.
     let contacts_from: Vec<Option<i64>> = rules
         .iter()
         .filter(|(rule, _)| rule.condition.fires_on() == RecordKind::Interactions)
-        .map(|entry| {
-            let window = match entry.0.condition {
-                AlertCondition::RepeatContacts { days, .. } => i64::from(days) * DAY_MICROS,
-                _ => 0,
-            };
-            looks_from(entry).map(|at| at - window)
-        })
+        .map(|(rule, since)| contacts_from(rule, *since, now_micros))
         .collect();
-    let contacts = contacts_table(&ctx, &contacts_from, SHARED_CONTACTS_MAX_ROWS).await?;
+    let added = added.filter(|added| added.table == FactTable::Interactions);
+    let contacts = contacts_table(
+        &ctx,
+        &contacts_from,
+        added.map(|added| (&facts, added)),
+        SHARED_CONTACTS_MAX_ROWS,
+    )
+    .await?;
     // Cases are written while the next rules are matched: the database's writer and the
     // query engine work at once (the matcher never waits for the writer).
     let (mut to_write, mut writes) =
@@ -238,7 +308,7 @@ pub async fn evaluate(
         // Customer values are brought up to date once, for the first rule that needs them.
         let mut values: Option<Option<String>> = None;
         for entry in rules {
-            let rule_since = looks_from(&entry).and_then(DateTime::from_timestamp_micros);
+            let rule_since = rule_from(&entry).and_then(DateTime::from_timestamp_micros);
             let (rule, since) = entry;
             // An ingest of records older than the rule's age limit: say why they opened nothing.
             let too_old = match (since, rule_since, rule.max_age_days) {
@@ -279,7 +349,19 @@ pub async fn evaluate(
                     )
                 })
                 .collect();
+            // The firings meet the cases of their customers triggered up to a cooldown
+            // before the rule looks from.
             let cooldown = i64::from(rule.cooldown_days) * DAY_MICROS;
+            let customers: Vec<&str> = matched
+                .iter()
+                .map(|m| m.firing.customer_id.as_str())
+                .collect();
+            let existing = if customers.is_empty() {
+                HashMap::new()
+            } else {
+                let from = rule_since.map(|since| since.timestamp_micros() - cooldown);
+                store.case_triggers(&rule.rule_id, &customers, from).await?
+            };
             let to_open = cases_to_open(
                 matched.into_iter().map(|m| m.firing).collect(),
                 cooldown,
@@ -353,15 +435,22 @@ const SHARED_CONTACTS_MAX_ROWS: usize = 2_000_000;
 /// contacts (`from`: the earliest start each needs), those contacts are read once, from
 /// the earliest on, into memory as `recent_interactions`. In a file in random time order
 /// every page holds some recent contacts, so each rule's own query would decompress the
-/// whole table again. Stays `interactions` for a single rule, a rule that looks at every
-/// contact, or more than `max_rows` recent contacts.
+/// whole table again.
+///
+/// With the rows an ingest just `added` to the store's contacts (kept from early enough,
+/// and the table unchanged since), only the table as it was before the ingest is read, and
+/// the added rows join it; then even a single rule reads from memory. Stays `interactions` for a single rule
+/// without added rows, a rule that looks at every contact, or more than `max_rows` recent
+/// contacts.
 async fn contacts_table(
     ctx: &SessionContext,
     from: &[Option<i64>],
+    added: Option<(&FactStore, &AddedRows)>,
     max_rows: usize,
 ) -> Result<&'static str, LoopError> {
     const TABLE: &str = "interactions";
-    if from.len() < 2 {
+    const BEFORE: &str = "interactions_before_ingest";
+    if from.is_empty() {
         return Ok(TABLE);
     }
     let Some(earliest) = from
@@ -370,22 +459,54 @@ async fn contacts_table(
     else {
         return Ok(TABLE);
     };
+    let mut added = added.filter(|(_, added)| added.from_micros <= earliest);
+    if let Some((facts, rows)) = added {
+        let version = facts.version_of(FactTable::Interactions).await?;
+        if version == rows.version {
+            facts
+                .register_as_of(ctx, FactTable::Interactions, rows.base_version, BEFORE)
+                .await?;
+        } else {
+            added = None;
+        }
+    }
+    let added = added.map(|(_, rows)| rows);
+    if added.is_none() && from.len() < 2 {
+        return Ok(TABLE);
+    }
+    let source = if added.is_some() { BEFORE } else { TABLE };
     let sql = format!(
-        "SELECT interaction_id, customer_id, agent_id, started_at, topics FROM {TABLE} \
-         WHERE CAST(started_at AS BIGINT) >= {earliest}"
+        "SELECT {} FROM {source} WHERE CAST(started_at AS BIGINT) >= {earliest}",
+        CONTACT_COLUMNS.join(", ")
     );
     let mut stream = ctx.sql(&sql).await?.execute_stream().await?;
     let schema = stream.schema();
     let mut partitions = vec![Vec::new(); ctx.state().config().target_partitions().max(1)];
-    let (mut rows, mut batches) = (0, 0);
+    let mut rows = added.map_or(0, AddedRows::rows);
+    if rows > max_rows {
+        return Ok(TABLE);
+    }
+    let mut batches = 0;
+    let count = partitions.len();
     while let Some(batch) = stream.next().await {
         let batch = batch?;
         rows += batch.num_rows();
         if rows > max_rows {
             return Ok(TABLE);
         }
-        let count = partitions.len();
         partitions[batches % count].push(batch);
+        batches += 1;
+    }
+    for batch in added.iter().flat_map(|added| &added.batches) {
+        // The kept rows are as written; the table's reader may type them otherwise
+        // (string views).
+        let columns = schema
+            .fields()
+            .iter()
+            .zip(batch.columns())
+            .map(|(field, column)| cast(column, field.data_type()))
+            .collect::<Result<Vec<_>, _>>()?;
+        partitions[batches % count].push(RecordBatch::try_new(schema.clone(), columns)?);
         batches += 1;
     }
     ctx.register_table(
@@ -1009,7 +1130,7 @@ mod tests {
     #[tokio::test]
     async fn rules_over_contacts_share_the_recent_ones_when_there_are_few_enough() {
         let ctx = four_contacts().await;
-        let table = contacts_table(&ctx, &[Some(30), Some(20)], 3)
+        let table = contacts_table(&ctx, &[Some(30), Some(20)], None, 3)
             .await
             .unwrap();
         assert_eq!(table, "recent_interactions");
@@ -1054,7 +1175,7 @@ mod tests {
         ] {
             let ctx = four_contacts().await;
             assert_eq!(
-                contacts_table(&ctx, &from, max_rows).await.unwrap(),
+                contacts_table(&ctx, &from, None, max_rows).await.unwrap(),
                 "interactions",
                 "{from:?} with at most {max_rows} rows"
             );

@@ -14,7 +14,7 @@ pub mod case_metrics;
 pub mod recognition;
 pub mod webhooks;
 
-pub use alerts::{AlertRun, RuleRun, Scope, evaluate};
+pub use alerts::{AlertRun, RuleRun, Scope, contacts_to_keep, evaluate, evaluate_after};
 pub use webhooks::{SendOptions, SendReport, send_due};
 
 /// Microseconds in a day (cooldowns, windows and ages are whole days of UTC time).

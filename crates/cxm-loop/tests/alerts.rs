@@ -601,3 +601,128 @@ async fn new_purchases_value_customers_again_for_the_high_value_rule() {
         want.difference(&got).collect::<Vec<_>>()
     );
 }
+
+/// Contacts kept as an ingest writes them (`cxm ingest`) open exactly the cases the
+/// contacts read back from the table would: onto an empty table and onto stored contacts
+/// whose last week the repeat-contact window reaches into. A re-delivery that replaces a
+/// contact, or a file that repeats an id, keeps nothing, and the table is read.
+#[tokio::test(flavor = "multi_thread")]
+async fn contacts_kept_at_ingest_open_the_cases_the_table_would() {
+    let (temp, dir) = generated_files(8_000, 23).await;
+    let generated = temp.path().join("generated");
+    for (file, kind) in cxm_generate::FILES {
+        if *kind != "interactions" {
+            let kind = RecordKind::from_cli_name(kind).unwrap();
+            let request = IngestRequest::new(kind, vec![generated.join(file)]);
+            cxm_ingest::ingest(&dir, &request).await.unwrap();
+        }
+    }
+    let contacts = records(&generated.join("interactions.csv"));
+    let times: HashMap<String, i64> = contacts
+        .iter()
+        .map(|c| (c["interaction_id"].clone(), micros(&c["started_at"])))
+        .collect();
+    let last = *times.values().max().unwrap();
+    let day = 86_400_000_000;
+    let now = DateTime::from_timestamp_micros(last + 3 * day).unwrap();
+    // No cooldown: every match within the 14-day age limit opens its own case.
+    let store = dir.reference().await.unwrap();
+    for mut rule in AlertRule::defaults() {
+        rule.cooldown_days = 0;
+        store
+            .set_rule(&rule, "test", "2030-01-01T00:00:00Z")
+            .await
+            .unwrap();
+    }
+    let keep = cxm_loop::contacts_to_keep(&dir, now)
+        .await
+        .unwrap()
+        .unwrap();
+    // the complaint rule's 14 days and the repeat-contact window's 7 before them
+    assert_eq!(keep.from_micros, now.timestamp_micros() - 21 * day);
+
+    // Two parts, cut four days before the last contact: the second part's windows reach
+    // back into the first.
+    let cut = last - 4 * day;
+    let parts = temp.path().join("parts");
+    std::fs::create_dir_all(&parts).unwrap();
+    let file = generated.join("interactions.csv");
+    for (before, part) in [(true, "a"), (false, "b")] {
+        split_file(
+            &file,
+            "started_at",
+            cut,
+            before,
+            &parts.join(format!("{part}.csv")),
+        );
+    }
+    let mut kept_rows = 0;
+    for part in ["a", "b"] {
+        let request = IngestRequest::new(
+            RecordKind::Interactions,
+            vec![parts.join(format!("{part}.csv"))],
+        );
+        let (summary, added) = cxm_ingest::ingest_keeping(&dir, &request, Some(&keep))
+            .await
+            .unwrap();
+        let added = added.expect("an ingest of new contacts keeps them");
+        assert!(added.base_version < added.version, "{part}");
+        kept_rows += added.rows();
+        let since = summary
+            .earliest_micros
+            .and_then(DateTime::from_timestamp_micros);
+        let scope = Scope::ingested(RecordKind::Interactions, since);
+        cxm_loop::evaluate_after(&dir, &scope, now, Some(&added))
+            .await
+            .unwrap();
+    }
+    let kept_expected = times.values().filter(|&&t| t >= keep.from_micros).count();
+    assert_eq!(kept_rows, kept_expected);
+    let oldest = now.timestamp_micros() - 14 * day;
+    let expected = expected(&generated);
+    let opened = opened_cases(&dir).await;
+    for rule in ["repeat-contacts", "complaint"] {
+        let recent: BTreeSet<String> = expected[rule]
+            .iter()
+            .filter(|id| times[*id] >= oldest)
+            .cloned()
+            .collect();
+        assert!(recent.len() >= 5, "{rule}: {}", recent.len());
+        // some from each part, so the second part's evaluation needed the first's contacts
+        assert!(
+            recent.iter().any(|id| times[id] < cut) && recent.iter().any(|id| times[id] >= cut)
+        );
+        assert_eq!(opened.get(rule), Some(&recent), "{rule}");
+    }
+
+    // A re-delivery that changes a contact: nothing kept.
+    let changed = parts.join("changed.csv");
+    let mut reader = csv::Reader::from_path(parts.join("b.csv")).unwrap();
+    let header = reader.headers().unwrap().clone();
+    let hold = header.iter().position(|h| h == "hold_seconds").unwrap();
+    let mut writer = csv::Writer::from_path(&changed).unwrap();
+    writer.write_record(&header).unwrap();
+    for (n, record) in reader.records().enumerate() {
+        let mut record: Vec<String> = record.unwrap().iter().map(str::to_owned).collect();
+        if n == 0 {
+            record[hold] = "4321".into();
+        }
+        writer.write_record(&record).unwrap();
+    }
+    writer.flush().unwrap();
+    let request = IngestRequest::new(RecordKind::Interactions, vec![changed.clone()]);
+    let (summary, added) = cxm_ingest::ingest_keeping(&dir, &request, Some(&keep))
+        .await
+        .unwrap();
+    assert_eq!(summary.replaced, 1);
+    assert!(added.is_none());
+    // The same file twice over in one batch: an id repeats, nothing kept.
+    let fresh = DataDir::init(&temp.path().join("fresh"), None)
+        .await
+        .unwrap();
+    let request = IngestRequest::new(RecordKind::Interactions, vec![changed.clone(), changed]);
+    let (_, added) = cxm_ingest::ingest_keeping(&fresh, &request, Some(&keep))
+        .await
+        .unwrap();
+    assert!(added.is_none());
+}

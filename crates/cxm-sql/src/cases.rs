@@ -130,10 +130,13 @@ pub trait CaseStore: Send + Sync {
     async fn seed_rules(&self, rules: &[AlertRule], at: &str) -> Result<u64, SqlError>;
     /// Every rule, by id.
     async fn rules(&self) -> Result<Vec<StoredRule>, SqlError>;
-    /// For each (rule, customer): the trigger time and id of every case opened so far
-    /// (triggered at or after `from_micros`, when given).
+    /// For each of `customers` under `rule_id`: the trigger time and id of every case
+    /// opened so far (triggered at or after `from_micros`, when given), keyed by (rule,
+    /// customer). Customers without such a case are absent.
     async fn case_triggers(
         &self,
+        rule_id: &str,
+        customers: &[&str],
         from_micros: Option<i64>,
     ) -> Result<HashMap<(String, String), Vec<(i64, String)>>, SqlError>;
     /// Opens cases in one transaction; a case whose rule and trigger already have one is
@@ -260,32 +263,6 @@ fn event_row(case_id: i64, event: &CaseEvent) -> Vec<Param> {
     ]
 }
 
-/// The case a [`NewCase`] became.
-fn opened_case(case_id: i64, new: &NewCase) -> Case {
-    Case {
-        case_id,
-        rule_id: new.rule_id.clone(),
-        customer_id: new.customer_id.clone(),
-        trigger_id: new.trigger_id.clone(),
-        triggered_at: new.triggered_at.clone(),
-        summary: new.summary.clone(),
-        agent_id: new.agent_id.clone(),
-        unit_id: new.unit_id.clone(),
-        owner_id: new.owner_id.clone(),
-        priority: new.priority,
-        status: CaseStatus::Open,
-        opened_at: new.opened_at.clone(),
-        due_at: new.due_at.clone(),
-        first_action_at: None,
-        resolved_at: None,
-        closed_at: None,
-        root_cause: None,
-        customer_reached: None,
-        issue_fixed: None,
-        version: 1,
-    }
-}
-
 #[async_trait]
 impl CaseStore for SqlStore {
     async fn set_rule(&self, rule: &AlertRule, actor: &str, at: &str) -> Result<(), SqlError> {
@@ -359,21 +336,36 @@ impl CaseStore for SqlStore {
 
     async fn case_triggers(
         &self,
+        rule_id: &str,
+        customers: &[&str],
         from_micros: Option<i64>,
     ) -> Result<HashMap<(String, String), Vec<(i64, String)>>, SqlError> {
-        let rows = sqlx::query(
-            "SELECT rule_id, customer_id, triggered_micros, trigger_id FROM cases \
-             WHERE triggered_micros >= $1",
-        )
-        .bind(from_micros.unwrap_or(i64::MIN))
-        .fetch_all(self.pool())
-        .await?;
         let mut triggers: HashMap<(String, String), Vec<(i64, String)>> = HashMap::new();
-        for row in &rows {
-            triggers
-                .entry((row.try_get(0)?, row.try_get(1)?))
-                .or_default()
-                .push((row.try_get(2)?, row.try_get(3)?));
+        let mut customers = customers.to_vec();
+        customers.sort_unstable();
+        customers.dedup();
+        // The (rule, customer) index answers each customer with a lookup.
+        let backend = crate::ReferenceStore::backend(self);
+        for chunk in customers.chunks(rows_per_statement(1) - 2) {
+            let sql = format!(
+                "SELECT customer_id, triggered_micros, trigger_id FROM cases \
+                 WHERE rule_id = {} AND triggered_micros >= {} AND customer_id IN {}",
+                backend.placeholder(1),
+                backend.placeholder(2),
+                placeholders(backend, 1, chunk.len(), 3)
+            );
+            let mut query = sqlx::query(&sql)
+                .bind(rule_id)
+                .bind(from_micros.unwrap_or(i64::MIN));
+            for customer in chunk {
+                query = query.bind(*customer);
+            }
+            for row in query.fetch_all(self.pool()).await? {
+                triggers
+                    .entry((rule_id.to_owned(), row.try_get(0)?))
+                    .or_default()
+                    .push((row.try_get(1)?, row.try_get(2)?));
+            }
         }
         Ok(triggers)
     }
@@ -407,7 +399,7 @@ impl CaseStore for SqlStore {
                  triggered_micros, summary, agent_id, unit_id, owner_id, priority, opened_at, \
                  due_at, status, version) VALUES {} \
                  ON CONFLICT (rule_id, trigger_id) DO NOTHING \
-                 RETURNING case_id, rule_id, trigger_id",
+                 RETURNING case_id",
                 values.join(", ")
             );
             let mut query = sqlx::query(&sql);
@@ -426,11 +418,12 @@ impl CaseStore for SqlStore {
                     .bind(case.opened_at.as_str())
                     .bind(case.due_at.as_str());
             }
-            let mut ids = HashMap::new();
-            for row in query.fetch_all(&mut *tx).await? {
-                let key: (String, String) = (row.try_get(1)?, row.try_get(2)?);
-                ids.insert(key, row.try_get::<i64, _>(0)?);
-            }
+            let ids: Vec<i64> = query
+                .fetch_all(&mut *tx)
+                .await?
+                .iter()
+                .map(|row| row.try_get(0))
+                .collect::<Result<_, _>>()?;
             if hooks.is_none() {
                 hooks = Some(enabled_webhooks(&mut tx).await?);
             }
@@ -439,47 +432,61 @@ impl CaseStore for SqlStore {
                 continue;
             }
             opened += ids.len() as u64;
-            // Each case's opening event, from the row just written: one parameter a case.
-            let case_ids: Vec<i64> = ids.values().copied().collect();
+            // Each case's opening event and its owner's notification, from the row just
+            // written: one parameter a case.
+            let in_ids = placeholders(backend, 1, ids.len(), 1);
+            let opening = CaseStatus::Open.as_str();
+            let event = EventKind::CaseOpened.as_str();
+            for sql in [
+                format!(
+                    "INSERT INTO case_events (case_id, at, actor, kind, from_status, to_status, note) \
+                     SELECT case_id, opened_at, 'rule:' || rule_id, 'opened', NULL, '{opening}', \
+                     summary FROM cases WHERE case_id IN {in_ids} ORDER BY case_id"
+                ),
+                format!(
+                    "INSERT INTO notifications (person_id, event, case_id, message, created_at) \
+                     SELECT owner_id, '{event}', case_id, \
+                     'Case ' || CAST(case_id AS TEXT) || ' is yours: ' || summary || \
+                     ' (due ' || due_at || ')', opened_at \
+                     FROM cases WHERE case_id IN {in_ids} AND owner_id IS NOT NULL ORDER BY case_id"
+                ),
+            ] {
+                let mut query = sqlx::query(&sql);
+                for case_id in &ids {
+                    query = query.bind(*case_id);
+                }
+                query.execute(&mut *tx).await?;
+            }
+            // Webhooks that announce new cases get each case as stored.
+            if !hooks
+                .iter()
+                .any(|(_, kinds)| kinds.contains(&EventKind::CaseOpened))
+            {
+                continue;
+            }
             let sql = format!(
-                "INSERT INTO case_events (case_id, at, actor, kind, from_status, to_status, note) \
-                 SELECT case_id, opened_at, 'rule:' || rule_id, 'opened', NULL, '{}', summary \
-                 FROM cases WHERE case_id IN {} ORDER BY case_id",
-                CaseStatus::Open.as_str(),
-                placeholders(backend, 1, case_ids.len(), 1)
+                "SELECT {CASE_COLUMNS} FROM cases WHERE case_id IN {in_ids} ORDER BY case_id"
             );
             let mut query = sqlx::query(&sql);
-            for case_id in case_ids {
-                query = query.bind(case_id);
+            for case_id in &ids {
+                query = query.bind(*case_id);
             }
-            query.execute(&mut *tx).await?;
-            // Webhooks that announce new cases, and owners, hear of them.
-            let announced = hooks
+            let outgoing: Vec<Outgoing> = query
+                .fetch_all(&mut *tx)
+                .await?
                 .iter()
-                .any(|(_, kinds)| kinds.contains(&EventKind::CaseOpened));
-            let outgoing: Vec<Outgoing> = chunk
-                .iter()
-                .filter(|case| announced || case.owner_id.is_some())
-                .filter_map(|case| {
-                    let key = (case.rule_id.clone(), case.trigger_id.clone());
-                    let case_id = *ids.get(&key)?;
-                    let notify = case.owner_id.clone().map(|owner| {
-                        let message = format!(
-                            "Case {case_id} is yours: {} (due {})",
-                            case.summary, case.due_at
-                        );
-                        (owner, message)
-                    });
-                    Some(Outgoing {
+                .map(|row| {
+                    let case = case_of(row)?;
+                    Ok(Outgoing {
                         kind: EventKind::CaseOpened,
-                        key: format!("case-{case_id}-opened"),
+                        key: format!("case-{}-opened", case.case_id),
                         at: case.opened_at.clone(),
                         actor: format!("rule:{}", case.rule_id),
-                        case: opened_case(case_id, case),
-                        notify,
+                        case,
+                        notify: None,
                     })
                 })
-                .collect();
+                .collect::<Result<_, SqlError>>()?;
             enqueue_to(&mut tx, hooks, &outgoing, now_micros).await?;
         }
         tx.commit().await?;

@@ -514,11 +514,40 @@ async fn cases_open_once_per_trigger(store: &SqlStore) {
         ..Default::default()
     };
     assert_eq!(store.count_cases(&nobody).await.unwrap(), 0);
-    let triggers = store.case_triggers(None).await.unwrap();
+    let customers = ["C-1", "C-2", "C-9", "C-1"];
+    let triggers = store
+        .case_triggers("detractor", &customers, None)
+        .await
+        .unwrap();
+    assert_eq!(triggers.len(), 2, "C-9 has no case: {triggers:?}");
     // from a time on: the cases triggered then or later
     let at = 1_740_823_200_000_000;
-    assert_eq!(store.case_triggers(Some(at)).await.unwrap(), triggers);
-    assert!(store.case_triggers(Some(at + 1)).await.unwrap().is_empty());
+    let later = |from| store.case_triggers("detractor", &customers, Some(from));
+    assert_eq!(later(at).await.unwrap(), triggers);
+    assert!(later(at + 1).await.unwrap().is_empty());
+    // only the customers and the rule asked for
+    let one = store
+        .case_triggers("detractor", &["C-2"], None)
+        .await
+        .unwrap();
+    assert_eq!(
+        one.keys().collect::<Vec<_>>(),
+        [&("detractor".to_owned(), "C-2".to_owned())]
+    );
+    assert!(
+        store
+            .case_triggers("complaint", &customers, None)
+            .await
+            .unwrap()
+            .is_empty()
+    );
+    // more customers than one statement holds
+    let many: Vec<String> = (0..5_000).map(|n| format!("C-{n}")).collect();
+    let many: Vec<&str> = many.iter().map(String::as_str).collect();
+    assert_eq!(
+        store.case_triggers("detractor", &many, None).await.unwrap(),
+        triggers
+    );
     let mut c1 = triggers[&("detractor".to_owned(), "C-1".to_owned())].clone();
     c1.sort();
     assert_eq!(
@@ -807,6 +836,13 @@ async fn case_events_are_queued_for_webhooks_and_owners(store: &SqlStore) {
         inbox[0].message.contains("detractor fired for C-1"),
         "{}",
         inbox[0].message
+    );
+    assert_eq!(
+        inbox[0].message,
+        format!(
+            "Case {} is yours: {} (due {})",
+            first.case_id, first.summary, first.due_at
+        )
     );
 
     // an update goes only to webhooks that want updates; handing the case over tells the
