@@ -503,9 +503,8 @@ async fn contacts_table(
         let columns = schema
             .fields()
             .iter()
-            .zip(batch.columns())
-            .map(|(field, column)| cast(column, field.data_type()))
-            .collect::<Result<Vec<_>, _>>()?;
+            .map(|field| cast(column(batch, field.name())?, field.data_type()).map_err(Into::into))
+            .collect::<Result<Vec<_>, LoopError>>()?;
         partitions[batches % count].push(RecordBatch::try_new(schema.clone(), columns)?);
         batches += 1;
     }
