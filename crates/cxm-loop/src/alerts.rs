@@ -174,14 +174,12 @@ pub async fn contacts_to_keep(
     let store = dir.reference().await?;
     let rules = enabled_rules(&store, now).await;
     store.close().await;
-    let from = rules?
-        .iter()
-        .filter(|rule| rule.condition.fires_on() == RecordKind::Interactions)
-        .map(|rule| contacts_from(rule, None, now.timestamp_micros()))
-        .try_fold(None, |earliest: Option<i64>, from| {
-            from.map(|f| Some(earliest.map_or(f, |e| e.min(f))))
-        })
-        .flatten();
+    let from = earliest(
+        rules?
+            .iter()
+            .filter(|rule| rule.condition.fires_on() == RecordKind::Interactions)
+            .map(|rule| contacts_from(rule, None, now.timestamp_micros())),
+    );
     Ok(from.map(|from_micros| KeepRows {
         from_micros,
         columns: CONTACT_COLUMNS.map(str::to_owned).to_vec(),
@@ -213,6 +211,16 @@ fn looks_from(rule: &AlertRule, since: Option<DateTime<Utc>>, now_micros: i64) -
         (Some(a), Some(b)) => Some(a.max(b)),
         (a, b) => a.or(b),
     }
+}
+
+/// The earliest of `times`; `None` when there is none, or one is `None` (from the start).
+fn earliest(times: impl IntoIterator<Item = Option<i64>>) -> Option<i64> {
+    times
+        .into_iter()
+        .try_fold(None, |earliest: Option<i64>, time| {
+            time.map(|t| Some(earliest.map_or(t, |e| e.min(t))))
+        })
+        .flatten()
 }
 
 /// The earliest start of the contacts a rule over contacts reads: from where it looks,
@@ -450,13 +458,7 @@ async fn contacts_table(
 ) -> Result<&'static str, LoopError> {
     const TABLE: &str = "interactions";
     const BEFORE: &str = "interactions_before_ingest";
-    if from.is_empty() {
-        return Ok(TABLE);
-    }
-    let Some(earliest) = from
-        .iter()
-        .try_fold(i64::MAX, |earliest, from| from.map(|f| earliest.min(f)))
-    else {
+    let Some(earliest) = earliest(from.iter().copied()) else {
         return Ok(TABLE);
     };
     let mut added = added.filter(|(_, added)| added.from_micros <= earliest);
@@ -1180,6 +1182,13 @@ mod tests {
             );
             assert!(ctx.table_exist("recent_interactions").is_ok_and(|e| !e));
         }
+    }
+
+    #[test]
+    fn the_earliest_time_is_none_when_one_looks_from_the_start() {
+        assert_eq!(earliest([Some(30), Some(20), Some(40)]), Some(20));
+        assert_eq!(earliest([Some(30), None, Some(20)]), None);
+        assert_eq!(earliest([]), None);
     }
 
     #[test]

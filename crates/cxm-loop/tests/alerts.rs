@@ -100,7 +100,15 @@ fn expected(generated: &Path) -> HashMap<&'static str, BTreeSet<String>> {
 }
 
 async fn ingest_all(dir: &DataDir, generated: &Path) {
+    ingest_all_but(dir, generated, &[]).await;
+}
+
+/// Ingests every generated file but those of the `skipped` kinds (CLI names).
+async fn ingest_all_but(dir: &DataDir, generated: &Path, skipped: &[&str]) {
     for (file, kind) in cxm_generate::FILES {
+        if skipped.contains(kind) {
+            continue;
+        }
         let kind = RecordKind::from_cli_name(kind).unwrap();
         let summary =
             cxm_ingest::ingest(dir, &IngestRequest::new(kind, vec![generated.join(file)]))
@@ -415,13 +423,7 @@ async fn evaluating_each_ingest_from_its_earliest_record_misses_nothing() {
         .await
         .unwrap();
     default_rules_of_any_age(&dir, None).await;
-    for (file, kind) in cxm_generate::FILES {
-        if !matches!(*kind, "interactions" | "surveys") {
-            let kind = RecordKind::from_cli_name(kind).unwrap();
-            let request = IngestRequest::new(kind, vec![generated.join(file)]);
-            cxm_ingest::ingest(&dir, &request).await.unwrap();
-        }
-    }
+    ingest_all_but(&dir, &generated, &["interactions", "surveys"]).await;
     let mut firsts = Vec::new();
     for part in ["a", "b"] {
         let mut first: Option<i64> = None;
@@ -543,13 +545,7 @@ async fn new_purchases_value_customers_again_for_the_high_value_rule() {
     use cxm_sql::CustomerValueStore;
     let (temp, dir) = generated_files(8_000, 13).await;
     let generated = temp.path().join("generated");
-    for (file, kind) in cxm_generate::FILES {
-        if *kind != "transactions" {
-            let kind = RecordKind::from_cli_name(kind).unwrap();
-            let request = IngestRequest::new(kind, vec![generated.join(file)]);
-            cxm_ingest::ingest(&dir, &request).await.unwrap();
-        }
-    }
+    ingest_all_but(&dir, &generated, &["transactions"]).await;
     default_rules_of_any_age(&dir, Some(0)).await;
     let purchases = generated.join("transactions.csv");
     // the times of purchases proper (the values' histories; refunds are not purchases)
@@ -610,13 +606,7 @@ async fn new_purchases_value_customers_again_for_the_high_value_rule() {
 async fn contacts_kept_at_ingest_open_the_cases_the_table_would() {
     let (temp, dir) = generated_files(8_000, 23).await;
     let generated = temp.path().join("generated");
-    for (file, kind) in cxm_generate::FILES {
-        if *kind != "interactions" {
-            let kind = RecordKind::from_cli_name(kind).unwrap();
-            let request = IngestRequest::new(kind, vec![generated.join(file)]);
-            cxm_ingest::ingest(&dir, &request).await.unwrap();
-        }
-    }
+    ingest_all_but(&dir, &generated, &["interactions"]).await;
     let contacts = records(&generated.join("interactions.csv"));
     let times: HashMap<String, i64> = contacts
         .iter()
