@@ -12,17 +12,24 @@ under 64 concurrent clients from wrk on loopback.
    "mine" view (`/cases?mine=1`) and the API (`/api/v1/cases?limit=100`), with one client
    (a person opening the page) and with 64 at once.
 
+With `--changes N`, the executive works N cases a second through the API while wrk runs
+(open → in progress → resolved → in progress …), so that the counts each page shows keep
+changing as in a working contact centre.
+
 Usage: bench/inbox.py [--contacts 200000] [--open 100000] [--cxm target/release/cxm]
-                      [--work bench-data] [--seconds 20] [--keep]
+                      [--work bench-data] [--seconds 20] [--keep] [--changes 0]
 """
 import argparse
 import os
 import platform
+import json
 import random
+import re
 import sqlite3
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
@@ -47,8 +54,10 @@ def add_open_cases(data_dir: Path, wanted: int) -> tuple[int, str]:
     rng = random.Random(5)
     now = datetime.now(timezone.utc).replace(microsecond=0)
     stamp = now.isoformat().replace("+00:00", "Z")
+    # new trigger ids after those of earlier runs (whose cases a run with --changes resolved)
+    (first,) = db.execute("SELECT COUNT(*) FROM cases WHERE customer_id LIKE 'C-BENCH-%'").fetchone()
     rows = []
-    for i in range(max(0, wanted - open_now)):
+    for i in range(first, first + max(0, wanted - open_now)):
         team = teams[i % len(teams)]
         agent = rng.choice(agents.get(team) or ["A-BENCH"])
         triggered = now - timedelta(seconds=rng.randrange(30 * 86400))
@@ -66,13 +75,53 @@ def add_open_cases(data_dir: Path, wanted: int) -> tuple[int, str]:
         db.execute(
             "INSERT INTO case_events (case_id, at, actor, kind, to_status, note) "
             "SELECT case_id, opened_at, 'rule:' || rule_id, 'opened', 'open', summary FROM cases "
-            "WHERE customer_id LIKE 'C-BENCH-%'")
+            "WHERE customer_id LIKE 'C-BENCH-%' AND case_id NOT IN (SELECT case_id FROM case_events)")
     (open_after,) = db.execute("SELECT COUNT(*) FROM cases WHERE status IN ('open', 'in_progress')").fetchone()
     (owner,) = db.execute(
         "SELECT owner_id FROM cases WHERE status = 'open' AND owner_id IS NOT NULL "
         "GROUP BY owner_id ORDER BY COUNT(*) DESC LIMIT 1").fetchone()
     db.close()
     return open_after, owner
+
+
+class CaseWorker(threading.Thread):
+    """Works `per_second` active cases a second through the API as one signed-in person:
+    reads each case's version and moves it one step (open → in progress → resolved → in
+    progress), every move changing which cases are active."""
+
+    NEXT = {"open": "in_progress", "in_progress": "resolved", "resolved": "in_progress"}
+
+    def __init__(self, port: int, cookie: str, ids: list[int], per_second: float):
+        super().__init__(daemon=True)
+        self.port, self.cookie, self.ids, self.per_second = port, cookie, ids, per_second
+        self.stop = threading.Event()
+        self.changed = 0
+        self.failed = 0
+        status, _, page = request(port, "GET", f"/cases/{ids[0]}", headers={"Cookie": cookie})
+        assert status == 200, status
+        self.csrf = re.search(rb'name="csrf" value="([^"]+)"', page).group(1).decode()
+
+    def run(self) -> None:
+        rng = random.Random(11)
+        started = time.monotonic()
+        while not self.stop.is_set():
+            case_id = rng.choice(self.ids)
+            status, _, body = request(self.port, "GET", f"/api/v1/cases/{case_id}",
+                                      headers={"Cookie": self.cookie})
+            case = json.loads(body).get("case", {}) if status == 200 else {}
+            move = self.NEXT.get(case.get("status"))
+            if move:
+                status, _, _ = request(
+                    self.port, "PATCH", f"/api/v1/cases/{case_id}",
+                    json.dumps({"version": case["version"], "status": move}),
+                    {"Cookie": self.cookie, "X-CSRF-Token": self.csrf, "Content-Type": "application/json"})
+            if status == 200:
+                self.changed += 1
+            else:
+                self.failed += 1
+            pause = started + (self.changed + self.failed) / self.per_second - time.monotonic()
+            if pause > 0:
+                self.stop.wait(pause)
 
 
 def main() -> None:
@@ -83,6 +132,7 @@ def main() -> None:
     parser.add_argument("--work", default="bench-data")
     parser.add_argument("--seconds", type=int, default=20)
     parser.add_argument("--keep", action="store_true", help="reuse a loaded data directory")
+    parser.add_argument("--changes", type=float, default=0, help="cases worked a second while wrk runs")
     args = parser.parse_args()
 
     _, data_dir, _ = load_organisation(args.cxm, Path(args.work), args.contacts, args.keep)
@@ -121,6 +171,16 @@ def main() -> None:
             script.write(WRK_SCRIPT)
         print(f"machine: {platform.platform()}, {os.cpu_count()} cores; {open_cases:,} open cases; "
               f"server RSS after start {rss_mib(server.pid):.0f} MiB")
+        worker = None
+        if args.changes > 0:
+            db = sqlite3.connect(data_dir / "cxm.sqlite")
+            ids = [row[0] for row in db.execute(
+                "SELECT case_id FROM cases WHERE status IN ('open', 'in_progress', 'resolved') "
+                "ORDER BY case_id")]
+            db.close()
+            worker = CaseWorker(port, executive.split(": ", 1)[1], ids, args.changes)
+            worker.start()
+            print(f"while the executive works {args.changes:g} cases a second")
         print("| what | clients | requests/s | p50 ms | p95 ms | p99 ms | max ms | non-200 |")
         print("|---|---:|---:|---:|---:|---:|---:|---:|")
         for name, path, header in targets:
@@ -132,6 +192,10 @@ def main() -> None:
                 print(f"| {name} | {clients} | {result['rps']:.0f} | {result['p50_ms']:.1f} | "
                       f"{result['p95_ms']:.1f} | {result['p99_ms']:.1f} | {result['max_ms']:.0f} | "
                       f"{result['bad_status']} |", flush=True)
+        if worker:
+            worker.stop.set()
+            worker.join()
+            print(f"cases worked: {worker.changed:,} ({worker.failed:,} refused or failed)")
     finally:
         server.terminate()
         server.wait(timeout=60)

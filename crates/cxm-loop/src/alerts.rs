@@ -300,9 +300,8 @@ pub async fn evaluate_after(
     let writer = async {
         while let Some((index, cases)) = writes.next().await {
             let write_started = std::time::Instant::now();
-            for chunk in cases.chunks(5_000) {
-                opened[index] += store.open_cases(chunk).await?;
-            }
+            // One transaction a rule: one commit (and sync) however many cases it opens.
+            opened[index] += store.open_cases(&cases).await?;
             tracing::debug!(
                 rule = cases.first().map_or("", |case| case.rule_id.as_str()),
                 opened = opened[index],

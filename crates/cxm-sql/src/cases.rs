@@ -7,6 +7,8 @@ use std::collections::{HashMap, HashSet};
 use async_trait::async_trait;
 use cxm_domain::cases::{AlertRule, CaseStatus, Priority};
 use cxm_domain::notify::EventKind;
+use futures::FutureExt;
+use futures::future::{BoxFuture, Shared};
 use serde::Serialize;
 use sqlx::Row;
 
@@ -246,6 +248,108 @@ fn filter_clause(filter: &CaseFilter) -> (String, Vec<String>) {
         format!(" WHERE {}", conditions.join(" AND "))
     };
     (clause, values)
+}
+
+/// Counts of cases by filter, as one process made them at one generation of the cases
+/// (`change_generations`, raised by every transaction that opens cases or changes a
+/// case's status or owner, in whichever process). Each inbox page shows a count, and
+/// counting 100,000 active cases was half of a page's cost.
+#[derive(Debug, Default)]
+pub(crate) struct CaseCounts {
+    generation: i64,
+    counts: HashMap<String, Count>,
+}
+
+/// A count being made is shared by every request that wants it meanwhile: after a change,
+/// a busy inbox counts each filter once, not once per request.
+type Counting = Shared<BoxFuture<'static, Option<u64>>>;
+
+#[derive(Debug, Clone)]
+enum Count {
+    Known(u64),
+    Counting(Counting),
+}
+
+/// Filters whose counts one process keeps at most (people, owners, views).
+const KEPT_COUNTS: usize = 4_096;
+
+impl CaseCounts {
+    /// The statement and its values, each value after its length (so that no two lists
+    /// of values give the same key).
+    fn key(sql: &str, values: &[String]) -> String {
+        let mut key = sql.to_owned();
+        for value in values {
+            key.push_str(&format!("\n{}:", value.len()));
+            key.push_str(value);
+        }
+        key
+    }
+
+    fn get(&self, generation: i64, key: &str) -> Option<Count> {
+        (generation == self.generation)
+            .then(|| self.counts.get(key).cloned())
+            .flatten()
+    }
+
+    /// Keeps a count (or one being made) at `generation`; those of any other generation
+    /// are dropped.
+    fn keep(&mut self, generation: i64, key: String, count: Count) {
+        if generation != self.generation || self.counts.len() >= KEPT_COUNTS {
+            self.counts.clear();
+            self.generation = generation;
+        }
+        self.counts.insert(key, count);
+    }
+
+    /// A count being made at `generation` is known: `count`, or `None` when it failed.
+    fn settle(&mut self, generation: i64, key: &str, count: Option<u64>) {
+        if generation != self.generation {
+            return;
+        }
+        match count {
+            Some(count) => {
+                if let Some(kept) = self.counts.get_mut(key) {
+                    *kept = Count::Known(count);
+                }
+            }
+            None => {
+                self.counts.remove(key);
+            }
+        }
+    }
+}
+
+async fn count_rows(pool: &sqlx::AnyPool, sql: &str, values: Vec<String>) -> Result<u64, SqlError> {
+    let mut query = sqlx::query(sql);
+    for value in values {
+        query = query.bind(value);
+    }
+    let count: i64 = query.fetch_one(pool).await?.try_get(0)?;
+    Ok(count.max(0) as u64)
+}
+
+/// The lock on kept counts; a panic elsewhere while it was held leaves only counts behind.
+fn lock(counts: &std::sync::Mutex<CaseCounts>) -> std::sync::MutexGuard<'_, CaseCounts> {
+    counts
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner)
+}
+
+async fn case_generation(pool: &sqlx::AnyPool) -> Result<i64, SqlError> {
+    let row = sqlx::query("SELECT generation FROM change_generations WHERE name = 'cases'")
+        .fetch_one(pool)
+        .await?;
+    Ok(row.try_get(0)?)
+}
+
+/// Raises the cases' generation: the last statement of a transaction that opens cases or
+/// changes one's status or owner (last, so that PostgreSQL holds the row's lock only
+/// while committing).
+async fn raise_case_generation(tx: &mut sqlx::AnyConnection) -> Result<(), SqlError> {
+    sqlx::query("UPDATE change_generations SET generation = generation + 1 WHERE name = 'cases'")
+        .execute(tx)
+        .await?;
+    Ok(())
 }
 
 const EVENT_INSERT: &str = "INSERT INTO case_events (case_id, at, actor, kind, from_status, \
@@ -489,6 +593,9 @@ impl CaseStore for SqlStore {
                 .collect::<Result<_, SqlError>>()?;
             enqueue_to(&mut tx, hooks, &outgoing, now_micros).await?;
         }
+        if opened > 0 {
+            raise_case_generation(&mut tx).await?;
+        }
         tx.commit().await?;
         Ok(opened)
     }
@@ -510,12 +617,32 @@ impl CaseStore for SqlStore {
     async fn count_cases(&self, filter: &CaseFilter) -> Result<u64, SqlError> {
         let (clause, values) = filter_clause(filter);
         let sql = format!("SELECT COUNT(*) FROM cases{clause}");
-        let mut query = sqlx::query(&sql);
-        for value in values {
-            query = query.bind(value);
+        // The generation is read before the count, so a kept count is never older than
+        // the generation it is kept under.
+        let generation = case_generation(self.pool()).await?;
+        let key = CaseCounts::key(&sql, &values);
+        let counting = {
+            let mut counts = lock(self.case_counts());
+            match counts.get(generation, &key) {
+                Some(Count::Known(count)) => return Ok(count),
+                Some(Count::Counting(counting)) => counting,
+                None => {
+                    let (pool, sql, values) = (self.pool().clone(), sql.clone(), values.clone());
+                    let counting = async move { count_rows(&pool, &sql, values).await.ok() }
+                        .boxed()
+                        .shared();
+                    counts.keep(generation, key.clone(), Count::Counting(counting.clone()));
+                    counting
+                }
+            }
+        };
+        let count = counting.await;
+        lock(self.case_counts()).settle(generation, &key, count);
+        match count {
+            Some(count) => Ok(count),
+            // The shared count failed: count here, to answer with this request's own error.
+            None => count_rows(self.pool(), &sql, values).await,
         }
-        let count: i64 = query.fetch_one(self.pool()).await?.try_get(0)?;
-        Ok(count.max(0) as u64)
     }
 
     async fn case(&self, case_id: i64) -> Result<Option<(Case, Vec<CaseEvent>)>, SqlError> {
@@ -719,7 +846,85 @@ impl CaseStore for SqlStore {
             notify,
         };
         enqueue(&mut tx, &[outgoing], chrono::Utc::now().timestamp_micros()).await?;
+        if change.status.is_some() || change.owner_id.is_some() {
+            raise_case_generation(&mut tx).await?;
+        }
         tx.commit().await?;
         Ok(case)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn known(counts: &CaseCounts, generation: i64, key: &str) -> Option<u64> {
+        match counts.get(generation, key) {
+            Some(Count::Known(count)) => Some(count),
+            _ => None,
+        }
+    }
+
+    #[test]
+    fn kept_counts_hold_for_their_generation_only() {
+        let mut counts = CaseCounts::default();
+        let key = CaseCounts::key(
+            "SELECT COUNT(*) FROM cases WHERE owner_id = $1",
+            &["L-1".into()],
+        );
+        assert!(counts.get(0, &key).is_none());
+        counts.keep(3, key.clone(), Count::Known(42));
+        assert_eq!(known(&counts, 3, &key), Some(42));
+        // another generation, earlier or later, sees nothing
+        assert!(counts.get(4, &key).is_none());
+        assert!(counts.get(2, &key).is_none());
+        // a count of another generation drops the rest
+        let other = CaseCounts::key("SELECT COUNT(*) FROM cases", &[]);
+        counts.keep(4, other.clone(), Count::Known(7));
+        assert!(counts.get(4, &key).is_none());
+        assert_eq!(known(&counts, 4, &other), Some(7));
+    }
+
+    #[test]
+    fn a_count_being_made_is_shared_then_settled() {
+        let mut counts = CaseCounts::default();
+        let counting = futures::future::ready(Some(9)).boxed().shared();
+        counts.keep(2, "k".into(), Count::Counting(counting));
+        assert!(matches!(counts.get(2, "k"), Some(Count::Counting(_))));
+        // settled at another generation: nothing changes
+        counts.settle(1, "k", Some(5));
+        assert!(matches!(counts.get(2, "k"), Some(Count::Counting(_))));
+        counts.settle(2, "k", Some(9));
+        assert_eq!(known(&counts, 2, "k"), Some(9));
+        // a failed count is forgotten, so the next request counts again
+        let failing = futures::future::ready(None).boxed().shared();
+        counts.keep(2, "f".into(), Count::Counting(failing));
+        counts.settle(2, "f", None);
+        assert!(counts.get(2, "f").is_none());
+    }
+
+    #[test]
+    fn keys_tell_values_apart() {
+        let sql = "SELECT COUNT(*) FROM cases WHERE owner_id = $1 AND agent_id = $2";
+        let a = CaseCounts::key(sql, &["L-1".into(), "A-1".into()]);
+        let b = CaseCounts::key(sql, &["L-1A".into(), "-1".into()]);
+        assert_ne!(a, b);
+        let c = CaseCounts::key(sql, &["L-1\n3:A-1".into(), "".into()]);
+        assert_ne!(a, c);
+        assert_ne!(
+            CaseCounts::key(sql, &[]),
+            CaseCounts::key(sql, &["".into()])
+        );
+    }
+
+    #[test]
+    fn at_most_so_many_counts_are_kept() {
+        let mut counts = CaseCounts::default();
+        for i in 0..KEPT_COUNTS + 10 {
+            counts.keep(1, format!("filter {i}"), Count::Known(i as u64));
+            assert!(counts.counts.len() <= KEPT_COUNTS);
+        }
+        let last = format!("filter {}", KEPT_COUNTS + 9);
+        assert_eq!(known(&counts, 1, &last), Some(KEPT_COUNTS as u64 + 9));
     }
 }

@@ -105,6 +105,8 @@ pub trait UpsertSession: Send {
 pub struct SqlStore {
     pool: AnyPool,
     backend: Backend,
+    /// Case counts this process made, kept while the cases' generation stands.
+    case_counts: std::sync::Arc<std::sync::Mutex<crate::cases::CaseCounts>>,
 }
 
 /// Rows per `IN (…)` lookup.
@@ -155,7 +157,11 @@ impl SqlStore {
             Backend::Sqlite => SQLITE_MIGRATIONS.run(&pool).await?,
             Backend::Postgres => POSTGRES_MIGRATIONS.run(&pool).await?,
         }
-        Ok(Self { pool, backend })
+        Ok(Self {
+            pool,
+            backend,
+            case_counts: Default::default(),
+        })
     }
 
     /// The embedded default: a SQLite file.
@@ -169,6 +175,10 @@ impl SqlStore {
 
     pub(crate) fn pool(&self) -> &AnyPool {
         &self.pool
+    }
+
+    pub(crate) fn case_counts(&self) -> &std::sync::Mutex<crate::cases::CaseCounts> {
+        &self.case_counts
     }
 
     /// Whether the database answers (a readiness probe).

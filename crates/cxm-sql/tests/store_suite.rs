@@ -743,6 +743,119 @@ async fn concurrent_case_edits_lose_no_update(store: &SqlStore) {
     assert_eq!(events.iter().filter(|e| e.kind == "note").count(), 1);
 }
 
+/// Counts that one process keeps follow the changes another process makes: new cases,
+/// status moves and hand-overs all change what the first one counts next.
+async fn case_counts_follow_changes_made_elsewhere(store: &SqlStore, other: &SqlStore) {
+    let due = "2025-03-02T10:05:00Z";
+    store
+        .open_cases(&[
+            new_case("detractor", "C-1", "R-1", "T-1", due),
+            new_case("detractor", "C-2", "R-2", "T-1", due),
+            new_case("detractor", "C-3", "R-3", "T-2", due),
+        ])
+        .await
+        .unwrap();
+    let active = CaseFilter {
+        statuses: vec![CaseStatus::Open, CaseStatus::InProgress],
+        limit: 100,
+        ..Default::default()
+    };
+    let team_one = CaseFilter {
+        units: Some(vec!["T-1".into()]),
+        ..active.clone()
+    };
+    let owned_by = |owner: &str| CaseFilter {
+        owner_id: Some(owner.into()),
+        ..active.clone()
+    };
+    let counts = || async {
+        (
+            store.count_cases(&active).await.unwrap(),
+            store.count_cases(&team_one).await.unwrap(),
+            store.count_cases(&owned_by("L-1")).await.unwrap(),
+            store.count_cases(&owned_by("L-2")).await.unwrap(),
+        )
+    };
+    assert_eq!(counts().await, (3, 2, 3, 0));
+    // asked again with nothing changed: the same
+    assert_eq!(counts().await, (3, 2, 3, 0));
+
+    // another process opens a case of team one
+    let opened = other
+        .open_cases(&[new_case("detractor", "C-4", "R-4", "T-1", due)])
+        .await
+        .unwrap();
+    assert_eq!(opened, 1);
+    assert_eq!(counts().await, (4, 3, 4, 0));
+    // the same trigger again opens nothing and changes no count
+    assert_eq!(
+        other
+            .open_cases(&[new_case("detractor", "C-4", "R-4", "T-1", due)])
+            .await
+            .unwrap(),
+        0
+    );
+    assert_eq!(counts().await, (4, 3, 4, 0));
+
+    let id_of = |trigger: &'static str| async move {
+        let all = other
+            .cases(&CaseFilter {
+                limit: 100,
+                ..Default::default()
+            })
+            .await
+            .unwrap();
+        let case = all.into_iter().find(|c| c.trigger_id == trigger).unwrap();
+        (case.case_id, case.version)
+    };
+    // it resolves one of team one's cases: no longer active
+    let (id, version) = id_of("R-1").await;
+    other
+        .update_case(id, &resolve_at(version), "lea", "2025-03-01T12:00:00Z")
+        .await
+        .unwrap();
+    assert_eq!(counts().await, (3, 2, 3, 0));
+    // and hands another to a second lead
+    let (id, version) = id_of("R-3").await;
+    let hand_over = CaseChange {
+        version,
+        owner_id: Some("L-2".into()),
+        ..Default::default()
+    };
+    other
+        .update_case(id, &hand_over, "lea", "2025-03-01T12:01:00Z")
+        .await
+        .unwrap();
+    assert_eq!(counts().await, (3, 2, 2, 1));
+    // a note changes no count; the counts stay right
+    let note = CaseChange {
+        version: version + 1,
+        note: Some("called back".into()),
+        ..Default::default()
+    };
+    other
+        .update_case(id, &note, "lea", "2025-03-01T12:02:00Z")
+        .await
+        .unwrap();
+    assert_eq!(counts().await, (3, 2, 2, 1));
+    // the first process's own changes count too
+    let (id, version) = id_of("R-2").await;
+    store
+        .update_case(id, &resolve_at(version), "lea", "2025-03-01T12:03:00Z")
+        .await
+        .unwrap();
+    assert_eq!(counts().await, (2, 1, 1, 1));
+    assert_eq!(other.count_cases(&team_one).await.unwrap(), 1);
+}
+
+fn resolve_at(version: i64) -> CaseChange {
+    CaseChange {
+        version,
+        status: Some(CaseStatus::Resolved),
+        ..Default::default()
+    }
+}
+
 fn hook(id: &str, events: &[EventKind], enabled: bool) -> Webhook {
     Webhook {
         webhook_id: id.into(),
@@ -1618,12 +1731,22 @@ async fn kudos_and_stories_are_scoped_searched_and_published(store: &SqlStore) {
 }
 
 /// What to clean up after a test: a temporary directory or a PostgreSQL database.
+const SQLITE_FILE: &str = "test.sqlite";
+
 enum Fresh {
     Directory(#[allow(dead_code)] tempfile::TempDir),
     Database(String),
 }
 
 impl Fresh {
+    /// The URL of the fresh database, for a second store over it.
+    fn url(&self) -> String {
+        match self {
+            Fresh::Directory(dir) => cxm_sql::store::sqlite_url(&dir.path().join(SQLITE_FILE)),
+            Fresh::Database(url) => url.clone(),
+        }
+    }
+
     async fn drop_database(self) {
         use sqlx::Connection;
         if let Fresh::Database(url) = self {
@@ -1731,6 +1854,25 @@ macro_rules! store_suite {
                 };
             }
 
+            // a test given a second store over the same database: another process
+            macro_rules! case_with_another {
+                ($name:ident) => {
+                    #[tokio::test]
+                    async fn $name() {
+                        let Some((store, fresh)) = fresh().await else {
+                            eprintln!("skipped: CXM_TEST_POSTGRES_URL is not set");
+                            return;
+                        };
+                        let other = SqlStore::connect(&fresh.url()).await.unwrap();
+                        super::$name(&store, &other).await;
+                        other.close().await;
+                        store.close().await;
+                        fresh.drop_database().await;
+                    }
+                };
+            }
+
+            case_with_another!(case_counts_follow_changes_made_elsewhere);
             case!(upsert_classifies_and_is_idempotent);
             case!(last_row_of_a_key_wins_within_a_batch);
             case!(dry_run_stores_nothing);
@@ -1756,7 +1898,7 @@ macro_rules! store_suite {
 
 store_suite!(sqlite, async {
     let dir = tempfile::tempdir().unwrap();
-    let store = SqlStore::open_sqlite(&dir.path().join("test.sqlite"))
+    let store = SqlStore::open_sqlite(&dir.path().join(SQLITE_FILE))
         .await
         .unwrap();
     Some((store, Fresh::Directory(dir)))
