@@ -1613,17 +1613,19 @@ async fn analyses_answer_within_each_scope() {
         .iter()
         .map(|d| d["relative_weight"]["value"].as_f64().unwrap())
         .sum();
-    assert!((total - drivers["r_squared"]["value"].as_f64().unwrap()).abs() < 1e-9);
+    let r_squared = drivers["r_squared"]["value"].as_f64().unwrap();
+    assert!((total - r_squared).abs() < 1e-9);
+    // Each interval is ordered and non-negative (weights are sums of squares). It holds the
+    // weight itself unless the weight is next to zero (under 1% of R²): a percentile
+    // interval of a statistic bounded at zero can lie wholly above such an estimate, as
+    // resampling noise only adds weight there (seen: 0.00013 against 0.000133–0.0014).
     for d in list {
         let w = &d["relative_weight"];
-        assert!(
-            w["low"].as_f64().unwrap() <= w["value"].as_f64().unwrap() + 1e-12,
-            "{d}"
-        );
-        assert!(
-            w["value"].as_f64().unwrap() <= w["high"].as_f64().unwrap() + 1e-12,
-            "{d}"
-        );
+        let [low, value, high] = ["low", "value", "high"].map(|k| w[k].as_f64().unwrap());
+        assert!(-1e-12 <= low && low <= high + 1e-12, "{d}");
+        if value >= 0.01 * r_squared {
+            assert!(low <= value + 1e-12 && value <= high + 1e-12, "{d}");
+        }
     }
     let (status, body) = get(base, "/api/v1/insight/drivers?outcome=loyalty", &token).await;
     assert_eq!(status, StatusCode::BAD_REQUEST, "{body}");
