@@ -810,50 +810,44 @@ async fn case_counts_follow_changes_made_elsewhere(store: &SqlStore, other: &Sql
     };
     // it resolves one of team one's cases: no longer active
     let (id, version) = id_of("R-1").await;
-    other
-        .update_case(id, &resolve_at(version), "lea", "2025-03-01T12:00:00Z")
-        .await
-        .unwrap();
+    let resolve = CaseChange {
+        status: Some(CaseStatus::Resolved),
+        ..Default::default()
+    };
+    work(other, id, version, &resolve).await;
     assert_eq!(counts().await, (3, 2, 3, 0));
     // and hands another to a second lead
     let (id, version) = id_of("R-3").await;
     let hand_over = CaseChange {
-        version,
         owner_id: Some("L-2".into()),
         ..Default::default()
     };
-    other
-        .update_case(id, &hand_over, "lea", "2025-03-01T12:01:00Z")
-        .await
-        .unwrap();
+    work(other, id, version, &hand_over).await;
     assert_eq!(counts().await, (3, 2, 2, 1));
     // a note changes no count; the counts stay right
     let note = CaseChange {
-        version: version + 1,
         note: Some("called back".into()),
         ..Default::default()
     };
-    other
-        .update_case(id, &note, "lea", "2025-03-01T12:02:00Z")
-        .await
-        .unwrap();
+    work(other, id, version + 1, &note).await;
     assert_eq!(counts().await, (3, 2, 2, 1));
     // the first process's own changes count too
     let (id, version) = id_of("R-2").await;
-    store
-        .update_case(id, &resolve_at(version), "lea", "2025-03-01T12:03:00Z")
-        .await
-        .unwrap();
+    work(store, id, version, &resolve).await;
     assert_eq!(counts().await, (2, 1, 1, 1));
     assert_eq!(other.count_cases(&team_one).await.unwrap(), 1);
 }
 
-fn resolve_at(version: i64) -> CaseChange {
-    CaseChange {
+/// Applies `change` to case `id` as read at `version`.
+async fn work(store: &SqlStore, id: i64, version: i64, change: &CaseChange) {
+    let change = CaseChange {
         version,
-        status: Some(CaseStatus::Resolved),
-        ..Default::default()
-    }
+        ..change.clone()
+    };
+    store
+        .update_case(id, &change, "lea", "2025-03-01T12:00:00Z")
+        .await
+        .unwrap();
 }
 
 fn hook(id: &str, events: &[EventKind], enabled: bool) -> Webhook {
