@@ -348,8 +348,7 @@ pub(crate) async fn cases(path: &Path, action: CaseAction) -> anyhow::Result<()>
                 limit: limit.max(1),
                 ..Default::default()
             };
-            let cases = store.cases(&filter).await?;
-            let total = store.count_cases(&filter).await?;
+            let (cases, total) = store.listed_cases(&filter).await?;
             store.close().await;
             match format {
                 Format::Json => println!("{}", serde_json::to_string_pretty(&cases)?),

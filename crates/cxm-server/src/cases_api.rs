@@ -394,8 +394,7 @@ pub(crate) async fn list_cases(
     filter.limit = limit(params.limit, 100, MAX_LIMIT)?;
     let store = state.store();
     let now = now_text();
-    let cases = store.cases(&filter).await?;
-    let total = store.count_cases(&filter).await?;
+    let (cases, total) = store.listed_cases(&filter).await?;
     Ok(Json(CaseList {
         cases: cases.into_iter().map(|c| CaseView::of(c, &now)).collect(),
         total,

@@ -61,8 +61,7 @@ async fn inbox(
         }
         filter.limit = PAGE_CASES;
         let store = state.store();
-        let cases = store.cases(&filter).await?;
-        let total = store.count_cases(&filter).await?;
+        let (cases, total) = store.listed_cases(&filter).await?;
         let now = cases_api::now_text();
         let overdue = cases
             .iter()

@@ -489,6 +489,8 @@ async fn cases_open_once_per_trigger(store: &SqlStore) {
         "2025-03-03T10:05:00Z",
     ));
     assert_eq!(store.open_cases(&again).await.unwrap(), 1);
+    // the owner is told of each case opened, once
+    assert_eq!(store.unread_count("L-1").await.unwrap(), 3);
     let all = CaseFilter {
         limit: 100,
         ..Default::default()
@@ -770,10 +772,10 @@ async fn case_counts_follow_changes_made_elsewhere(store: &SqlStore, other: &Sql
     };
     let counts = || async {
         (
-            store.count_cases(&active).await.unwrap(),
-            store.count_cases(&team_one).await.unwrap(),
-            store.count_cases(&owned_by("L-1")).await.unwrap(),
-            store.count_cases(&owned_by("L-2")).await.unwrap(),
+            count(store, &active).await,
+            count(store, &team_one).await,
+            count(store, &owned_by("L-1")).await,
+            count(store, &owned_by("L-2")).await,
         )
     };
     assert_eq!(counts().await, (3, 2, 3, 0));
@@ -836,6 +838,20 @@ async fn case_counts_follow_changes_made_elsewhere(store: &SqlStore, other: &Sql
     work(store, id, version, &resolve).await;
     assert_eq!(counts().await, (2, 1, 1, 1));
     assert_eq!(other.count_cases(&team_one).await.unwrap(), 1);
+}
+
+/// How many cases match `filter`, as counted alone and as a page of the list shows it
+/// (which must agree, with the page's cases those listed alone).
+async fn count(store: &SqlStore, filter: &CaseFilter) -> u64 {
+    let (listed, total) = store.listed_cases(filter).await.unwrap();
+    assert_eq!(
+        store.count_cases(filter).await.unwrap(),
+        total,
+        "{filter:?}"
+    );
+    assert_eq!(listed, store.cases(filter).await.unwrap(), "{filter:?}");
+    assert_eq!(listed.len() as u64, total.min(u64::from(filter.limit)));
+    total
 }
 
 /// Applies `change` to case `id` as read at `version`.
@@ -1268,6 +1284,30 @@ async fn many_cases_open_in_multi_row_statements(store: &SqlStore) {
         );
     }
     assert_eq!(store.unread_count("L-1").await.unwrap(), 1_203);
+    // Another batch whose third statement holds a trigger that has its case: the
+    // statements before it stay, and that one opens all but the taken trigger.
+    let mut more: Vec<NewCase> = (1_203..1_703)
+        .map(|i| {
+            new_case(
+                "repeat-contacts",
+                &format!("C-{i}"),
+                &format!("I-{i}"),
+                "T-1",
+                "2025-04-02T00:00:00Z",
+            )
+        })
+        .collect();
+    more.insert(400, cases[5].clone());
+    assert_eq!(store.open_cases(&more).await.unwrap(), 500);
+    let listed = store.cases(&all).await.unwrap();
+    let mut customers: Vec<usize> = listed
+        .iter()
+        .map(|case| case.customer_id[2..].parse().unwrap())
+        .collect();
+    customers.sort_unstable();
+    assert_eq!(customers, (0..1_703).collect::<Vec<_>>());
+    assert_eq!(store.unread_count("L-1").await.unwrap(), 1_703);
+    assert_eq!(store.count_cases(&all).await.unwrap(), 1_703);
 }
 
 fn new_idea(title: &str) -> NewIdea {
