@@ -1233,19 +1233,22 @@ async fn closed_cases_count_their_root_causes(store: &SqlStore) {
     assert!(none.is_empty(), "{none:?}");
 }
 
+/// Repeat-contact cases of team T-1 for customers `C-{i}` and triggers `I-{i}`, due at
+/// `due(i)`.
+fn numbered_cases(range: std::ops::Range<usize>, due: impl Fn(usize) -> String) -> Vec<NewCase> {
+    range
+        .map(|i| {
+            let (customer, trigger) = (format!("C-{i}"), format!("I-{i}"));
+            new_case("repeat-contacts", &customer, &trigger, "T-1", &due(i))
+        })
+        .collect()
+}
+
 async fn many_cases_open_in_multi_row_statements(store: &SqlStore) {
     // more than one statement's worth, with a repeated trigger inside the batch
-    let mut cases: Vec<NewCase> = (0..1_203)
-        .map(|i| {
-            new_case(
-                "repeat-contacts",
-                &format!("C-{i}"),
-                &format!("I-{i}"),
-                "T-1",
-                &format!("2025-04-01T00:{:02}:{:02}Z", (i / 60) % 60, i % 60),
-            )
-        })
-        .collect();
+    let mut cases = numbered_cases(0..1_203, |i| {
+        format!("2025-04-01T00:{:02}:{:02}Z", (i / 60) % 60, i % 60)
+    });
     cases.push(cases[700].clone());
     assert_eq!(store.open_cases(&cases).await.unwrap(), 1_203);
     let all = CaseFilter {
@@ -1286,17 +1289,7 @@ async fn many_cases_open_in_multi_row_statements(store: &SqlStore) {
     assert_eq!(store.unread_count("L-1").await.unwrap(), 1_203);
     // Another batch whose third statement holds a trigger that has its case: the
     // statements before it stay, and that one opens all but the taken trigger.
-    let mut more: Vec<NewCase> = (1_203..1_703)
-        .map(|i| {
-            new_case(
-                "repeat-contacts",
-                &format!("C-{i}"),
-                &format!("I-{i}"),
-                "T-1",
-                "2025-04-02T00:00:00Z",
-            )
-        })
-        .collect();
+    let mut more = numbered_cases(1_203..1_703, |_| "2025-04-02T00:00:00Z".to_owned());
     more.insert(400, cases[5].clone());
     assert_eq!(store.open_cases(&more).await.unwrap(), 500);
     let listed = store.cases(&all).await.unwrap();
