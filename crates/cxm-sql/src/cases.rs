@@ -149,7 +149,8 @@ pub trait CaseStore: Send + Sync {
     async fn count_cases(&self, filter: &CaseFilter) -> Result<u64, SqlError>;
     /// [`cases`](Self::cases) and [`count_cases`](Self::count_cases) together, as a page
     /// of the inbox shows them: the count is the one kept at the generation read with
-    /// the cases, in the same statement (one statement a page while no case changes).
+    /// the cases, in the same statement (one statement, and one row, a page of up to
+    /// 1,000 cases while no case changes).
     async fn listed_cases(&self, filter: &CaseFilter) -> Result<(Vec<Case>, u64), SqlError>;
     async fn case(&self, case_id: i64) -> Result<Option<(Case, Vec<CaseEvent>)>, SqlError>;
     /// Root-cause codes of the cases in `filter` closed within `[from, to)` (RFC 3339):
@@ -189,36 +190,78 @@ fn opened_event(case: &Case) -> CaseEvent {
     }
 }
 
-fn flag(row: &sqlx::any::AnyRow, index: usize) -> Result<Option<bool>, SqlError> {
-    Ok(row.try_get::<Option<i64>, _>(index)?.map(|v| v != 0))
+/// A case's columns by position ([`CASE_COLUMNS`]): a row of the store, or a case of a
+/// page read as one JSON array ([`page_statement`]).
+trait Columns {
+    fn int(&self, index: usize) -> Result<Option<i64>, SqlError>;
+    fn text(&self, index: usize) -> Result<Option<String>, SqlError>;
 }
 
-fn case_of(row: &sqlx::any::AnyRow) -> Result<Case, SqlError> {
-    let priority: String = row.try_get(9)?;
-    let status: String = row.try_get(10)?;
+impl Columns for sqlx::any::AnyRow {
+    fn int(&self, index: usize) -> Result<Option<i64>, SqlError> {
+        Ok(self.try_get(index)?)
+    }
+
+    fn text(&self, index: usize) -> Result<Option<String>, SqlError> {
+        Ok(self.try_get(index)?)
+    }
+}
+
+impl Columns for [serde_json::Value] {
+    fn int(&self, index: usize) -> Result<Option<i64>, SqlError> {
+        match self.get(index) {
+            Some(serde_json::Value::Null) => Ok(None),
+            Some(serde_json::Value::Number(n)) if n.is_i64() => Ok(n.as_i64()),
+            other => Err(SqlError::Corrupt(format!(
+                "listed case column {index}: {other:?} is not an integer"
+            ))),
+        }
+    }
+
+    fn text(&self, index: usize) -> Result<Option<String>, SqlError> {
+        match self.get(index) {
+            Some(serde_json::Value::Null) => Ok(None),
+            Some(serde_json::Value::String(text)) => Ok(Some(text.clone())),
+            other => Err(SqlError::Corrupt(format!(
+                "listed case column {index}: {other:?} is not text"
+            ))),
+        }
+    }
+}
+
+fn case_of<R: Columns + ?Sized>(row: &R) -> Result<Case, SqlError> {
+    let missing = |index: usize| {
+        let name = CASE_COLUMNS.split(", ").nth(index).unwrap_or_default();
+        SqlError::Corrupt(format!("cases.{name} is null"))
+    };
+    let text = |index: usize| row.text(index)?.ok_or_else(|| missing(index));
+    let int = |index: usize| row.int(index)?.ok_or_else(|| missing(index));
+    let flag = |index: usize| Ok::<_, SqlError>(row.int(index)?.map(|v| v != 0));
+    let priority = text(9)?;
+    let status = text(10)?;
     Ok(Case {
-        case_id: row.try_get(0)?,
-        rule_id: row.try_get(1)?,
-        customer_id: row.try_get(2)?,
-        trigger_id: row.try_get(3)?,
-        triggered_at: row.try_get(4)?,
-        summary: row.try_get(5)?,
-        agent_id: row.try_get(6)?,
-        unit_id: row.try_get(7)?,
-        owner_id: row.try_get(8)?,
+        case_id: int(0)?,
+        rule_id: text(1)?,
+        customer_id: text(2)?,
+        trigger_id: text(3)?,
+        triggered_at: text(4)?,
+        summary: text(5)?,
+        agent_id: row.text(6)?,
+        unit_id: row.text(7)?,
+        owner_id: row.text(8)?,
         priority: Priority::parse("priority", &priority)
             .map_err(|_| SqlError::Corrupt(format!("cases.priority {priority:?}")))?,
         status: CaseStatus::parse("status", &status)
             .map_err(|_| SqlError::Corrupt(format!("cases.status {status:?}")))?,
-        opened_at: row.try_get(11)?,
-        due_at: row.try_get(12)?,
-        first_action_at: row.try_get(13)?,
-        resolved_at: row.try_get(14)?,
-        closed_at: row.try_get(15)?,
-        root_cause: row.try_get(16)?,
-        customer_reached: flag(row, 17)?,
-        issue_fixed: flag(row, 18)?,
-        version: row.try_get(19)?,
+        opened_at: text(11)?,
+        due_at: text(12)?,
+        first_action_at: row.text(13)?,
+        resolved_at: row.text(14)?,
+        closed_at: row.text(15)?,
+        root_cause: row.text(16)?,
+        customer_reached: flag(17)?,
+        issue_fixed: flag(18)?,
+        version: int(19)?,
     })
 }
 
@@ -288,14 +331,33 @@ fn filter_clause(filter: &CaseFilter) -> (String, Vec<String>) {
     (clause, values)
 }
 
-/// The statement listing a filter's cases, most urgent first, and its parameters. Each
-/// row ends with the cases' generation as the statement read it (column 20).
+/// The statement listing a filter's cases, most urgent first, and its parameters.
 fn list_statement(filter: &CaseFilter) -> (String, Vec<String>) {
     let (clause, values) = filter_clause(filter);
     let sql = format!(
-        "SELECT {CASE_COLUMNS}, ({GENERATION}) FROM cases{clause} \
-         ORDER BY due_at, case_id LIMIT {}",
+        "SELECT {CASE_COLUMNS} FROM cases{clause} ORDER BY due_at, case_id LIMIT {}",
         filter.limit.max(1)
+    );
+    (sql, values)
+}
+
+/// Pages of at most this many cases are read as one row ([`page_statement`]).
+const PAGE_AS_ONE_ROW: u32 = 1_000;
+
+/// The statement reading a page of cases as one row, and its parameters: the cases'
+/// generation as the statement read it, and the page's cases as a JSON array of arrays
+/// of [`CASE_COLUMNS`], most urgent first. sqlx's SQLite driver hands each row from the
+/// connection's thread to the caller's over a channel of 50 rows, and a page of 100 rows
+/// cost the server about 50 thread switches; as one row it costs one hand-over.
+fn page_statement(backend: crate::Backend, filter: &CaseFilter) -> (String, Vec<String>) {
+    let (list, values) = list_statement(filter);
+    let (aggregate, array, text) = match backend {
+        crate::Backend::Sqlite => ("json_group_array", "json_array", ""),
+        crate::Backend::Postgres => ("json_agg", "json_build_array", "::text"),
+    };
+    let sql = format!(
+        "SELECT ({GENERATION}), COALESCE({aggregate}({array}({CASE_COLUMNS}) \
+         ORDER BY due_at, case_id){text}, '[]') FROM ({list}) AS listed"
     );
     (sql, values)
 }
@@ -385,14 +447,16 @@ fn lock(counts: &std::sync::Mutex<CaseCounts>) -> std::sync::MutexGuard<'_, Case
         .unwrap_or_else(std::sync::PoisonError::into_inner)
 }
 
-/// Inserts new cases (open, version 1) and returns the ids of those inserted: all of them,
-/// or with `skip_taken` those whose rule and trigger had no case yet.
+/// Inserts new cases (open, version 1): with `skip_taken`, only those whose rule and
+/// trigger have no case yet, otherwise all of them or none (a taken trigger fails the
+/// statement). How many were inserted, and with `returning` their ids.
 async fn insert_cases(
     tx: &mut sqlx::Transaction<'_, sqlx::Any>,
     backend: crate::Backend,
     chunk: &[&NewCase],
     skip_taken: bool,
-) -> Result<Vec<i64>, SqlError> {
+    returning: bool,
+) -> Result<(u64, Vec<i64>), SqlError> {
     // twelve values per case, then the constant status and version
     let values: Vec<String> = (0..chunk.len())
         .map(|index| {
@@ -403,13 +467,14 @@ async fn insert_cases(
     let sql = format!(
         "INSERT INTO cases (rule_id, customer_id, trigger_id, triggered_at, \
          triggered_micros, summary, agent_id, unit_id, owner_id, priority, opened_at, \
-         due_at, status, version) VALUES {}{} RETURNING case_id",
+         due_at, status, version) VALUES {}{}{}",
         values.join(", "),
         if skip_taken {
             " ON CONFLICT (rule_id, trigger_id) DO NOTHING"
         } else {
             ""
-        }
+        },
+        if returning { " RETURNING case_id" } else { "" }
     );
     let mut query = sqlx::query(&sql);
     for case in chunk {
@@ -427,11 +492,42 @@ async fn insert_cases(
             .bind(case.opened_at.as_str())
             .bind(case.due_at.as_str());
     }
-    let rows = query.fetch_all(&mut **tx).await?;
-    Ok(rows
+    if !returning {
+        let done = query.execute(&mut **tx).await?;
+        return Ok((done.rows_affected(), Vec::new()));
+    }
+    let ids: Vec<i64> = query
+        .fetch_all(&mut **tx)
+        .await?
         .iter()
         .map(|row| row.try_get(0))
-        .collect::<Result<_, _>>()?)
+        .collect::<Result<_, _>>()?;
+    Ok((ids.len() as u64, ids))
+}
+
+/// The cases a transaction opened, as conditions on `case_id` with their values.
+fn opened_cases(
+    backend: crate::Backend,
+    first: Option<i64>,
+    ids: &[i64],
+) -> Vec<(String, Vec<i64>)> {
+    match first {
+        // SQLite lets one writer at a time, and numbers every new case above all cases
+        // before it: the transaction's cases are those from its first on.
+        Some(first) => vec![(
+            format!("case_id >= {}", backend.placeholder(1)),
+            vec![first],
+        )],
+        None => ids
+            .chunks(rows_per_statement(1))
+            .map(|ids| {
+                (
+                    format!("case_id IN {}", placeholders(backend, 1, ids.len(), 1)),
+                    ids.to_vec(),
+                )
+            })
+            .collect(),
+    }
 }
 
 const GENERATION: &str = "SELECT generation FROM change_generations WHERE name = 'cases'";
@@ -585,66 +681,74 @@ impl CaseStore for SqlStore {
         }
         let mut tx = self.pool().begin().await?;
         let backend = crate::Backend::of(&tx);
-        // Read after the first insert: a SQLite transaction that reads before it writes
-        // fails when another writer commits in between.
-        let mut hooks: Option<Vec<(String, Vec<EventKind>)>> = None;
         let mut opened = 0;
+        // On SQLite, the first case this transaction opened (every later one is also
+        // its own); on PostgreSQL, whose other sessions draw ids meanwhile, every id.
+        let mut first: Option<i64> = None;
+        let mut ids: Vec<i64> = Vec::new();
         for chunk in cases.chunks(rows_per_statement(12)) {
-            // SQLite runs about 40% fewer instructions for a plain insert than for one
-            // that skips taken keys, and an evaluation's cases are new but for a repeat
-            // it did not foresee: try the plain insert, and only when a trigger already
-            // has its case redo the statement (SQLite undid it alone) skipping those.
-            // A failed statement would end a PostgreSQL transaction.
-            let ids = match backend {
+            match backend {
                 crate::Backend::Sqlite => {
-                    match insert_cases(&mut tx, backend, chunk, false).await {
-                        Err(SqlError::Database(sqlx::Error::Database(error)))
-                            if error.is_unique_violation() =>
-                        {
-                            insert_cases(&mut tx, backend, chunk, true).await?
-                        }
-                        ids => ids?,
-                    }
+                    // SQLite runs about 40% fewer instructions for a plain insert than for
+                    // one that skips taken keys, and an evaluation's cases are new but for
+                    // a repeat it did not foresee: try the plain insert, and only when a
+                    // trigger already has its case redo the statement (SQLite undid it
+                    // alone) skipping those. Ids come back only until the first is known.
+                    let returning = first.is_none();
+                    let (count, returned) =
+                        match insert_cases(&mut tx, backend, chunk, false, returning).await {
+                            Err(SqlError::Database(sqlx::Error::Database(error)))
+                                if error.is_unique_violation() =>
+                            {
+                                insert_cases(&mut tx, backend, chunk, true, true).await?
+                            }
+                            inserted => inserted?,
+                        };
+                    opened += count;
+                    first = first.or(returned.iter().copied().min());
                 }
-                crate::Backend::Postgres => insert_cases(&mut tx, backend, chunk, true).await?,
-            };
-            if hooks.is_none() {
-                hooks = Some(enabled_webhooks(&mut tx).await?);
+                // A failed statement would end a PostgreSQL transaction.
+                crate::Backend::Postgres => {
+                    let (count, returned) =
+                        insert_cases(&mut tx, backend, chunk, true, true).await?;
+                    opened += count;
+                    ids.extend(returned);
+                }
             }
-            let hooks = hooks.as_deref().unwrap_or_default();
-            if ids.is_empty() {
-                continue;
-            }
-            opened += ids.len() as u64;
-            // Each owner's notification, from the row just written: one parameter a case.
-            // (A case's opening needs no event row: the timeline derives it from the case.)
-            let in_ids = placeholders(backend, 1, ids.len(), 1);
+        }
+        if opened == 0 {
+            return Ok(0);
+        }
+        // Read after the inserts: a SQLite transaction that reads before it writes fails
+        // when another writer commits in between.
+        let hooks = enabled_webhooks(&mut tx).await?;
+        let announce = hooks
+            .iter()
+            .any(|(_, kinds)| kinds.contains(&EventKind::CaseOpened));
+        for (these, values) in opened_cases(backend, first, &ids) {
+            // Each owner's notification, from the rows just written. (A case's opening
+            // needs no event row: the timeline derives it from the case.)
             let event = EventKind::CaseOpened.as_str();
             let sql = format!(
                 "INSERT INTO notifications (person_id, event, case_id, message, created_at) \
                  SELECT owner_id, '{event}', case_id, \
                  'Case ' || CAST(case_id AS TEXT) || ' is yours: ' || summary || \
                  ' (due ' || due_at || ')', opened_at \
-                 FROM cases WHERE case_id IN {in_ids} AND owner_id IS NOT NULL ORDER BY case_id"
+                 FROM cases WHERE {these} AND owner_id IS NOT NULL ORDER BY case_id"
             );
             let mut query = sqlx::query(&sql);
-            for case_id in &ids {
-                query = query.bind(*case_id);
+            for value in &values {
+                query = query.bind(*value);
             }
             query.execute(&mut *tx).await?;
-            // Webhooks that announce new cases get each case as stored.
-            if !hooks
-                .iter()
-                .any(|(_, kinds)| kinds.contains(&EventKind::CaseOpened))
-            {
+            if !announce {
                 continue;
             }
-            let sql = format!(
-                "SELECT {CASE_COLUMNS} FROM cases WHERE case_id IN {in_ids} ORDER BY case_id"
-            );
+            // Webhooks that announce new cases get each case as stored.
+            let sql = format!("SELECT {CASE_COLUMNS} FROM cases WHERE {these} ORDER BY case_id");
             let mut query = sqlx::query(&sql);
-            for case_id in &ids {
-                query = query.bind(*case_id);
+            for value in &values {
+                query = query.bind(*value);
             }
             let outgoing: Vec<Outgoing> = query
                 .fetch_all(&mut *tx)
@@ -662,11 +766,9 @@ impl CaseStore for SqlStore {
                     })
                 })
                 .collect::<Result<_, SqlError>>()?;
-            enqueue_to(&mut tx, hooks, &outgoing, now_micros).await?;
+            enqueue_to(&mut tx, &hooks, &outgoing, now_micros).await?;
         }
-        if opened > 0 {
-            raise_case_generation(&mut tx).await?;
-        }
+        raise_case_generation(&mut tx).await?;
         tx.commit().await?;
         Ok(opened)
     }
@@ -687,17 +789,26 @@ impl CaseStore for SqlStore {
     }
 
     async fn listed_cases(&self, filter: &CaseFilter) -> Result<(Vec<Case>, u64), SqlError> {
-        let (sql, values) = list_statement(filter);
+        if filter.limit > PAGE_AS_ONE_ROW {
+            // Read before the cases, so that the count is never older than the list.
+            let generation = case_generation(self.pool()).await?;
+            let cases = self.cases(filter).await?;
+            return Ok((cases, self.count_at(generation, filter).await?));
+        }
+        let (sql, values) = page_statement(crate::ReferenceStore::backend(self), filter);
         let mut query = sqlx::query(&sql);
         for value in values {
             query = query.bind(value);
         }
-        let rows = query.fetch_all(self.pool()).await?;
-        let cases = rows.iter().map(case_of).collect::<Result<Vec<_>, _>>()?;
-        let generation = match rows.first() {
-            Some(row) => row.try_get(20)?,
-            None => case_generation(self.pool()).await?,
-        };
+        let row = query.fetch_one(self.pool()).await?;
+        let generation: i64 = row.try_get(0)?;
+        let page: String = row.try_get(1)?;
+        let page: Vec<Vec<serde_json::Value>> = serde_json::from_str(&page)
+            .map_err(|e| SqlError::Corrupt(format!("a page of cases as JSON: {e}")))?;
+        let cases = page
+            .iter()
+            .map(|case| case_of(case.as_slice()))
+            .collect::<Result<Vec<_>, _>>()?;
         Ok((cases, self.count_at(generation, filter).await?))
     }
 
@@ -1007,26 +1118,66 @@ mod tests {
                 "cases_owner_active_due",
             ),
         ] {
-            let (sql, values) = list_statement(&filter);
-            let explain = format!("EXPLAIN QUERY PLAN {sql}");
-            let mut query = sqlx::query(&explain);
-            for value in values {
-                query = query.bind(value);
+            // the list, and a page of it read as one row
+            for (sql, values) in [
+                list_statement(&filter),
+                page_statement(crate::Backend::Sqlite, &filter),
+            ] {
+                let explain = format!("EXPLAIN QUERY PLAN {sql}");
+                let mut query = sqlx::query(&explain);
+                for value in values {
+                    query = query.bind(value);
+                }
+                let plan: Vec<String> = query
+                    .fetch_all(store.pool())
+                    .await
+                    .unwrap()
+                    .iter()
+                    .map(|row| row.try_get::<String, _>(3).unwrap())
+                    .collect();
+                let plan = plan.join("; ");
+                // The cases are not sorted; a page's own (at most 1,000) are, as they
+                // are gathered into one array ("FOR json_group_array(ORDER BY)").
+                assert!(
+                    plan.contains(&format!("USING INDEX {index}"))
+                        && !plan.contains("FOR ORDER BY"),
+                    "{:?}: {plan}",
+                    filter.statuses
+                );
             }
-            let plan: Vec<String> = query
-                .fetch_all(store.pool())
-                .await
-                .unwrap()
-                .iter()
-                .map(|row| row.try_get::<String, _>(3).unwrap())
-                .collect();
-            let plan = plan.join("; ");
-            assert!(
-                plan.contains(&format!("USING INDEX {index}")) && !plan.contains("ORDER BY"),
-                "{:?}: {plan}",
-                filter.statuses
-            );
         }
+    }
+
+    #[test]
+    fn a_listed_case_reads_by_position_and_a_wrong_shape_is_an_error() {
+        let row: Vec<serde_json::Value> = serde_json::from_str(
+            r#"[7, "r", "C-1", "I-1", "2025-03-01T10:00:00Z", "s", null, "T-1", "L-1",
+                "high", "in_progress", "o", "d", "f", null, null, "billing.a", 1, 0, 3]"#,
+        )
+        .unwrap();
+        let case = case_of(row.as_slice()).unwrap();
+        assert_eq!(
+            (case.case_id, case.status, case.agent_id.as_deref()),
+            (7, CaseStatus::InProgress, None)
+        );
+        assert_eq!(
+            (case.customer_reached, case.issue_fixed, case.version),
+            (Some(true), Some(false), 3)
+        );
+        let corrupt = |row: &[serde_json::Value]| match case_of(row) {
+            Err(SqlError::Corrupt(message)) => message,
+            other => panic!("{other:?}"),
+        };
+        assert!(corrupt(&row[..19]).contains("column 19"));
+        let mut wrong = row.clone();
+        wrong[1] = serde_json::json!(5);
+        assert!(corrupt(&wrong).contains("not text"));
+        let mut wrong = row.clone();
+        wrong[2] = serde_json::Value::Null;
+        assert_eq!(corrupt(&wrong), "cases.customer_id is null");
+        let mut wrong = row;
+        wrong[10] = serde_json::json!("lost");
+        assert!(corrupt(&wrong).contains("cases.status"));
     }
 
     fn known(counts: &CaseCounts, generation: i64, key: &str) -> Option<u64> {

@@ -641,6 +641,20 @@ async fn case_workflow_refuses_bad_moves_and_stale_edits(store: &SqlStore) {
         .await
         .unwrap();
     assert_eq!(closed.closed_at.as_deref(), Some(at(5).as_str()));
+    // a page lists the case as it is stored, every column
+    let every = CaseFilter {
+        limit: 1_000,
+        ..Default::default()
+    };
+    count(store, &every).await;
+    assert!(
+        store
+            .listed_cases(&every)
+            .await
+            .unwrap()
+            .0
+            .contains(&closed)
+    );
     let reopened = store
         .update_case(id, &change(4, CaseStatus::Open), "lea", &at(6))
         .await
@@ -851,6 +865,14 @@ async fn count(store: &SqlStore, filter: &CaseFilter) -> u64 {
     );
     assert_eq!(listed, store.cases(filter).await.unwrap(), "{filter:?}");
     assert_eq!(listed.len() as u64, total.min(u64::from(filter.limit)));
+    // a list too long to be read as one row says the same
+    let long = CaseFilter {
+        limit: 5_000,
+        ..filter.clone()
+    };
+    let (all, also) = store.listed_cases(&long).await.unwrap();
+    assert_eq!(also, total, "{filter:?}");
+    assert_eq!(all, store.cases(&long).await.unwrap(), "{filter:?}");
     total
 }
 
@@ -1301,6 +1323,50 @@ async fn many_cases_open_in_multi_row_statements(store: &SqlStore) {
     assert_eq!(customers, (0..1_703).collect::<Vec<_>>());
     assert_eq!(store.unread_count("L-1").await.unwrap(), 1_703);
     assert_eq!(store.count_cases(&all).await.unwrap(), 1_703);
+    // A batch whose whole first statement is taken: its cases are those of the next.
+    let mut again = numbered_cases(0..400, |_| "2025-04-03T00:00:00Z".to_owned());
+    again.extend(numbered_cases(1_703..1_713, |_| {
+        "2025-04-03T00:00:00Z".to_owned()
+    }));
+    assert_eq!(store.open_cases(&again).await.unwrap(), 10);
+    let listed = store.cases(&all).await.unwrap();
+    assert_eq!(listed.len(), 1_713);
+    // one notification for each case opened, none twice
+    let mut notified: Vec<i64> = store
+        .notifications("L-1", false, 2_000)
+        .await
+        .unwrap()
+        .iter()
+        .map(|n| n.case_id)
+        .collect();
+    notified.sort_unstable();
+    let mut ids: Vec<i64> = listed.iter().map(|case| case.case_id).collect();
+    ids.sort_unstable();
+    assert_eq!(notified, ids, "each case opened notifies its owner once");
+    // A page of 1,000 (one row) and a longer list (a row a case) agree with the cases
+    // read alone, down to text that JSON escapes.
+    let mut odd = new_case(
+        "repeat-contacts",
+        "C-odd",
+        "I-odd",
+        "T-1",
+        "2025-01-01T00:00:00Z",
+    );
+    odd.summary = "\"quoted\" \\ back\u{1}slash\nnew line, ünïcode ✓ 😀".to_owned();
+    odd.agent_id = None;
+    assert_eq!(store.open_cases(&[odd.clone()]).await.unwrap(), 1);
+    for limit in [1_000, 5_000] {
+        let filter = CaseFilter {
+            limit,
+            ..Default::default()
+        };
+        let (page, total) = store.listed_cases(&filter).await.unwrap();
+        assert_eq!(total, 1_714);
+        assert_eq!(page.len() as u64, total.min(u64::from(limit)));
+        assert_eq!(page[0].summary, odd.summary, "most urgent first");
+        assert_eq!(page[0].agent_id, None);
+        assert_eq!(page, store.cases(&filter).await.unwrap());
+    }
 }
 
 fn new_idea(title: &str) -> NewIdea {
