@@ -744,29 +744,43 @@ impl CaseStore for SqlStore {
             if !announce {
                 continue;
             }
-            // Webhooks that announce new cases get each case as stored.
-            let sql = format!("SELECT {CASE_COLUMNS} FROM cases WHERE {these} ORDER BY case_id");
-            let mut query = sqlx::query(&sql);
-            for value in &values {
-                query = query.bind(*value);
-            }
-            let outgoing: Vec<Outgoing> = query
-                .fetch_all(&mut *tx)
-                .await?
-                .iter()
-                .map(|row| {
-                    let case = case_of(row)?;
-                    Ok(Outgoing {
-                        kind: EventKind::CaseOpened,
-                        key: format!("case-{}-opened", case.case_id),
-                        at: case.opened_at.clone(),
-                        actor: format!("rule:{}", case.rule_id),
-                        case,
-                        notify: None,
+            // Webhooks that announce new cases get each case as stored, read and queued
+            // a statement's worth at a time (a rule may open many thousands).
+            let after = backend.placeholder(values.len() + 1);
+            let sql = format!(
+                "SELECT {CASE_COLUMNS} FROM cases WHERE {these} AND case_id > {after} \
+                 ORDER BY case_id LIMIT {}",
+                rows_per_statement(1)
+            );
+            let mut last = i64::MIN;
+            loop {
+                let mut query = sqlx::query(&sql);
+                for value in &values {
+                    query = query.bind(*value);
+                }
+                let rows = query.bind(last).fetch_all(&mut *tx).await?;
+                let outgoing: Vec<Outgoing> = rows
+                    .iter()
+                    .map(|row| {
+                        let case = case_of(row)?;
+                        Ok(Outgoing {
+                            kind: EventKind::CaseOpened,
+                            key: format!("case-{}-opened", case.case_id),
+                            at: case.opened_at.clone(),
+                            actor: format!("rule:{}", case.rule_id),
+                            case,
+                            notify: None,
+                        })
                     })
-                })
-                .collect::<Result<_, SqlError>>()?;
-            enqueue_to(&mut tx, &hooks, &outgoing, now_micros).await?;
+                    .collect::<Result<_, SqlError>>()?;
+                enqueue_to(&mut tx, &hooks, &outgoing, now_micros).await?;
+                match outgoing.last() {
+                    Some(newest) if outgoing.len() == rows_per_statement(1) => {
+                        last = newest.case.case_id;
+                    }
+                    _ => break,
+                }
+            }
         }
         raise_case_generation(&mut tx).await?;
         tx.commit().await?;

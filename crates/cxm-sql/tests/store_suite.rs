@@ -1367,6 +1367,46 @@ async fn many_cases_open_in_multi_row_statements(store: &SqlStore) {
         assert_eq!(page[0].agent_id, None);
         assert_eq!(page, store.cases(&filter).await.unwrap());
     }
+    // With a webhook announcing new cases, a batch of more than the 2,000 cases read back
+    // at a time queues each of its cases once, and no other.
+    store
+        .set_webhook(
+            &hook("crm", &[EventKind::CaseOpened], true),
+            Some("s3cret-s3cret-s3cret"),
+            "admin",
+            "2025-04-04T00:00:00Z",
+        )
+        .await
+        .unwrap();
+    let batch = numbered_cases(1_713..3_813, |_| "2025-04-04T00:00:00Z".to_owned());
+    assert_eq!(store.open_cases(&batch).await.unwrap(), 2_100);
+    let mut queued: Vec<i64> = store
+        .deliveries("crm", 5_000)
+        .await
+        .unwrap()
+        .iter()
+        .map(|delivery| delivery.case_id)
+        .collect();
+    queued.sort_unstable();
+    let every = CaseFilter {
+        limit: 5_000,
+        ..Default::default()
+    };
+    let mut batch_ids: Vec<i64> = store
+        .cases(&every)
+        .await
+        .unwrap()
+        .iter()
+        .filter(|case| {
+            case.customer_id[2..]
+                .parse::<usize>()
+                .is_ok_and(|i| i >= 1_713)
+        })
+        .map(|case| case.case_id)
+        .collect();
+    batch_ids.sort_unstable();
+    assert_eq!(batch_ids.len(), 2_100);
+    assert_eq!(queued, batch_ids);
 }
 
 fn new_idea(title: &str) -> NewIdea {
