@@ -530,6 +530,53 @@ fn opened_cases(
     }
 }
 
+/// Queues each of the cases `these` selects (a condition on `case_id` from
+/// [`opened_cases`], with its values) for the webhooks that announce new cases, as stored:
+/// read and queued a statement's worth at a time, since a rule may open many thousands.
+async fn announce_opened(
+    tx: &mut sqlx::AnyConnection,
+    backend: crate::Backend,
+    hooks: &[(String, Vec<EventKind>)],
+    (these, values): (&str, &[i64]),
+    now_micros: i64,
+) -> Result<(), SqlError> {
+    let after = backend.placeholder(values.len() + 1);
+    let sql = format!(
+        "SELECT {CASE_COLUMNS} FROM cases WHERE {these} AND case_id > {after} \
+         ORDER BY case_id LIMIT {}",
+        rows_per_statement(1)
+    );
+    let mut last = i64::MIN;
+    loop {
+        let mut query = sqlx::query(&sql);
+        for value in values {
+            query = query.bind(*value);
+        }
+        let outgoing: Vec<Outgoing> = query
+            .bind(last)
+            .fetch_all(&mut *tx)
+            .await?
+            .iter()
+            .map(|row| {
+                let case = case_of(row)?;
+                Ok(Outgoing {
+                    kind: EventKind::CaseOpened,
+                    key: format!("case-{}-opened", case.case_id),
+                    at: case.opened_at.clone(),
+                    actor: format!("rule:{}", case.rule_id),
+                    case,
+                    notify: None,
+                })
+            })
+            .collect::<Result<_, SqlError>>()?;
+        enqueue_to(tx, hooks, &outgoing, now_micros).await?;
+        match outgoing.last() {
+            Some(newest) if outgoing.len() == rows_per_statement(1) => last = newest.case.case_id,
+            _ => return Ok(()),
+        }
+    }
+}
+
 const GENERATION: &str = "SELECT generation FROM change_generations WHERE name = 'cases'";
 
 async fn case_generation(pool: &sqlx::AnyPool) -> Result<i64, SqlError> {
@@ -741,45 +788,8 @@ impl CaseStore for SqlStore {
                 query = query.bind(*value);
             }
             query.execute(&mut *tx).await?;
-            if !announce {
-                continue;
-            }
-            // Webhooks that announce new cases get each case as stored, read and queued
-            // a statement's worth at a time (a rule may open many thousands).
-            let after = backend.placeholder(values.len() + 1);
-            let sql = format!(
-                "SELECT {CASE_COLUMNS} FROM cases WHERE {these} AND case_id > {after} \
-                 ORDER BY case_id LIMIT {}",
-                rows_per_statement(1)
-            );
-            let mut last = i64::MIN;
-            loop {
-                let mut query = sqlx::query(&sql);
-                for value in &values {
-                    query = query.bind(*value);
-                }
-                let rows = query.bind(last).fetch_all(&mut *tx).await?;
-                let outgoing: Vec<Outgoing> = rows
-                    .iter()
-                    .map(|row| {
-                        let case = case_of(row)?;
-                        Ok(Outgoing {
-                            kind: EventKind::CaseOpened,
-                            key: format!("case-{}-opened", case.case_id),
-                            at: case.opened_at.clone(),
-                            actor: format!("rule:{}", case.rule_id),
-                            case,
-                            notify: None,
-                        })
-                    })
-                    .collect::<Result<_, SqlError>>()?;
-                enqueue_to(&mut tx, &hooks, &outgoing, now_micros).await?;
-                match outgoing.last() {
-                    Some(newest) if outgoing.len() == rows_per_statement(1) => {
-                        last = newest.case.case_id;
-                    }
-                    _ => break,
-                }
+            if announce {
+                announce_opened(&mut tx, backend, &hooks, (&these, &values), now_micros).await?;
             }
         }
         raise_case_generation(&mut tx).await?;

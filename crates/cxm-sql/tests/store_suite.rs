@@ -1266,6 +1266,12 @@ fn numbered_cases(range: std::ops::Range<usize>, due: impl Fn(usize) -> String) 
         .collect()
 }
 
+fn sorted(ids: impl Iterator<Item = i64>) -> Vec<i64> {
+    let mut ids: Vec<i64> = ids.collect();
+    ids.sort_unstable();
+    ids
+}
+
 async fn many_cases_open_in_multi_row_statements(store: &SqlStore) {
     // more than one statement's worth, with a repeated trigger inside the batch
     let mut cases = numbered_cases(0..1_203, |i| {
@@ -1332,17 +1338,12 @@ async fn many_cases_open_in_multi_row_statements(store: &SqlStore) {
     let listed = store.cases(&all).await.unwrap();
     assert_eq!(listed.len(), 1_713);
     // one notification for each case opened, none twice
-    let mut notified: Vec<i64> = store
-        .notifications("L-1", false, 2_000)
-        .await
-        .unwrap()
-        .iter()
-        .map(|n| n.case_id)
-        .collect();
-    notified.sort_unstable();
-    let mut ids: Vec<i64> = listed.iter().map(|case| case.case_id).collect();
-    ids.sort_unstable();
-    assert_eq!(notified, ids, "each case opened notifies its owner once");
+    let notified = store.notifications("L-1", false, 2_000).await.unwrap();
+    assert_eq!(
+        sorted(notified.iter().map(|n| n.case_id)),
+        sorted(listed.iter().map(|case| case.case_id)),
+        "each case opened notifies its owner once"
+    );
     // A page of 1,000 (one row) and a longer list (a row a case) agree with the cases
     // read alone, down to text that JSON escapes.
     let mut odd = new_case(
@@ -1380,33 +1381,29 @@ async fn many_cases_open_in_multi_row_statements(store: &SqlStore) {
         .unwrap();
     let batch = numbered_cases(1_713..3_813, |_| "2025-04-04T00:00:00Z".to_owned());
     assert_eq!(store.open_cases(&batch).await.unwrap(), 2_100);
-    let mut queued: Vec<i64> = store
-        .deliveries("crm", 5_000)
-        .await
-        .unwrap()
-        .iter()
-        .map(|delivery| delivery.case_id)
-        .collect();
-    queued.sort_unstable();
+    let queued = store.deliveries("crm", 5_000).await.unwrap();
     let every = CaseFilter {
         limit: 5_000,
         ..Default::default()
     };
-    let mut batch_ids: Vec<i64> = store
-        .cases(&every)
-        .await
-        .unwrap()
-        .iter()
-        .filter(|case| {
-            case.customer_id[2..]
-                .parse::<usize>()
-                .is_ok_and(|i| i >= 1_713)
-        })
-        .map(|case| case.case_id)
-        .collect();
-    batch_ids.sort_unstable();
+    let batch_ids = sorted(
+        store
+            .cases(&every)
+            .await
+            .unwrap()
+            .iter()
+            .filter(|case| {
+                case.customer_id[2..]
+                    .parse::<usize>()
+                    .is_ok_and(|i| i >= 1_713)
+            })
+            .map(|case| case.case_id),
+    );
     assert_eq!(batch_ids.len(), 2_100);
-    assert_eq!(queued, batch_ids);
+    assert_eq!(
+        sorted(queued.iter().map(|delivery| delivery.case_id)),
+        batch_ids
+    );
 }
 
 fn new_idea(title: &str) -> NewIdea {
